@@ -1,0 +1,210 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Attribute keys the processor writes itself. They are never scrubbed, hashed or counted against
+// validation.max_attributes.
+const (
+	adjustedCountKey = "sampling.adjusted_count"
+	overflowKey      = "otel.metric.overflow"
+)
+
+// keyAction is what the processor does with an attribute, decided from its key alone.
+type keyAction uint8
+
+const (
+	actKeep       keyAction = iota // keep; scrub and truncate the value
+	actReserved                    // one of the processor's own keys: leave untouched
+	actHash                        // replace the value by its keyed hash
+	actDeny                        // remove: on the deny list
+	actNotAllowed                  // remove: not on the allow list (allow mode)
+	// A future location-coarsening stage (city, coordinates) adds its own removal action here.
+)
+
+func (a keyAction) removes() bool { return a == actDeny || a == actNotAllowed }
+
+// maxCachedKeys bounds the key decision cache, so a flood of unique keys cannot grow memory.
+const maxCachedKeys = 4096
+
+// keyPolicy decides what happens to an attribute from its key. It is safe for concurrent use.
+type keyPolicy struct {
+	hashKeys      map[string]struct{}
+	scrub         bool
+	allowMode     bool
+	deny          wordMatcher
+	allowExact    map[string]struct{}
+	allowPrefixes []string
+
+	// cache holds decisions already taken; it is replaced, never mutated, so reads need no lock.
+	cache atomic.Pointer[map[string]keyAction]
+	mu    sync.Mutex // serializes cache writers
+}
+
+func newKeyPolicy(cfg *Config) *keyPolicy {
+	p := &keyPolicy{hashKeys: map[string]struct{}{}}
+	if cfg.Hashing.Enabled {
+		for _, k := range cfg.Hashing.Keys {
+			p.hashKeys[k] = struct{}{}
+		}
+	}
+	if cfg.Scrub.Enabled {
+		p.scrub = true
+		p.allowMode = cfg.Scrub.Mode == ScrubModeAllow
+		p.deny = newWordMatcher(append(append([]string(nil), cfg.Scrub.DenyKeys...), cfg.Scrub.ExtraDenyKeys...))
+		p.allowExact = map[string]struct{}{}
+		for _, k := range cfg.Scrub.AllowKeys {
+			if prefix, ok := strings.CutSuffix(k, "*"); ok {
+				p.allowPrefixes = append(p.allowPrefixes, prefix)
+			} else {
+				p.allowExact[k] = struct{}{}
+			}
+		}
+	}
+	empty := map[string]keyAction{}
+	p.cache.Store(&empty)
+	return p
+}
+
+// action returns the decision for key.
+func (p *keyPolicy) action(key string) keyAction {
+	if a, ok := (*p.cache.Load())[key]; ok {
+		return a
+	}
+	a := p.decide(key)
+	p.remember(key, a)
+	return a
+}
+
+func (p *keyPolicy) remember(key string, a keyAction) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.cache.Load()
+	if len(old) >= maxCachedKeys {
+		return
+	}
+	if _, ok := old[key]; ok {
+		return
+	}
+	next := make(map[string]keyAction, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[strings.Clone(key)] = a
+	p.cache.Store(&next)
+}
+
+func (p *keyPolicy) decide(key string) keyAction {
+	if key == adjustedCountKey || key == overflowKey {
+		return actReserved
+	}
+	if _, ok := p.hashKeys[key]; ok {
+		return actHash
+	}
+	if !p.scrub {
+		return actKeep
+	}
+	if p.allowMode {
+		if _, ok := p.allowExact[key]; ok {
+			return actKeep
+		}
+		for _, prefix := range p.allowPrefixes {
+			if strings.HasPrefix(key, prefix) {
+				return actKeep
+			}
+		}
+		return actNotAllowed
+	}
+	if p.deny.match(key) {
+		return actDeny
+	}
+	return actKeep
+}
+
+// wordMatcher matches keys against entries made of words: an entry matches when its words appear as
+// consecutive words of the key. Words are split at every byte that is not an ASCII letter or digit
+// and before an upper-case letter that follows a lower-case letter or digit; they compare
+// case-insensitively. It is safe for concurrent use once built.
+type wordMatcher struct {
+	entries  map[string]struct{} // normalized entries: words joined by '_'
+	maxWords int
+}
+
+func newWordMatcher(entries []string) wordMatcher {
+	m := wordMatcher{entries: map[string]struct{}{}}
+	for _, e := range entries {
+		n := normalizeKey(e)
+		if len(n) == 0 {
+			continue
+		}
+		m.entries[string(n)] = struct{}{}
+		if w := strings.Count(string(n), "_") + 1; w > m.maxWords {
+			m.maxWords = w
+		}
+	}
+	return m
+}
+
+// normalizeKey returns key with its words lower-cased and joined by '_'.
+func normalizeKey(key string) []byte {
+	return appendNormalized(nil, key)
+}
+
+func appendNormalized(dst []byte, key string) []byte {
+	start := len(dst)
+	sep := false
+	prevLower := false
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			if sep && len(dst) > start {
+				dst = append(dst, '_')
+			}
+			sep, prevLower = false, true
+			dst = append(dst, c)
+		case 'A' <= c && c <= 'Z':
+			if (sep || prevLower) && len(dst) > start {
+				dst = append(dst, '_')
+			}
+			sep, prevLower = false, false
+			dst = append(dst, c+('a'-'A'))
+		default:
+			sep, prevLower = true, false
+		}
+	}
+	return dst
+}
+
+// match reports whether key contains an entry's words. It does not allocate for keys up to 128
+// bytes.
+func (m *wordMatcher) match(key string) bool {
+	if len(m.entries) == 0 {
+		return false
+	}
+	var arr [160]byte
+	buf := appendNormalized(arr[:0], key)
+	var startsArr [32]int
+	starts := startsArr[:0]
+	starts = append(starts, 0)
+	for i, c := range buf {
+		if c == '_' {
+			starts = append(starts, i+1)
+		}
+	}
+	for i, st := range starts {
+		for w := 1; w <= m.maxWords && i+w-1 < len(starts); w++ {
+			end := len(buf)
+			if i+w < len(starts) {
+				end = starts[i+w] - 1
+			}
+			if _, ok := m.entries[string(buf[st:end])]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}

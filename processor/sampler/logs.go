@@ -1,0 +1,104 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"context"
+
+	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+)
+
+// processLogs runs every stage over ld. It is safe for concurrent use.
+func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	c := counts{}
+	now := uint64(s.now().UnixNano())
+	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		s.processAttrs(rl.Resource().Attributes(), 0, &c)
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			s.processAttrs(sl.Scope().Attributes(), 0, &c)
+			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
+				return s.processLogRecord(lr, now, &c)
+			})
+			return sl.LogRecords().Len() == 0
+		})
+		return rl.ScopeLogs().Len() == 0
+	})
+	s.tel.flush(ctx, signalLogs, &c)
+	if ld.ResourceLogs().Len() == 0 {
+		return ld, processorhelper.ErrSkipProcessingData
+	}
+	return ld, nil
+}
+
+// processLogRecord processes one record and reports whether it is dropped.
+func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) bool {
+	if s.validate {
+		if s.requireEventName && lr.EventName() == "" {
+			c.dropped[dropMissingEventName]++
+			return true
+		}
+		ts := uint64(lr.Timestamp())
+		if ts == 0 {
+			ts = uint64(lr.ObservedTimestamp())
+		}
+		if s.maxFuture > 0 && ts > now && ts-now > uint64(s.maxFuture) {
+			c.dropped[dropTimestampInFuture]++
+			return true
+		}
+		if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
+			c.dropped[dropTimestampTooOld]++
+			return true
+		}
+	}
+	var pr probability
+	if s.logSampling {
+		pr = s.logRules.lookup(lr.EventName())
+		if !pr.keep(s.logKey(lr)) {
+			c.sampledOut++
+			return true
+		}
+	}
+	s.processAttrs(lr.Attributes(), s.maxAttrs, c)
+	if s.scrubBodies {
+		s.scrubValue(lr.Body(), c)
+	}
+	if s.logSampling {
+		setAdjustedCount(lr.Attributes(), pr.adjusted)
+	}
+	return false
+}
+
+// logKey returns the uniform 64-bit value the sampling decision of lr is made on.
+func (s *sampler) logKey(lr plog.LogRecord) uint64 {
+	if s.logBy == SampleByAttribute {
+		if v, ok := lr.Attributes().Get(s.logAttr); ok && v.Type() != pcommon.ValueTypeEmpty && !(v.Type() == pcommon.ValueTypeStr && v.Str() == "") {
+			return valueKey(v)
+		}
+	}
+	if s.logBy != SampleByRandom {
+		if tid := lr.TraceID(); !tid.IsEmpty() {
+			return mix64(xxhash.Sum64(tid[:]))
+		}
+	}
+	return s.rand()
+}
+
+// setAdjustedCount multiplies the record's sampling.adjusted_count (1 when absent) by adjusted, so
+// that samplers in series compose.
+func setAdjustedCount(attrs pcommon.Map, adjusted float64) {
+	prev := 1.0
+	if v, ok := attrs.Get(adjustedCountKey); ok {
+		switch v.Type() {
+		case pcommon.ValueTypeDouble:
+			if d := v.Double(); d > 0 {
+				prev = d
+			}
+		case pcommon.ValueTypeInt:
+			if n := v.Int(); n > 0 {
+				prev = float64(n)
+			}
+		}
+	}
+	attrs.PutDouble(adjustedCountKey, prev*adjusted)
+}

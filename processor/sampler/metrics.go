@@ -1,0 +1,261 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+)
+
+// processMetrics runs every stage over md. It is safe for concurrent use.
+func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+	c := counts{}
+	now := s.now()
+	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+		s.processAttrs(rm.Resource().Attributes(), 0, &c)
+		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
+			s.processAttrs(sm.Scope().Attributes(), 0, &c)
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
+				return s.processMetric(m, now, &c)
+			})
+			return sm.Metrics().Len() == 0
+		})
+		return rm.ScopeMetrics().Len() == 0
+	})
+	s.tel.flush(ctx, signalMetrics, &c)
+	if md.ResourceMetrics().Len() == 0 {
+		return md, processorhelper.ErrSkipProcessingData
+	}
+	return md, nil
+}
+
+// pointCount returns the number of data points of m.
+func pointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
+}
+
+// metricCtx carries the per-metric decisions into the point loops.
+type metricCtx struct {
+	series   *seriesSet
+	prob     probability
+	sample   bool // sampling applies to this metric's points
+	additive bool // delta sum or delta histogram: overflow points can be summed
+}
+
+// processMetric processes one metric and reports whether it is left without points.
+func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool {
+	if s.validate && !validInstrumentName(m.Name()) {
+		c.dropped[dropInvalidMetricName] += int64(pointCount(m))
+		return true
+	}
+	mc := metricCtx{}
+	if s.card != nil {
+		mc.series = s.card.forMetric(m.Name(), now)
+	}
+	if s.metricSampling {
+		mc.prob = s.metricRules.lookup(m.Name())
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		sum := m.Sum()
+		mc.additive = sum.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+		mc.sample = s.metricSampling && mc.additive && !mc.prob.all
+		s.processNumberPoints(sum.DataPoints(), sum.IsMonotonic(), &mc, c)
+		return sum.DataPoints().Len() == 0
+	case pmetric.MetricTypeGauge:
+		dps := m.Gauge().DataPoints()
+		s.processNumberPoints(dps, false, &mc, c)
+		return dps.Len() == 0
+	case pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		mc.additive = h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+		mc.sample = s.metricSampling && mc.additive && !mc.prob.all
+		s.processHistogramPoints(h.DataPoints(), &mc, c)
+		return h.DataPoints().Len() == 0
+	case pmetric.MetricTypeExponentialHistogram:
+		h := m.ExponentialHistogram()
+		mc.additive = h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+		dps := h.DataPoints()
+		dps.RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
+			return s.overflowAction(dp.Attributes(), &mc, c) == pointDrop
+		})
+		return dps.Len() == 0
+	case pmetric.MetricTypeSummary:
+		dps := m.Summary().DataPoints()
+		dps.RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
+			return s.overflowAction(dp.Attributes(), &mc, c) == pointDrop
+		})
+		return dps.Len() == 0
+	}
+	return false
+}
+
+type pointAction uint8
+
+const (
+	pointKeep     pointAction = iota // the point keeps its own series
+	pointOverflow                    // the point was relabelled into the overflow series
+	pointDrop                        // the point was dropped by the cap (non-additive)
+)
+
+// overflowAction processes the attributes of a point and applies the cardinality cap. Points past
+// the cap get the overflow attributes when additive, and are counted as dropped otherwise.
+func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) pointAction {
+	h := s.processAttrs(attrs, s.maxAttrs, c)
+	if s.card == nil || s.card.admit(mc.series, h) {
+		return pointKeep
+	}
+	if !mc.additive {
+		c.dropped[dropCardinalityLimit]++
+		return pointDrop
+	}
+	c.overflow++
+	attrs.Clear()
+	attrs.PutBool(overflowKey, true)
+	return pointOverflow
+}
+
+// invalidMonotonic reports whether a monotonic sum point has a NaN, infinite or negative value.
+func invalidMonotonic(dp pmetric.NumberDataPoint) bool {
+	switch dp.ValueType() {
+	case pmetric.NumberDataPointValueTypeInt:
+		return dp.IntValue() < 0
+	case pmetric.NumberDataPointValueTypeDouble:
+		v := dp.DoubleValue()
+		return math.IsNaN(v) || math.IsInf(v, 0) || v < 0
+	}
+	return false
+}
+
+func (s *sampler) processNumberPoints(dps pmetric.NumberDataPointSlice, monotonic bool, mc *metricCtx, c *counts) {
+	var ovf pmetric.NumberDataPoint
+	hasOvf := false
+	dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
+		if s.validate && monotonic && invalidMonotonic(dp) {
+			c.dropped[dropInvalidValue]++
+			return true
+		}
+		if mc.sample {
+			if !mc.prob.keep(s.rand()) {
+				c.sampledOut++
+				return true
+			}
+			scaleNumberPoint(dp, mc.prob, s.rand)
+		}
+		switch s.overflowAction(dp.Attributes(), mc, c) {
+		case pointDrop:
+			return true
+		case pointOverflow:
+			if !hasOvf {
+				ovf, hasOvf = dp, true
+				return false
+			}
+			mergeNumberPoint(ovf, dp)
+			return true
+		}
+		return false
+	})
+}
+
+// timed is a data point with a time range.
+type timed interface {
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}
+
+// mergeTimes widens dst's time range to cover src's.
+func mergeTimes[P timed](dst, src P) {
+	if st := src.StartTimestamp(); st != 0 && (dst.StartTimestamp() == 0 || st < dst.StartTimestamp()) {
+		dst.SetStartTimestamp(st)
+	}
+	if ts := src.Timestamp(); ts > dst.Timestamp() {
+		dst.SetTimestamp(ts)
+	}
+}
+
+// mergeNumberPoint adds src's value into dst (delta sums), widening to double when types differ.
+func mergeNumberPoint(dst, src pmetric.NumberDataPoint) {
+	if dst.ValueType() == pmetric.NumberDataPointValueTypeInt && src.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		dst.SetIntValue(dst.IntValue() + src.IntValue())
+	} else {
+		dst.SetDoubleValue(numberAsFloat(dst) + numberAsFloat(src))
+	}
+	mergeTimes(dst, src)
+}
+
+func numberAsFloat(dp pmetric.NumberDataPoint) float64 {
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(dp.IntValue())
+	}
+	return dp.DoubleValue()
+}
+
+func (s *sampler) processHistogramPoints(dps pmetric.HistogramDataPointSlice, mc *metricCtx, c *counts) {
+	var ovf pmetric.HistogramDataPoint
+	hasOvf := false
+	dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
+		if mc.sample {
+			if !mc.prob.keep(s.rand()) {
+				c.sampledOut++
+				return true
+			}
+			scaleHistogramPoint(dp, mc.prob, s.rand)
+		}
+		switch s.overflowAction(dp.Attributes(), mc, c) {
+		case pointDrop:
+			return true
+		case pointOverflow:
+			if !hasOvf {
+				ovf, hasOvf = dp, true
+				return false
+			}
+			if !mergeHistogramPoint(ovf, dp) {
+				// Different bucket layouts: keep it as a separate overflow point.
+				return false
+			}
+			return true
+		}
+		return false
+	})
+}
+
+// mergeHistogramPoint adds src into dst when both have the same explicit bounds, and reports
+// whether it did.
+func mergeHistogramPoint(dst, src pmetric.HistogramDataPoint) bool {
+	if !dst.ExplicitBounds().Equal(src.ExplicitBounds()) || dst.BucketCounts().Len() != src.BucketCounts().Len() {
+		return false
+	}
+	db, sb := dst.BucketCounts(), src.BucketCounts()
+	for i := 0; i < db.Len(); i++ {
+		db.SetAt(i, db.At(i)+sb.At(i))
+	}
+	dst.SetCount(dst.Count() + src.Count())
+	if src.HasSum() {
+		dst.SetSum(dst.Sum() + src.Sum())
+	}
+	if src.HasMin() && (!dst.HasMin() || src.Min() < dst.Min()) {
+		dst.SetMin(src.Min())
+	}
+	if src.HasMax() && (!dst.HasMax() || src.Max() > dst.Max()) {
+		dst.SetMax(src.Max())
+	}
+	mergeTimes(dst, src)
+	return true
+}

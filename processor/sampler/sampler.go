@@ -1,0 +1,230 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/processor"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadata"
+)
+
+// ErrHashKeyTooShort is returned when hashing is enabled with a key shorter than 16 bytes.
+var ErrHashKeyTooShort = errors.New("hashing.key is shorter than 16 bytes")
+
+// sampler holds the processor's state shared by its metrics and logs pipelines' calls. It is safe
+// for concurrent use.
+type sampler struct {
+	validate         bool
+	maxAttrs         int
+	maxValueLen      int
+	requireEventName bool
+	maxFuture        time.Duration
+	maxAge           time.Duration
+
+	keys        *keyPolicy
+	scrub       *scrubber // nil when scrubbing is off
+	scrubBodies bool
+	hasher      *hasher      // nil when hashing is off
+	card        *cardinality // nil when the cap is off
+
+	logSampling    bool
+	logRules       *ruleSet
+	logBy          SampleBy
+	logAttr        string
+	metricSampling bool
+	metricRules    *ruleSet
+
+	tel  *telemetry
+	tb   *metadata.TelemetryBuilder
+	now  func() time.Time
+	rand func() uint64 // uniform 64-bit values; must be safe for concurrent use
+}
+
+func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
+	s := &sampler{
+		validate:         cfg.Validation.Enabled,
+		maxAttrs:         cfg.Validation.MaxAttributes,
+		maxValueLen:      cfg.Validation.MaxValueLength,
+		requireEventName: cfg.Validation.RequireEventName,
+		maxFuture:        cfg.Validation.MaxFuture,
+		maxAge:           cfg.Validation.MaxAge,
+		keys:             newKeyPolicy(cfg),
+		logSampling:      cfg.Sampling.Logs.Enabled,
+		logBy:            cfg.Sampling.Logs.By,
+		logAttr:          cfg.Sampling.Logs.Attribute,
+		metricSampling:   cfg.Sampling.Metrics.Enabled,
+		now:              time.Now,
+		rand:             rand.Uint64,
+	}
+	if !s.validate {
+		s.maxAttrs, s.maxValueLen = 0, 0
+	}
+	if cfg.Scrub.Enabled {
+		sc, err := newScrubber(&cfg.Scrub)
+		if err != nil {
+			return nil, fmt.Errorf("scrub.custom_patterns: %w", err)
+		}
+		s.scrub = sc
+		s.scrubBodies = cfg.Scrub.Bodies
+	}
+	if cfg.Hashing.Enabled {
+		if len(cfg.Hashing.Key) < minHashKeyLen {
+			return nil, ErrHashKeyTooShort
+		}
+		s.hasher = newHasher([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
+	}
+	if cfg.Cardinality.Enabled {
+		s.card = newCardinality(&cfg.Cardinality)
+	}
+	s.logRules = newRuleSet(cfg.Sampling.Logs.Probability, cfg.Sampling.Logs.Rules)
+	s.metricRules = newRuleSet(cfg.Sampling.Metrics.Probability, cfg.Sampling.Metrics.Rules)
+
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("creating telemetry: %w", err)
+	}
+	s.tb = tb
+	var custom []customPattern
+	if s.scrub != nil {
+		custom = s.scrub.custom
+	}
+	s.tel = newTelemetry(tb, custom)
+	return s, nil
+}
+
+func (s *sampler) shutdown(context.Context) error {
+	s.tb.Shutdown()
+	return nil
+}
+
+// processAttrs applies the key policy, hashing, value scrubbing, truncation and, when limit > 0,
+// the attribute count limit to m. It returns an order-independent hash of the resulting attribute
+// set, used by the cardinality cap. A map that needs no change is not written to.
+func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
+	if m.Len() == 0 {
+		return 0
+	}
+	var sum uint64
+	kept := 0
+	remove := false
+	m.Range(func(k string, v pcommon.Value) bool {
+		a := s.keys.action(k)
+		if a.removes() {
+			remove = true
+			return true
+		}
+		if a != actReserved {
+			kept++
+			if limit > 0 && kept > limit {
+				remove = true
+				return true
+			}
+		}
+		switch a {
+		case actHash:
+			if s.hasher.hashValue(v) {
+				c.hashed++
+			}
+		case actKeep:
+			s.scrubValue(v, c)
+			s.truncate(v, c)
+		}
+		sum += attrHash(k, v)
+		return true
+	})
+	if remove {
+		kept = 0
+		m.RemoveIf(func(k string, _ pcommon.Value) bool {
+			switch a := s.keys.action(k); a {
+			case actDeny:
+				c.removed[removeDenyList]++
+				return true
+			case actNotAllowed:
+				c.removed[removeNotAllowed]++
+				return true
+			case actReserved:
+				return false
+			}
+			kept++
+			if limit > 0 && kept > limit {
+				c.removed[removeCountLimit]++
+				return true
+			}
+			return false
+		})
+	}
+	return sum
+}
+
+// scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed
+// like attributes (deny list, hashing), slices element by element.
+func (s *sampler) scrubValue(v pcommon.Value, c *counts) {
+	if s.scrub == nil {
+		return
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if out, changed := s.scrub.scrubString(v.Str(), c); changed {
+			v.SetStr(out)
+		}
+	case pcommon.ValueTypeMap:
+		s.processAttrs(v.Map(), 0, c)
+	case pcommon.ValueTypeSlice:
+		sl := v.Slice()
+		for i := 0; i < sl.Len(); i++ {
+			s.scrubValue(sl.At(i), c)
+		}
+	}
+}
+
+// truncate shortens string and bytes values longer than validation.max_value_length.
+func (s *sampler) truncate(v pcommon.Value, c *counts) {
+	if s.maxValueLen <= 0 {
+		return
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if str := v.Str(); len(str) > s.maxValueLen {
+			v.SetStr(truncateUTF8(str, s.maxValueLen))
+			c.truncated++
+		}
+	case pcommon.ValueTypeBytes:
+		if b := v.Bytes(); b.Len() > s.maxValueLen {
+			b.FromRaw(append([]byte(nil), b.AsRaw()[:s.maxValueLen]...))
+			c.truncated++
+		}
+	}
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// validInstrumentName reports whether name follows the OpenTelemetry instrument name syntax:
+// an ASCII letter, then up to 254 ASCII letters, digits, '_', '.', '-' or '/'.
+func validInstrumentName(name string) bool {
+	if len(name) == 0 || len(name) > 255 || !isAlpha(name[0]) {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		c := name[i]
+		if !isAlnum(c) && c != '_' && c != '.' && c != '-' && c != '/' {
+			return false
+		}
+	}
+	return true
+}

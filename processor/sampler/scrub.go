@@ -1,0 +1,442 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// pattern identifies a built-in redaction pattern.
+type pattern uint8
+
+const (
+	patEmail pattern = iota
+	patCard
+	patToken
+	patIP
+	numPatterns
+)
+
+var patternNames = [numPatterns]string{"email", "card", "token", "ip"}
+
+var patternReplacements = [numPatterns]string{
+	"[REDACTED:email]", "[REDACTED:card]", "[REDACTED:token]", "[REDACTED:ip]",
+}
+
+type customPattern struct {
+	name        string
+	re          *regexp.Regexp
+	replacement string
+}
+
+// scrubber redacts PII found inside string values. It is safe for concurrent use.
+type scrubber struct {
+	email, card, token, ip bool
+	custom                 []customPattern
+}
+
+func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
+	s := &scrubber{
+		email: cfg.Patterns.Email,
+		card:  cfg.Patterns.CardNumber,
+		token: cfg.Patterns.Token,
+		ip:    cfg.Patterns.IP,
+	}
+	for _, p := range cfg.CustomPatterns {
+		re, err := regexp.Compile(p.Regex)
+		if err != nil {
+			return nil, err
+		}
+		s.custom = append(s.custom, customPattern{name: p.Name, re: re, replacement: "[REDACTED:" + p.Name + "]"})
+	}
+	return s, nil
+}
+
+// scrubString returns v with every match of the enabled patterns replaced, and whether anything
+// changed. It counts matches into c. Clean input costs a few byte scans and no allocation.
+func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
+	out := v
+	var n int
+	if s.token {
+		if out, n = redactTokens(out); n > 0 {
+			c.redacted[patToken] += int64(n)
+		}
+	}
+	if s.email {
+		if out, n = redactEmails(out); n > 0 {
+			c.redacted[patEmail] += int64(n)
+		}
+	}
+	if s.card {
+		if out, n = redactCards(out); n > 0 {
+			c.redacted[patCard] += int64(n)
+		}
+	}
+	if s.ip {
+		if out, n = redactIPs(out); n > 0 {
+			c.redacted[patIP] += int64(n)
+		}
+	}
+	for i := range s.custom {
+		p := &s.custom[i]
+		if !p.re.MatchString(out) {
+			continue
+		}
+		n := 0
+		out = p.re.ReplaceAllStringFunc(out, func(string) string {
+			n++
+			return p.replacement
+		})
+		c.addCustom(i, int64(n))
+	}
+	return out, len(out) != len(v) || out != v
+}
+
+// rewriter builds a copy of src with spans replaced; it allocates only on the first replacement.
+type rewriter struct {
+	src  string
+	buf  []byte
+	last int
+	n    int
+}
+
+func (r *rewriter) replace(start, end int, repl string) {
+	if r.buf == nil {
+		r.buf = make([]byte, 0, len(r.src)+len(repl))
+	}
+	r.buf = append(r.buf, r.src[r.last:start]...)
+	r.buf = append(r.buf, repl...)
+	r.last = end
+	r.n++
+}
+
+func (r *rewriter) result() (string, int) {
+	if r.n == 0 {
+		return r.src, 0
+	}
+	r.buf = append(r.buf, r.src[r.last:]...)
+	return string(r.buf), r.n
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
+
+// ---- email addresses ----
+
+func isLocalChar(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\''
+}
+
+func isDomainChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+
+// redactEmails replaces local@domain.tld, where the top-level domain has at least two letters.
+func redactEmails(s string) (string, int) {
+	if strings.IndexByte(s, '@') < 0 {
+		return s, 0
+	}
+	r := rewriter{src: s}
+	i := 0
+	for i < len(s) {
+		at := strings.IndexByte(s[i:], '@')
+		if at < 0 {
+			break
+		}
+		at += i
+		l := at
+		for l > r.last && isLocalChar(s[l-1]) {
+			l--
+		}
+		for l < at && s[l] == '.' {
+			l++
+		}
+		d := at + 1
+		for d < len(s) && isDomainChar(s[d]) {
+			d++
+		}
+		for d > at+1 && (s[d-1] == '.' || s[d-1] == '-') {
+			d--
+		}
+		dot := strings.LastIndexByte(s[at+1:d], '.')
+		if l < at && dot > 0 && validTLD(s[at+1+dot+1:d]) {
+			r.replace(l, d, patternReplacements[patEmail])
+			i = d
+			continue
+		}
+		i = at + 1
+	}
+	return r.result()
+}
+
+func validTLD(t string) bool {
+	if len(t) < 2 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !isAlpha(t[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- payment card numbers ----
+
+// minCardDigits and maxCardDigits bound the length of a card number (ISO/IEC 7812).
+const (
+	minCardDigits = 13
+	maxCardDigits = 19
+)
+
+func countDigitsAtLeast(s string, n int) bool {
+	c := 0
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			c++
+			if c >= n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// luhnValid reports whether the digits in s (other bytes are skipped) pass the Luhn check.
+func luhnValid(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if !isDigit(c) {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+type digitGroup struct{ start, end int }
+
+// redactCards replaces payment card numbers: 13 to 19 digits, in groups separated by single spaces
+// or dashes, starting with 2 to 6 (the major networks' ranges) and passing the Luhn check. Digit runs
+// longer than 19 digits without separators (order ids, timestamps in ns) are left alone.
+func redactCards(s string) (string, int) {
+	if !countDigitsAtLeast(s, minCardDigits) {
+		return s, 0
+	}
+	r := rewriter{src: s}
+	var groups [24]digitGroup
+	i := 0
+	for i < len(s) {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		ng := 0
+		j := i
+		for {
+			st := j
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			groups[ng] = digitGroup{st, j}
+			ng++
+			if ng < len(groups) && j+1 < len(s) && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		for g := 0; g < ng; {
+			best := -1
+			digits := 0
+			if c := s[groups[g].start]; c >= '2' && c <= '6' {
+				for h := g; h < ng; h++ {
+					digits += groups[h].end - groups[h].start
+					if digits > maxCardDigits {
+						break
+					}
+					if digits >= minCardDigits && luhnValid(s[groups[g].start:groups[h].end]) {
+						best = h
+					}
+				}
+			}
+			if best < 0 {
+				g++
+				continue
+			}
+			r.replace(groups[g].start, groups[best].end, patternReplacements[patCard])
+			g = best + 1
+		}
+		i = j
+	}
+	return r.result()
+}
+
+// ---- bearer tokens and JWTs ----
+
+func isTokenChar(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+func isB64URLChar(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+// minBearerLen is the shortest credential redacted after "Bearer", so prose ("bearer of") survives.
+const minBearerLen = 16
+
+// redactTokens replaces the credential after "Bearer " (any case) and every JWT (eyJ... with two dots).
+func redactTokens(s string) (string, int) {
+	hasBearer := strings.Contains(s, "earer") || strings.Contains(s, "EARER")
+	hasJWT := strings.Contains(s, "eyJ")
+	if !hasBearer && !hasJWT {
+		return s, 0
+	}
+	r := rewriter{src: s}
+	for i := 0; i < len(s); {
+		if hasBearer && (s[i]|0x20) == 'b' && len(s)-i > 7 && strings.EqualFold(s[i:i+6], "bearer") &&
+			(i == 0 || !isAlnum(s[i-1])) && (s[i+6] == ' ' || s[i+6] == '\t') {
+			st := i + 6
+			for st < len(s) && (s[st] == ' ' || s[st] == '\t') {
+				st++
+			}
+			end := st
+			for end < len(s) && isTokenChar(s[end]) {
+				end++
+			}
+			for end < len(s) && s[end] == '=' {
+				end++
+			}
+			if end-st >= minBearerLen {
+				r.replace(st, end, patternReplacements[patToken])
+				i = end
+				continue
+			}
+			i = st
+			continue
+		}
+		if hasJWT && s[i] == 'e' && strings.HasPrefix(s[i:], "eyJ") && (i == 0 || !isB64URLChar(s[i-1])) {
+			if end := jwtEnd(s, i); end > 0 {
+				r.replace(i, end, patternReplacements[patToken])
+				i = end
+				continue
+			}
+		}
+		i++
+	}
+	return r.result()
+}
+
+// jwtEnd returns the end of a JWT starting at i (header.payload.signature, the signature possibly
+// empty), or -1.
+func jwtEnd(s string, i int) int {
+	j := i
+	for seg := 0; seg < 3; seg++ {
+		st := j
+		for j < len(s) && isB64URLChar(s[j]) {
+			j++
+		}
+		if seg < 2 {
+			if j-st < 4 || j >= len(s) || s[j] != '.' {
+				return -1
+			}
+			j++
+		}
+	}
+	return j
+}
+
+// ---- IP addresses ----
+
+func isIPChar(c byte) bool {
+	return isDigit(c) || c == '.' || c == ':' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// redactIPs replaces IPv4 addresses (with an optional :port, which is kept) and IPv6 addresses.
+func redactIPs(s string) (string, int) {
+	if strings.IndexByte(s, '.') < 0 && strings.IndexByte(s, ':') < 0 {
+		return s, 0
+	}
+	r := rewriter{src: s}
+	for i := 0; i < len(s); {
+		if !isIPChar(s[i]) || (i > 0 && isAlnum(s[i-1])) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isIPChar(s[j]) {
+			j++
+		}
+		end := j
+		for end > i && s[end-1] == '.' {
+			end--
+		}
+		if j < len(s) && isAlnum(s[j]) {
+			i = j
+			continue
+		}
+		if n := ipv4Len(s[i:end]); n > 0 {
+			r.replace(i, i+n, patternReplacements[patIP])
+		} else if looksLikeIPv6(s[i:end]) {
+			if _, err := netip.ParseAddr(s[i:end]); err == nil {
+				r.replace(i, end, patternReplacements[patIP])
+			}
+		}
+		i = j
+	}
+	return r.result()
+}
+
+// ipv4Len returns the length of the dotted-quad IPv4 address that is t, or that t starts with
+// followed by ":port"; 0 otherwise.
+func ipv4Len(t string) int {
+	i := 0
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if i >= len(t) || t[i] != '.' {
+				return 0
+			}
+			i++
+		}
+		st, v := i, 0
+		for i < len(t) && isDigit(t[i]) && i-st < 3 {
+			v = v*10 + int(t[i]-'0')
+			i++
+		}
+		if i == st || v > 255 {
+			return 0
+		}
+	}
+	if i == len(t) {
+		return i
+	}
+	if t[i] == ':' {
+		for k := i + 1; k < len(t); k++ {
+			if !isDigit(t[k]) {
+				return 0
+			}
+		}
+		return i
+	}
+	return 0
+}
+
+// looksLikeIPv6 is a cheap shape check run before netip.ParseAddr, so that times such as 12:30:45
+// cost no parse.
+func looksLikeIPv6(t string) bool {
+	colons := strings.Count(t, ":")
+	if colons < 2 || colons > 8 {
+		return false
+	}
+	double := strings.Count(t, "::")
+	if double > 1 || (double == 0 && colons != 7 && !(colons == 6 && strings.IndexByte(t, '.') > 0)) {
+		return false
+	}
+	return true
+}

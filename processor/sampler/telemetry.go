@@ -1,0 +1,138 @@
+package sampler // import "github.com/trackhq/track/processor/sampler"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadata"
+)
+
+type signal uint8
+
+const (
+	signalMetrics signal = iota
+	signalLogs
+	numSignals
+)
+
+var signalNames = [numSignals]string{"metrics", "logs"}
+
+type dropReason uint8
+
+const (
+	dropInvalidMetricName dropReason = iota
+	dropInvalidValue
+	dropMissingEventName
+	dropTimestampInFuture
+	dropTimestampTooOld
+	dropCardinalityLimit
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	"invalid_metric_name", "invalid_value", "missing_event_name",
+	"timestamp_in_future", "timestamp_too_old", "cardinality_limit",
+}
+
+type removeReason uint8
+
+const (
+	removeDenyList removeReason = iota
+	removeNotAllowed
+	removeCountLimit
+	numRemoveReasons
+)
+
+var removeReasonNames = [numRemoveReasons]string{"deny_list", "not_allowed", "count_limit"}
+
+// counts accumulates one batch's decisions, so the hot loop touches plain integers and the
+// telemetry instruments are called once per batch. It is not safe for concurrent use.
+type counts struct {
+	dropped    [numDropReasons]int64
+	sampledOut int64
+	overflow   int64
+	removed    [numRemoveReasons]int64
+	redacted   [numPatterns]int64
+	custom     []int64
+	hashed     int64
+	truncated  int64
+}
+
+func (c *counts) addCustom(i int, n int64) {
+	for len(c.custom) <= i {
+		c.custom = append(c.custom, 0)
+	}
+	c.custom[i] += n
+}
+
+// telemetry records counts into the processor's own metrics. It is safe for concurrent use.
+type telemetry struct {
+	tb         *metadata.TelemetryBuilder
+	dropOpts   [numSignals][numDropReasons]metric.AddOption
+	signalOpts [numSignals]metric.AddOption
+	removeOpts [numRemoveReasons]metric.AddOption
+	redactOpts [numPatterns]metric.AddOption
+	customOpts []metric.AddOption
+}
+
+func reasonOpt(kvs ...attribute.KeyValue) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(kvs...))
+}
+
+func newTelemetry(tb *metadata.TelemetryBuilder, custom []customPattern) *telemetry {
+	t := &telemetry{tb: tb}
+	for s := range numSignals {
+		sig := attribute.String("otel.signal", signalNames[s])
+		t.signalOpts[s] = reasonOpt(sig)
+		for r := range numDropReasons {
+			t.dropOpts[s][r] = reasonOpt(sig, attribute.String("reason", dropReasonNames[r]))
+		}
+	}
+	for r := range numRemoveReasons {
+		t.removeOpts[r] = reasonOpt(attribute.String("reason", removeReasonNames[r]))
+	}
+	for p := range numPatterns {
+		t.redactOpts[p] = reasonOpt(attribute.String("reason", patternNames[p]))
+	}
+	for _, p := range custom {
+		t.customOpts = append(t.customOpts, reasonOpt(attribute.String("reason", p.name)))
+	}
+	return t
+}
+
+func (t *telemetry) flush(ctx context.Context, sig signal, c *counts) {
+	for r, n := range c.dropped {
+		if n > 0 {
+			t.tb.ProcessorSamplerDroppedItems.Add(ctx, n, t.dropOpts[sig][r])
+		}
+	}
+	if c.sampledOut > 0 {
+		t.tb.ProcessorSamplerSampledOutItems.Add(ctx, c.sampledOut, t.signalOpts[sig])
+	}
+	if c.overflow > 0 {
+		t.tb.ProcessorSamplerOverflowPoints.Add(ctx, c.overflow)
+	}
+	for r, n := range c.removed {
+		if n > 0 {
+			t.tb.ProcessorSamplerRemovedAttributes.Add(ctx, n, t.removeOpts[r])
+		}
+	}
+	for p, n := range c.redacted {
+		if n > 0 {
+			t.tb.ProcessorSamplerRedactedValues.Add(ctx, n, t.redactOpts[p])
+		}
+	}
+	for i, n := range c.custom {
+		if n > 0 && i < len(t.customOpts) {
+			t.tb.ProcessorSamplerRedactedValues.Add(ctx, n, t.customOpts[i])
+		}
+	}
+	if c.hashed > 0 {
+		t.tb.ProcessorSamplerHashedValues.Add(ctx, c.hashed)
+	}
+	if c.truncated > 0 {
+		t.tb.ProcessorSamplerTruncatedValues.Add(ctx, c.truncated)
+	}
+}
