@@ -153,6 +153,10 @@ func NewServer() (*Server, error) {
 		s.port = port
 		if lastErr = s.Start(); lastErr == nil {
 			s.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+			if err := s.watch(); err != nil {
+				_ = s.Close()
+				return nil, err
+			}
 			return s, nil
 		}
 	}
@@ -226,6 +230,23 @@ func (s *Server) init() error {
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 
+// watchdogScript stops the cluster and removes its directory once the test process ($1) is gone,
+// however it ended (a panic, a timeout, os.Exit from a TestMain that did not call Main, a SIGKILL).
+// It exits on its own when Close has already removed the directory ($3).
+const watchdogScript = `while [ -d "/proc/$1" ] && [ -d "$3" ]; do sleep 1; done
+if [ -d "$3" ]; then "$2" -D "$3/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$3"; fi`
+
+// watch starts the watchdog process that cleans the cluster up after the test binary exits.
+func (s *Server) watch() error {
+	cmd := exec.Command("/bin/sh", "-c", watchdogScript, "pgtest-watchdog",
+		strconv.Itoa(os.Getpid()), filepath.Join(s.binDir, "pg_ctl"), s.dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pgtest: starting the cleanup watchdog: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
 // run runs a PostgreSQL binary, as the postgres user when needed, and returns its combined output.
 func (s *Server) run(name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(s.binDir, name), args...)
@@ -239,6 +260,14 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 
 // DSN returns the connection string of the server's default database. It is safe for concurrent use.
 func (s *Server) DSN() string { return s.dsn }
+
+// Dir returns the temporary directory of a managed cluster (data/, sock/ and the server log), or ""
+// for a TRACK_TEST_DSN server.
+func (s *Server) Dir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir
+}
 
 // Managed reports whether pgtest started this server (and so can stop and start it).
 func (s *Server) Managed() bool { return s.managed }

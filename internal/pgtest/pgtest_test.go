@@ -2,7 +2,12 @@ package pgtest_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -89,4 +94,23 @@ func TestWithSearchPath(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, pgtest.WithSearchPath(tt.in, "s1"), tt.in)
 	}
+}
+
+func TestWatchdogCleansUpAfterTheProcess(t *testing.T) {
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		s, err := pgtest.NewServer()
+		require.NoError(t, err)
+		fmt.Println("DIR=" + s.Dir())
+		os.Exit(0) // no Close: the watchdog must clean up
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchdogCleansUpAfterTheProcess$")
+	cmd.Env = append(os.Environ(), "PGTEST_CHILD=1")
+	out, err := cmd.Output()
+	require.NoError(t, err, string(out))
+	m := regexp.MustCompile(`DIR=(\S+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, string(out))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(m[1])
+		return os.IsNotExist(err)
+	}, 30*time.Second, 100*time.Millisecond, "the watchdog removes %s", m[1])
 }
