@@ -1,0 +1,143 @@
+package sampler
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	id := component.NewID(metadata.Type)
+	if name != "" {
+		id = component.NewIDWithName(metadata.Type, name)
+	}
+	sub, err := cm.Sub(id.String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg.(*Config)
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg := loadConfig(t, "")
+		require.NoError(t, confmap.Validate(cfg))
+		want := createDefaultConfig().(*Config)
+		want.Hashing.Key = "0123456789abcdef0123"
+		assert.Equal(t, want, cfg)
+		assert.True(t, cfg.Validation.Enabled)
+		assert.Equal(t, 32, cfg.Validation.MaxAttributes)
+		assert.Equal(t, 256, cfg.Validation.MaxValueLength)
+		assert.Equal(t, time.Hour, cfg.Validation.MaxFuture)
+		assert.Equal(t, 90*24*time.Hour, cfg.Validation.MaxAge)
+		assert.Equal(t, ScrubModeDeny, cfg.Scrub.Mode)
+		assert.Contains(t, cfg.Scrub.DenyKeys, "password")
+		assert.True(t, cfg.Scrub.Patterns.Email)
+		assert.False(t, cfg.Scrub.Patterns.IP)
+		assert.Equal(t, []string{"user.id", "enduser.id"}, cfg.Hashing.Keys)
+		assert.Equal(t, 1000, cfg.Cardinality.MaxSeries)
+		assert.Equal(t, time.Hour, cfg.Cardinality.Window)
+		assert.True(t, cfg.Sampling.Logs.Enabled)
+		assert.False(t, cfg.Sampling.Metrics.Enabled)
+	})
+	t.Run("custom", func(t *testing.T) {
+		cfg := loadConfig(t, "custom")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, 16, cfg.Validation.MaxAttributes)
+		assert.Equal(t, 128, cfg.Validation.MaxValueLength)
+		assert.False(t, cfg.Validation.RequireEventName)
+		assert.Equal(t, 30*time.Minute, cfg.Validation.MaxFuture)
+		assert.Equal(t, 720*time.Hour, cfg.Validation.MaxAge)
+		assert.Equal(t, ScrubModeAllow, cfg.Scrub.Mode)
+		assert.Equal(t, []string{"service.name", "http.*"}, cfg.Scrub.AllowKeys)
+		assert.Equal(t, []string{"session_secret"}, cfg.Scrub.ExtraDenyKeys)
+		assert.Equal(t, defaultDenyKeys, cfg.Scrub.DenyKeys)
+		assert.Equal(t, PatternsConfig{Email: true, CardNumber: true, IP: true}, cfg.Scrub.Patterns)
+		assert.Equal(t, []CustomPattern{{Name: "order_ref", Regex: "ORD-[0-9]{6}"}}, cfg.Scrub.CustomPatterns)
+		assert.False(t, cfg.Scrub.Bodies)
+		assert.Equal(t, []string{"user.id", "account.id"}, cfg.Hashing.Keys)
+		assert.Equal(t, 16, cfg.Hashing.Length)
+		assert.Equal(t, CardinalityConfig{Enabled: true, MaxSeries: 500, Window: 10 * time.Minute, MaxMetrics: 100, MaxTrackedSeries: 10000}, cfg.Cardinality)
+		assert.Equal(t, 0.5, cfg.Sampling.Logs.Probability)
+		assert.Equal(t, SampleByTraceID, cfg.Sampling.Logs.By)
+		assert.Equal(t, []SamplingRule{{"error", 1}, {"scroll", 0.1}, {"page.*", 0.25}}, cfg.Sampling.Logs.Rules)
+		assert.True(t, cfg.Sampling.Metrics.Enabled)
+		assert.Equal(t, []SamplingRule{{"http.server.request.count", 0.2}}, cfg.Sampling.Metrics.Rules)
+	})
+	t.Run("no_hashing", func(t *testing.T) {
+		require.NoError(t, confmap.Validate(loadConfig(t, "no_hashing")))
+	})
+}
+
+func TestConfigValidateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"bad_regex", []string{"scrub.custom_patterns[0].regex", "missing closing ]"}},
+		{"bad_probability", []string{"sampling.logs.rules[0].probability", "1.5 is outside (0,1]"}},
+		{"zero_probability", []string{"sampling.metrics.probability", "outside (0,1]"}},
+		{"short_key", []string{"hashing.key", "at least 16 bytes"}},
+		{"no_key", []string{"hashing.key", "(got 0)"}},
+		{"bad_mode", []string{"scrub.mode", `"maybe"`}},
+		{"bad_by", []string{"sampling.logs.by", `"session"`}},
+		{"bad_cardinality", []string{"cardinality.max_series", "cardinality.window"}},
+		{"bad_length", []string{"hashing.length", "80"}},
+		{"bad_rule_name", []string{`sampling.logs.rules[0].name: "a*b*"`, "sampling.logs.rules[1].name: must be set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := confmap.Validate(loadConfig(t, tt.name))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestConfigValidateInCode(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"negative max attributes", func(c *Config) { c.Validation.MaxAttributes = -1 }, "validation.max_attributes"},
+		{"negative max value length", func(c *Config) { c.Validation.MaxValueLength = -1 }, "validation.max_value_length"},
+		{"negative max age", func(c *Config) { c.Validation.MaxAge = -time.Second }, "validation.max_age"},
+		{"negative max future", func(c *Config) { c.Validation.MaxFuture = -time.Second }, "validation.max_future"},
+		{"empty deny key", func(c *Config) { c.Scrub.DenyKeys = []string{"..."} }, "scrub.deny_keys[0]"},
+		{"empty extra deny key", func(c *Config) { c.Scrub.ExtraDenyKeys = []string{""} }, "scrub.extra_deny_keys[0]"},
+		{"custom pattern without name", func(c *Config) { c.Scrub.CustomPatterns = []CustomPattern{{Regex: "x"}} }, "scrub.custom_patterns[0].name"},
+		{"duplicate custom pattern", func(c *Config) {
+			c.Scrub.CustomPatterns = []CustomPattern{{Name: "a", Regex: "x"}, {Name: "a", Regex: "y"}}
+		}, "scrub.custom_patterns[1].name"},
+		{"custom pattern without regex", func(c *Config) { c.Scrub.CustomPatterns = []CustomPattern{{Name: "a"}} }, "scrub.custom_patterns[0].regex"},
+		{"empty hash key name", func(c *Config) { c.Hashing.Keys = []string{""} }, "hashing.keys[0]"},
+		{"attribute sampling without attribute", func(c *Config) { c.Sampling.Logs.Attribute = "" }, "sampling.logs.attribute"},
+		{"NaN probability", func(c *Config) { c.Sampling.Logs.Probability = nan() }, "sampling.logs.probability"},
+		{"negative probability", func(c *Config) { c.Sampling.Logs.Probability = -0.1 }, "sampling.logs.probability"},
+		{"max metrics", func(c *Config) { c.Cardinality.MaxMetrics = 0 }, "cardinality.max_metrics"},
+		{"max tracked series", func(c *Config) { c.Cardinality.MaxTrackedSeries = 0 }, "cardinality.max_tracked_series"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Hashing.Key = "0123456789abcdef0123"
+			require.NoError(t, cfg.Validate())
+			tt.mutate(cfg)
+			require.ErrorContains(t, cfg.Validate(), tt.want)
+		})
+	}
+}

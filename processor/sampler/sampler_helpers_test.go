@@ -1,0 +1,80 @@
+package sampler
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
+)
+
+const testKey = "0123456789abcdef0123"
+
+var testNow = time.Date(2026, 3, 4, 10, 30, 0, 0, time.UTC)
+
+func nan() float64 { return math.NaN() }
+
+func testConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Hashing.Key = testKey
+	return cfg
+}
+
+// seededRand returns a concurrency-safe deterministic source of uniform 64-bit values.
+func seededRand(seed uint64) func() uint64 {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Uint64()
+	}
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newTestSampler builds a sampler with a fixed clock, a seeded random source and in-memory telemetry.
+func newTestSampler(t testing.TB, cfg *Config) (*sampler, *componenttest.Telemetry, *testClock) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	s, err := newSampler(metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	clock := &testClock{now: testNow}
+	s.now = clock.Now
+	s.rand = seededRand(42)
+	t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
+	return s, tt, clock
+}
+
+// expectedHash is the documented hash of an identifier: hex HMAC-SHA256 truncated to n characters.
+func expectedHash(key, v string, n int) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil))[:n]
+}
