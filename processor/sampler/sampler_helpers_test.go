@@ -13,7 +13,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/trackhq/track/processor/sampler/internal/metadata"
 	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
 )
 
@@ -78,3 +83,12 @@ func expectedHash(key, v string, n int) string {
 	m.Write([]byte(v))
 	return hex.EncodeToString(m.Sum(nil))[:n]
 }
+
+func processorSettings() processor.Settings {
+	return processortest.NewNopSettings(metadata.Type)
+}
+
+type nopLogs struct{}
+
+func (nopLogs) ConsumeLogs(context.Context, plog.Logs) error { return nil }
+func (nopLogs) Capabilities() consumer.Capabilities        { return consumer.Capabilities{} }

@@ -1,0 +1,266 @@
+package sampler
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+)
+
+func newLogs() (plog.Logs, plog.ResourceLogs, plog.LogRecordSlice) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "web")
+	return ld, rl, rl.ScopeLogs().AppendEmpty().LogRecords()
+}
+
+func event(lrs plog.LogRecordSlice, name string, at time.Time) plog.LogRecord {
+	lr := lrs.AppendEmpty()
+	lr.SetEventName(name)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	return lr
+}
+
+func TestLogsValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		build  func(lrs plog.LogRecordSlice)
+		reason string // "" when kept
+	}{
+		{"event now", func(l plog.LogRecordSlice) { event(l, "click", testNow) }, ""},
+		{"no event name", func(l plog.LogRecordSlice) { event(l, "", testNow) }, "missing_event_name"},
+		{"59 minutes ahead", func(l plog.LogRecordSlice) { event(l, "click", testNow.Add(59*time.Minute)) }, ""},
+		{"61 minutes ahead", func(l plog.LogRecordSlice) { event(l, "click", testNow.Add(61*time.Minute)) }, "timestamp_in_future"},
+		{"89 days old", func(l plog.LogRecordSlice) { event(l, "click", testNow.Add(-89*24*time.Hour)) }, ""},
+		{"91 days old", func(l plog.LogRecordSlice) { event(l, "click", testNow.Add(-91*24*time.Hour)) }, "timestamp_too_old"},
+		{"observed time used when time is unset", func(l plog.LogRecordSlice) {
+			lr := event(l, "click", time.Time{})
+			lr.SetTimestamp(0)
+			lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(testNow))
+		}, ""},
+		{"no time at all", func(l plog.LogRecordSlice) { event(l, "click", time.Time{}).SetTimestamp(0) }, "timestamp_too_old"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, tt, _ := newTestSampler(t, testConfig())
+			ld, _, lrs := newLogs()
+			tc.build(lrs)
+			out, err := s.processLogs(context.Background(), ld)
+			if tc.reason == "" {
+				require.NoError(t, err)
+				assert.Equal(t, 1, out.LogRecordCount())
+				return
+			}
+			require.ErrorIs(t, err, processorhelper.ErrSkipProcessingData)
+			assert.Equal(t, 0, out.LogRecordCount())
+			assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_dropped_items", sigLogs, reason(tc.reason)))
+		})
+	}
+}
+
+func TestLogsValidationConfigurable(t *testing.T) {
+	cfg := testConfig()
+	cfg.Validation.RequireEventName = false
+	cfg.Validation.MaxAge = 0
+	cfg.Validation.MaxFuture = 0
+	s, _, _ := newTestSampler(t, cfg)
+	ld, _, lrs := newLogs()
+	event(lrs, "", testNow)
+	event(lrs, "x", testNow.Add(-10000*time.Hour))
+	event(lrs, "x", testNow.Add(10000*time.Hour))
+	out, err := s.processLogs(context.Background(), ld)
+	require.NoError(t, err)
+	assert.Equal(t, 3, out.LogRecordCount())
+}
+
+func TestLogsScrubbing(t *testing.T) {
+	s, tt, _ := newTestSampler(t, testConfig())
+	ld, _, lrs := newLogs()
+	lr := event(lrs, "error", testNow)
+	lr.Attributes().PutStr("user.id", "alice-42")
+	lr.Attributes().PutStr("page", "/signup/step-2")
+	lr.Attributes().PutStr("user.email", "alice@example.com")
+	lr.Attributes().PutStr("exception.message", "card 4111111111111111 declined for alice@example.com")
+	lr.Body().SetStr("java.lang.IllegalStateException: token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl\n\tat com.shop.Pay.charge(Pay.java:12)\n\tat com.shop.Api.post(Api.java:88)")
+	structured := event(lrs, "click", testNow)
+	body := structured.Body().SetEmptyMap()
+	body.PutStr("target", "#submit")
+	body.PutStr("password", "hunter2")
+	body.PutStr("user.id", "bob")
+	nested := body.PutEmptySlice("contacts")
+	nested.AppendEmpty().SetStr("bob@example.com")
+	nested.AppendEmpty().SetEmptyMap().PutStr("ssn", "078-05-1120")
+
+	_, err := s.processLogs(context.Background(), ld)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{
+		"user.id":           expectedHash(testKey, "alice-42", 32),
+		"page":              "/signup/step-2",
+		"exception.message": "card [REDACTED:card] declined for [REDACTED:email]",
+		adjustedCountKey:    1.0,
+	}, lr.Attributes().AsRaw())
+	assert.Equal(t, "java.lang.IllegalStateException: token [REDACTED:token]\n\tat com.shop.Pay.charge(Pay.java:12)\n\tat com.shop.Api.post(Api.java:88)", lr.Body().Str())
+	assert.Equal(t, map[string]any{
+		"target":   "#submit",
+		"user.id":  expectedHash(testKey, "bob", 32),
+		"contacts": []any{"[REDACTED:email]", map[string]any{}},
+	}, structured.Body().Map().AsRaw())
+	assert.Equal(t, int64(3), counter(t, tt, "processor_sampler_removed_attributes", reason("deny_list")))
+	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_hashed_values"))
+}
+
+func TestLogsBodiesOff(t *testing.T) {
+	cfg := testConfig()
+	cfg.Scrub.Bodies = false
+	s, _, _ := newTestSampler(t, cfg)
+	ld, _, lrs := newLogs()
+	lr := event(lrs, "error", testNow)
+	lr.Body().SetStr("alice@example.com")
+	_, err := s.processLogs(context.Background(), ld)
+	require.NoError(t, err)
+	assert.Equal(t, "alice@example.com", lr.Body().Str())
+}
+
+func TestLogSamplingRules(t *testing.T) {
+	cfg := testConfig()
+	cfg.Sampling.Logs.Probability = 0.5
+	cfg.Sampling.Logs.Rules = []SamplingRule{
+		{Name: "error", Probability: 1},
+		{Name: "scroll", Probability: 0.1},
+		{Name: "page.*", Probability: 0.25},
+	}
+	s, tt, _ := newTestSampler(t, cfg)
+	ld, _, lrs := newLogs()
+	const users = 2000
+	for u := range users {
+		for _, name := range []string{"error", "scroll", "scroll", "page.view", "click"} {
+			event(lrs, name, testNow).Attributes().PutStr("user.id", fmt.Sprintf("user-%d", u))
+		}
+	}
+	_, err := s.processLogs(context.Background(), ld)
+	require.NoError(t, err)
+	kept := map[string]int{}
+	adjusted := map[string]float64{}
+	scrollsPerUser := map[string]int{}
+	for i := 0; i < lrs.Len(); i++ {
+		lr := lrs.At(i)
+		kept[lr.EventName()]++
+		v, ok := lr.Attributes().Get(adjustedCountKey)
+		require.True(t, ok, "every kept record carries sampling.adjusted_count")
+		adjusted[lr.EventName()] += v.Double()
+		if lr.EventName() == "scroll" {
+			uid, _ := lr.Attributes().Get("user.id")
+			scrollsPerUser[uid.Str()]++
+		}
+	}
+	assert.Equal(t, users, kept["error"])
+	assert.Equal(t, float64(users), adjusted["error"])
+	for uid, n := range scrollsPerUser {
+		assert.Equal(t, 2, n, "sampling is consistent per user: %s", uid)
+	}
+	// Estimates of event counts stay close to the truth.
+	assert.InDelta(t, 2*users, adjusted["scroll"], 2*users*0.25)
+	assert.InDelta(t, users, adjusted["page.view"], users*0.15)
+	assert.InDelta(t, users, adjusted["click"], users*0.1)
+	total := 5 * users
+	assert.Equal(t, int64(total-lrs.Len()), counter(t, tt, "processor_sampler_sampled_out_items", sigLogs))
+}
+
+func TestLogSamplingKeys(t *testing.T) {
+	for _, by := range []SampleBy{SampleByAttribute, SampleByTraceID, SampleByRandom} {
+		t.Run(string(by), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Sampling.Logs.Probability = 0.5
+			cfg.Sampling.Logs.By = by
+			s, _, _ := newTestSampler(t, cfg)
+			ld, _, lrs := newLogs()
+			tid := pcommon.TraceID{1, 2, 3}
+			for range 200 {
+				lr := event(lrs, "click", testNow)
+				lr.SetTraceID(tid)
+				lr.Attributes().PutStr("user.id", "same-user")
+			}
+			out, _ := s.processLogs(context.Background(), ld)
+			n := out.LogRecordCount()
+			if by == SampleByRandom {
+				assert.Greater(t, n, 50)
+				assert.Less(t, n, 150)
+			} else {
+				assert.True(t, n == 0 || n == 200, "all or nothing when keyed, got %d", n)
+			}
+		})
+	}
+}
+
+func TestAdjustedCountComposes(t *testing.T) {
+	attrs := pcommon.NewMap()
+	setAdjustedCount(attrs, 4)
+	v, _ := attrs.Get(adjustedCountKey)
+	assert.Equal(t, 4.0, v.Double())
+	attrs.PutInt(adjustedCountKey, 3)
+	setAdjustedCount(attrs, 2)
+	v, _ = attrs.Get(adjustedCountKey)
+	assert.Equal(t, 6.0, v.Double())
+}
+
+// TestUnbiasedDecision checks the sampling decision itself over 1M events with a fixed seed: with
+// p = 0.1, the Horvitz–Thompson estimate of the total is within 1% of the truth, both when every
+// event decides at random and when events are keyed by a per-event id.
+func TestUnbiasedDecision(t *testing.T) {
+	const n = 1_000_000
+	pr := newProbability(0.1)
+	r := rand.New(rand.NewPCG(2026, 4))
+	var truth, estRandom, estKeyed float64
+	v := pcommon.NewValueStr("")
+	for i := range n {
+		x := float64(1 + r.IntN(10)) // event weight, e.g. a count carried by the event
+		truth += x
+		if pr.keep(r.Uint64()) {
+			estRandom += x * pr.adjusted
+		}
+		v.SetStr("event-" + fmt.Sprint(i))
+		if pr.keep(valueKey(v)) {
+			estKeyed += x * pr.adjusted
+		}
+	}
+	assert.InDelta(t, truth, estRandom, truth*0.01)
+	assert.InDelta(t, truth, estKeyed, truth*0.01)
+}
+
+func TestProbabilityAndRules(t *testing.T) {
+	assert.True(t, newProbability(1).all)
+	assert.Equal(t, 10.0, newProbability(0.1).adjusted)
+	assert.False(t, newProbability(0.5).keep(1<<63))
+	assert.True(t, newProbability(0.5).keep(1<<63-1))
+	assert.True(t, newProbability(1e-300).threshold < 2)
+	rs := newRuleSet(0.5, []SamplingRule{{"a*", 0.2}, {"ab", 0.3}, {"ab", 0.4}, {"c", 1}})
+	assert.Equal(t, 0.2, rs.lookup("ab").p, "the first matching rule wins")
+	assert.Equal(t, 0.2, rs.lookup("a").p)
+	assert.Equal(t, 1.0, rs.lookup("c").p)
+	assert.Equal(t, 0.5, rs.lookup("d").p)
+	rs = newRuleSet(1, []SamplingRule{{"x", 0.3}, {"*", 0.2}})
+	assert.Equal(t, 0.3, rs.lookup("x").p)
+	assert.Equal(t, 0.2, rs.lookup("y").p)
+	assert.Equal(t, 0.2, rs.lookup("").p)
+}
+
+func TestFactoryCreatesAndRejects(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	_, err := newSampler(processorSettings(), cfg)
+	require.ErrorIs(t, err, ErrHashKeyTooShort)
+	cfg.Hashing.Key = testKey
+	lp, err := f.CreateLogs(context.Background(), processorSettings(), cfg, nopLogs{})
+	require.NoError(t, err)
+	require.NoError(t, lp.Shutdown(context.Background()))
+	assert.True(t, lp.Capabilities().MutatesData)
+	assert.True(t, strings.HasPrefix(f.Type().String(), "sampler"))
+}
