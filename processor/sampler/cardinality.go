@@ -1,14 +1,14 @@
 package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-	"go.opentelemetry.io/collector/pdata/pcommon"
+		"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // cardinality tracks the distinct point attribute sets of every metric in the current window and
@@ -127,14 +127,23 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
+// seriesSeed seeds the in-memory attribute-set hashes; they never leave the process.
+var seriesSeed = maphash.MakeSeed()
+
+func keyHash(k string) uint64 { return maphash.String(seriesSeed, k) }
+
 // attrHash hashes one key/value pair. Summing attrHash over a map gives a hash of the attribute set
 // that does not depend on the order of the pairs.
 func attrHash(k string, v pcommon.Value) uint64 {
-	hk := xxhash.Sum64String(k)
+	return pairHash(keyHash(k), v)
+}
+
+// pairHash hashes a key, given by its hash hk, with its value.
+func pairHash(hk uint64, v pcommon.Value) uint64 {
 	var hv uint64
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		hv = xxhash.Sum64String(v.Str())
+		hv = maphash.String(seriesSeed, v.Str())
 	case pcommon.ValueTypeInt:
 		hv = mix64(uint64(v.Int()) ^ 0x1)
 	case pcommon.ValueTypeDouble:
@@ -147,11 +156,11 @@ func attrHash(k string, v pcommon.Value) uint64 {
 		}
 		hv = mix64(hv)
 	case pcommon.ValueTypeBytes:
-		hv = xxhash.Sum64(v.Bytes().AsRaw()) ^ 0x5
+		hv = maphash.Bytes(seriesSeed, v.Bytes().AsRaw()) ^ 0x5
 	case pcommon.ValueTypeEmpty:
 		hv = 0x6
 	default:
-		hv = xxhash.Sum64String(v.AsString()) ^ uint64(v.Type())<<56
+		hv = maphash.String(seriesSeed, v.AsString()) ^ uint64(v.Type())<<56
 	}
 	return mix64(hk ^ bits.RotateLeft64(hv, 31) ^ uint64(v.Type()))
 }

@@ -40,7 +40,7 @@ type keyPolicy struct {
 	allowPrefixes []string
 
 	// cache holds decisions already taken; it is replaced, never mutated, so reads need no lock.
-	cache atomic.Pointer[map[string]keyAction]
+	cache atomic.Pointer[map[string]keyInfo]
 	mu    sync.Mutex // serializes cache writers
 }
 
@@ -64,22 +64,33 @@ func newKeyPolicy(cfg *Config) *keyPolicy {
 			}
 		}
 	}
-	empty := map[string]keyAction{}
+	empty := map[string]keyInfo{}
 	p.cache.Store(&empty)
 	return p
 }
 
-// action returns the decision for key.
-func (p *keyPolicy) action(key string) keyAction {
-	if a, ok := (*p.cache.Load())[key]; ok {
-		return a
-	}
-	a := p.decide(key)
-	p.remember(key, a)
-	return a
+// keyInfo is what is known about a key: the decision, and the key's hash for attribute-set hashing.
+type keyInfo struct {
+	act  keyAction
+	hash uint64
 }
 
-func (p *keyPolicy) remember(key string, a keyAction) {
+// action returns the decision for key.
+func (p *keyPolicy) action(key string) keyAction {
+	return p.info(key).act
+}
+
+// info returns the decision for key and its hash.
+func (p *keyPolicy) info(key string) keyInfo {
+	if ki, ok := (*p.cache.Load())[key]; ok {
+		return ki
+	}
+	ki := keyInfo{act: p.decide(key), hash: keyHash(key)}
+	p.remember(key, ki)
+	return ki
+}
+
+func (p *keyPolicy) remember(key string, a keyInfo) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := *p.cache.Load()
@@ -89,7 +100,7 @@ func (p *keyPolicy) remember(key string, a keyAction) {
 	if _, ok := old[key]; ok {
 		return
 	}
-	next := make(map[string]keyAction, len(old)+1)
+	next := make(map[string]keyInfo, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}

@@ -114,7 +114,8 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
 	kept := 0
 	remove := false
 	m.Range(func(k string, v pcommon.Value) bool {
-		a := s.keys.action(k)
+		ki := s.keys.info(k)
+		a := ki.act
 		if a.removes() {
 			remove = true
 			return true
@@ -132,10 +133,14 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
 				c.hashed++
 			}
 		case actKeep:
-			s.scrubValue(v, c)
-			s.truncate(v, c)
+			if v.Type() == pcommon.ValueTypeStr {
+				s.scrubStr(v, c)
+			} else {
+				s.scrubValue(v, c)
+				s.truncate(v, c)
+			}
 		}
-		sum += attrHash(k, v)
+		sum += pairHash(ki.hash, v)
 		return true
 	})
 	if remove {
@@ -160,6 +165,22 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
 		})
 	}
 	return sum
+}
+
+// scrubStr scrubs and truncates a string attribute value, writing it only when it changes.
+func (s *sampler) scrubStr(v pcommon.Value, c *counts) {
+	str := v.Str()
+	out, changed := str, false
+	if s.scrub != nil {
+		out, changed = s.scrub.scrubString(str, c)
+	}
+	if s.maxValueLen > 0 && len(out) > s.maxValueLen {
+		out, changed = truncateUTF8(out, s.maxValueLen), true
+		c.truncated++
+	}
+	if changed {
+		v.SetStr(out)
+	}
 }
 
 // scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed

@@ -57,22 +57,42 @@ func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
 func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
 	out := v
 	var n int
-	if s.token {
+	// One pass over the bytes decides which scanners can possibly match.
+	var classes uint8
+	digits := 0
+	token := false
+	for i := 0; i < len(v); i++ {
+		cl := byteClass[v[i]]
+		if cl == 0 {
+			continue
+		}
+		classes |= cl
+		switch {
+		case cl&clDigit != 0:
+			digits++
+		case cl&clJ != 0: // the end of "eyJ"
+			token = token || i >= 2 && v[i-1] == 'y' && v[i-2] == 'e'
+		case cl&clR != 0: // the end of "bearer", any case
+			token = token || i >= 5 && v[i-1]|0x20 == 'e' && v[i-2]|0x20 == 'r' && v[i-3]|0x20 == 'a' &&
+				v[i-4]|0x20 == 'e' && v[i-5]|0x20 == 'b'
+		}
+	}
+	if s.token && token {
 		if out, n = redactTokens(out); n > 0 {
 			c.redacted[patToken] += int64(n)
 		}
 	}
-	if s.email {
+	if s.email && classes&clAt != 0 {
 		if out, n = redactEmails(out); n > 0 {
 			c.redacted[patEmail] += int64(n)
 		}
 	}
-	if s.card {
+	if s.card && digits >= minCardDigits {
 		if out, n = redactCards(out); n > 0 {
 			c.redacted[patCard] += int64(n)
 		}
 	}
-	if s.ip {
+	if s.ip && classes&(clDot|clColon) != 0 && (digits > 0 || classes&clColon != 0) {
 		if out, n = redactIPs(out); n > 0 {
 			c.redacted[patIP] += int64(n)
 		}
@@ -91,6 +111,28 @@ func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
 	}
 	return out, len(out) != len(v) || out != v
 }
+
+// Byte classes for the one-pass prefilter of scrubString.
+const (
+	clDigit uint8 = 1 << iota
+	clAt
+	clJ     // 'J', as in the "eyJ" that starts every JWT
+	clR     // 'r' or 'R', as in "Bearer"
+	clDot   // '.'
+	clColon // ':'
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = clDigit
+	}
+	t['@'] = clAt
+	t['J'] = clJ
+	t['r'], t['R'] = clR, clR
+	t['.'] = clDot
+	t[':'] = clColon
+	return t
+}()
 
 // rewriter builds a copy of src with spans replaced; it allocates only on the first replacement.
 type rewriter struct {
