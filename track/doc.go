@@ -1,0 +1,47 @@
+// Package track counts operational events (signups, logins, errors,
+// fraudulent cards) from inside a service and exports them over OTLP with
+// delta temporality to an OpenTelemetry collector.
+//
+// A service starts the package-level tracker once and then counts from
+// anywhere:
+//
+//	shutdown, err := track.Start(ctx) // reads OTEL_* variables; OTLP gRPC to localhost:4317 by default
+//	if err != nil { ... }
+//	defer shutdown(ctx)               // exports what is still in memory and in the backlog
+//
+//	track.Increment("new-signup")
+//	track.Add("cards-checked", 3, attribute.String("result", "fraudulent"))
+//
+// # Hot path
+//
+// Increment and Add never call the OpenTelemetry SDK. They find the series
+// for (name, attribute set) in track's own lock-free tables and add to a
+// per-processor cell, so concurrent callers on different cores do not share a
+// cache line. A name given as a string literal is found by its address
+// without hashing. At each collection the SDK reads the cumulative totals
+// through observable counters and computes the deltas itself. For the
+// tightest loops, Counter returns a pre-bound handle that skips the lookup.
+//
+// # Guarantees
+//
+//   - Increment, Add and the handles never block and never panic, before
+//     Start, after Shutdown and under any input.
+//   - Invalid names (empty, longer than 255 bytes, or outside the
+//     OpenTelemetry instrument-name syntax) and negative values are refused,
+//     counted in [Statistics.Refused] and reported, rate-limited, to the error
+//     handler.
+//   - Each name keeps at most a bounded number of attribute sets (2000 by
+//     default). Further sets fold into one series carrying
+//     otel.metric.overflow=true, so totals stay exact and memory stays bounded.
+//   - An export that fails is kept in a bounded backlog and sent again, in
+//     order and unmerged, when the collector answers: every delta keeps its
+//     own time window. When the backlog is full the oldest export is dropped
+//     and its points are counted in [Statistics.PointsDropped].
+//
+// # Calls before Start
+//
+// The package-level functions work before Start: counts are aggregated in
+// memory and are exported with the first interval after Start. If Start is
+// never called they are never sent. After the shutdown function returns,
+// counts are still aggregated but not exported until Start is called again.
+package track

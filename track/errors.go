@@ -1,0 +1,65 @@
+package track
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrInvalidName is wrapped by the errors reported for a name that is
+	// empty, longer than 255 bytes or outside the instrument-name syntax.
+	ErrInvalidName = errors.New("track: invalid counter name")
+	// ErrNegative is wrapped by the errors reported for a negative Add:
+	// counters only go up.
+	ErrNegative = errors.New("track: negative value")
+	// ErrTooManyNames is wrapped by the errors reported when a tracker
+	// already counts its maximum number of distinct names (10000).
+	ErrTooManyNames = errors.New("track: too many counter names")
+	// ErrAlreadyStarted is returned by Start when the package-level tracker
+	// is already running.
+	ErrAlreadyStarted = errors.New("track: already started")
+	// ErrInvalidOption is wrapped by the errors New and Start return for an
+	// option or environment variable they cannot use.
+	ErrInvalidOption = errors.New("track: invalid option")
+	// ErrBacklogDropped is wrapped by the error Shutdown returns when points
+	// could not be delivered before its context ended.
+	ErrBacklogDropped = errors.New("track: backlog dropped")
+)
+
+// refuseReportEvery rate-limits the reports of refused calls.
+const refuseReportEvery = time.Second
+
+// refusals counts refused calls and reports them to the error handler at
+// most once per refuseReportEvery, from a goroutine of its own so that a slow
+// handler never blocks a caller.
+type refusals struct {
+	count      atomic.Uint64
+	suppressed atomic.Uint64
+	next       atomic.Int64 // unix nanoseconds of the next report allowed
+	handler    atomic.Pointer[func(error)]
+}
+
+func (r *refusals) setHandler(h func(error)) { r.handler.Store(&h) }
+
+// report hands err to the error handler on a goroutine of its own.
+func (r *refusals) report(err error) {
+	if h := r.handler.Load(); h != nil {
+		go (*h)(err)
+	}
+}
+
+func (r *refusals) refuse(err error) {
+	r.count.Add(1)
+	now := time.Now().UnixNano()
+	next := r.next.Load()
+	if now < next || !r.next.CompareAndSwap(next, now+int64(refuseReportEvery)) {
+		r.suppressed.Add(1)
+		return
+	}
+	if n := r.suppressed.Swap(0); n > 0 {
+		err = fmt.Errorf("%w (and %d more refusals since the last report)", err, n)
+	}
+	r.report(err)
+}

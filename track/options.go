@@ -1,0 +1,185 @@
+package track
+
+import (
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+)
+
+// Protocols accepted by WithProtocol and OTEL_EXPORTER_OTLP_PROTOCOL.
+const (
+	ProtocolGRPC         = "grpc"
+	ProtocolHTTPProtobuf = "http/protobuf"
+)
+
+const (
+	defaultInterval    = 10 * time.Second
+	defaultBacklog     = 60 // ten minutes of exports at the default interval
+	defaultSeriesLimit = 2000
+)
+
+// Option configures a Tracker in New or Start. Options win over the
+// corresponding OTEL_* environment variables.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	endpoint      string
+	protocol      string
+	headers       map[string]string
+	interval      time.Duration
+	resource      *resource.Resource
+	serviceName   string
+	meterProvider metric.MeterProvider
+	backlog       int
+	seriesLimit   int
+	errorHandler  func(error)
+	err           error
+}
+
+func newConfig(opts []Option) config {
+	c := config{backlog: defaultBacklog, seriesLimit: defaultSeriesLimit}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if c.errorHandler == nil {
+		c.errorHandler = otel.Handle
+	}
+	return c
+}
+
+func (c *config) invalid(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, args...))
+	}
+}
+
+// WithEndpoint sets where the OTLP exporter sends: a URL such as
+// "https://collector:4317" (https means TLS) or a plain "host:port", which is
+// sent in plaintext. Over HTTP, a URL without a path gets /v1/metrics, as
+// OTEL_EXPORTER_OTLP_ENDPOINT does. Without it, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then
+// OTEL_EXPORTER_OTLP_ENDPOINT, is used, and without those plaintext
+// localhost:4317 for gRPC or localhost:4318 for HTTP.
+func WithEndpoint(endpoint string) Option {
+	return optionFunc(func(c *config) {
+		if endpoint == "" {
+			c.invalid("WithEndpoint: empty endpoint")
+		}
+		c.endpoint = endpoint
+	})
+}
+
+// WithProtocol sets the OTLP transport: ProtocolGRPC or ProtocolHTTPProtobuf.
+// Without it, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, then
+// OTEL_EXPORTER_OTLP_PROTOCOL, is used, and without those gRPC.
+func WithProtocol(protocol string) Option {
+	return optionFunc(func(c *config) {
+		if protocol != ProtocolGRPC && protocol != ProtocolHTTPProtobuf {
+			c.invalid("WithProtocol: %q is not %q or %q", protocol, ProtocolGRPC, ProtocolHTTPProtobuf)
+		}
+		c.protocol = protocol
+	})
+}
+
+// WithHeaders adds headers (for example an authorization bearer token) to
+// every export. Without it, OTEL_EXPORTER_OTLP_METRICS_HEADERS and
+// OTEL_EXPORTER_OTLP_HEADERS are used.
+func WithHeaders(headers map[string]string) Option {
+	return optionFunc(func(c *config) { c.headers = headers })
+}
+
+// WithInterval sets how often counts are collected and exported. Without it,
+// OTEL_METRIC_EXPORT_INTERVAL (milliseconds) is used, and without that 10 s.
+func WithInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.invalid("WithInterval: %v is not positive", d)
+		}
+		c.interval = d
+	})
+}
+
+// WithResource adds the attributes of res to the exported resource; they win
+// over detected and OTEL_RESOURCE_ATTRIBUTES values. Without it, the resource
+// holds service.name, a generated service.instance.id, the host name, the
+// SDK's attributes and those of OTEL_RESOURCE_ATTRIBUTES.
+func WithResource(res *resource.Resource) Option {
+	return optionFunc(func(c *config) { c.resource = res })
+}
+
+// WithServiceName sets service.name. Without it, OTEL_SERVICE_NAME, then
+// service.name in OTEL_RESOURCE_ATTRIBUTES, is used, and without those
+// "unknown_service:" followed by the executable's name.
+func WithServiceName(name string) Option {
+	return optionFunc(func(c *config) {
+		if name == "" {
+			c.invalid("WithServiceName: empty name")
+		}
+		c.serviceName = name
+	})
+}
+
+// WithMeterProvider makes track create its instruments on mp, a provider the
+// service already owns, instead of building its own OTLP pipeline. The
+// instruments are observable counters reporting cumulative totals; the
+// provider's readers decide the temporality, so with a cumulative reader the
+// exported values are totals since the process started. The provider's
+// owner exports and shuts it down; track's backlog, interval, endpoint,
+// protocol, headers and resource options do not apply, and the export
+// fields of Statistics stay zero. Without it, track builds its own
+// MeterProvider with an OTLP exporter and delta temporality.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp == nil {
+			c.invalid("WithMeterProvider: nil provider")
+		}
+		c.meterProvider = mp
+	})
+}
+
+// WithBacklog sets how many failed exports are kept to be sent again, oldest
+// first, once the collector answers; when it is full the oldest export is
+// dropped and its points counted in Statistics.PointsDropped. Zero keeps no
+// backlog. Without it, 60 exports are kept: ten minutes at the default
+// interval.
+func WithBacklog(exports int) Option {
+	return optionFunc(func(c *config) {
+		if exports < 0 {
+			c.invalid("WithBacklog: %d is negative", exports)
+		}
+		c.backlog = exports
+	})
+}
+
+// WithSeriesLimit sets how many distinct attribute sets each name keeps;
+// further sets fold into one series with otel.metric.overflow=true. Without
+// it, the limit is 2000, the SDK's own default.
+func WithSeriesLimit(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.invalid("WithSeriesLimit: %d is below 1", n)
+		}
+		c.seriesLimit = n
+	})
+}
+
+// WithErrorHandler receives refused calls (rate-limited to one report per
+// second, with a count of those not reported) and failed exports. It is
+// called from track's own goroutines, never from the caller of Increment.
+// Without it, errors go to otel.Handle, the global OpenTelemetry handler.
+func WithErrorHandler(handle func(error)) Option {
+	return optionFunc(func(c *config) {
+		if handle == nil {
+			c.invalid("WithErrorHandler: nil handler")
+		}
+		c.errorHandler = handle
+	})
+}

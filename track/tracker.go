@@ -1,0 +1,178 @@
+package track
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// Tracker counts named events and exports them. The package-level functions
+// use a default Tracker; New makes independent ones, for tests and for
+// services that need several configurations. A Tracker is safe for
+// concurrent use, and none of its methods panic.
+type Tracker struct {
+	reg      *registry
+	refusals refusals
+	stats    exportStats
+
+	mu   sync.Mutex
+	pipe *pipeline
+}
+
+func newTracker(seriesLimit int) *Tracker {
+	t := &Tracker{}
+	t.refusals.setHandler(otel.Handle)
+	t.reg = newRegistry(seriesLimit, &t.refusals)
+	return t
+}
+
+// New returns a Tracker exporting over OTLP as opts and the OTEL_*
+// environment variables say. It does not wait for the collector: exports
+// that fail are kept in the backlog. It returns an error wrapping
+// ErrInvalidOption for an option or variable it cannot use.
+func New(ctx context.Context, opts ...Option) (*Tracker, error) {
+	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	t := newTracker(cfg.seriesLimit)
+	if err := t.start(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Tracker) start(ctx context.Context, cfg config) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pipe != nil {
+		return ErrAlreadyStarted
+	}
+	t.refusals.setHandler(cfg.errorHandler)
+	p, err := newPipeline(ctx, cfg, &t.stats, &t.refusals)
+	if err != nil {
+		return err
+	}
+	t.reg.mu.Lock()
+	t.reg.seriesLimit = cfg.seriesLimit
+	t.reg.mu.Unlock()
+	t.reg.attach(p.register)
+	t.pipe = p
+	return nil
+}
+
+// Shutdown exports what was counted since the last export, then keeps
+// sending the backlog until it is empty or ctx ends; points still undelivered
+// then are counted as dropped and the returned error wraps
+// ErrBacklogDropped. Counts made after Shutdown are kept in memory but not
+// exported. Calling Shutdown again does nothing.
+func (t *Tracker) Shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pipe
+	if p == nil {
+		return nil
+	}
+	t.pipe = nil
+	err := p.shutdown(ctx)
+	t.reg.detach()
+	if err != nil {
+		return fmt.Errorf("shutting down track: %w", err)
+	}
+	return nil
+}
+
+// Increment adds one to the counter name with the given attributes. It never
+// blocks and never panics; an invalid name is refused and counted in Stats.
+func (t *Tracker) Increment(name string, attrs ...attribute.KeyValue) {
+	t.add(name, 1, attrs)
+}
+
+// Add adds n to the counter name with the given attributes. It never blocks
+// and never panics; a negative n or an invalid name is refused and counted
+// in Stats.
+func (t *Tracker) Add(name string, n int64, attrs ...attribute.KeyValue) {
+	t.add(name, n, attrs)
+}
+
+func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
+	if n < 0 {
+		t.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, name, n))
+		return
+	}
+	c := t.reg.lookup(name)
+	if c == nil {
+		return
+	}
+	c.seriesFor(attrs).add(n)
+}
+
+// Counter returns a handle bound to one (name, attributes) series, whose
+// Increment and Add skip every lookup. A handle for an invalid name refuses
+// every call. Handles are safe for concurrent use.
+func (t *Tracker) Counter(name string, attrs ...attribute.KeyValue) *CounterHandle {
+	if validateName(name) != nil {
+		return &CounterHandle{refusals: &t.refusals, name: name} // refuses each call
+	}
+	c := t.reg.lookup(name)
+	if c == nil {
+		return &CounterHandle{refusals: &t.refusals, name: name}
+	}
+	return &CounterHandle{s: c.seriesFor(attrs), refusals: &t.refusals, name: name}
+}
+
+// Stats reports what the tracker exported, held, dropped and refused.
+func (t *Tracker) Stats() Statistics {
+	return Statistics{
+		PointsExported:  t.stats.exported.Load(),
+		ExportFailures:  t.stats.failures.Load(),
+		PointsInBacklog: t.stats.backlog.Load(),
+		PointsDropped:   t.stats.dropped.Load(),
+		Refused:         t.refusals.count.Load(),
+	}
+}
+
+// CounterHandle is a counter pre-bound to one attribute set. It is safe for
+// concurrent use; a nil handle refuses nothing and does nothing.
+type CounterHandle struct {
+	s        *series
+	refusals *refusals
+	name     string
+}
+
+// Increment adds one. It never blocks and never panics.
+func (h *CounterHandle) Increment() {
+	if h == nil || h.s == nil {
+		h.refuseName()
+		return
+	}
+	h.s.add(1)
+}
+
+// Add adds n; a negative n is refused and counted. It never blocks and never
+// panics.
+func (h *CounterHandle) Add(n int64) {
+	if h == nil || h.s == nil {
+		h.refuseName()
+		return
+	}
+	if n < 0 {
+		h.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, h.name, n))
+		return
+	}
+	h.s.add(n)
+}
+
+func (h *CounterHandle) refuseName() {
+	if h == nil {
+		return
+	}
+	err := validateName(h.name)
+	if err == nil {
+		err = fmt.Errorf("%w: %q", ErrTooManyNames, h.name)
+	}
+	h.refusals.refuse(err)
+}
