@@ -1,0 +1,342 @@
+package pgrollup
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// The reasons a data point is refused, as indexes into reasonNames, whose values are the `reason`
+// attribute of the exporter_pgrollup_points_refused telemetry metric.
+const (
+	rCumulative = iota
+	rNonMonotonic
+	rGauge
+	rHistogram
+	rUnsupported
+	rNaN
+	rInf
+	rNegative
+	rTooOld
+	rFuture
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"cumulative", "non_monotonic", "gauge", "histogram",
+	"unsupported_type", "nan", "inf", "negative", "too_old", "future"}
+
+const (
+	// maxFuture is how far ahead of the collector's clock a point may be.
+	maxFuture           = time.Hour
+	resourceServiceName = "service.name"
+)
+
+// Errors describing refused data points; they are logged (at most once per metric name) and the
+// points counted in telemetry, while the rest of the request is written.
+var (
+	// ErrCumulative refuses a cumulative Sum.
+	ErrCumulative = errors.New("cumulative sums are refused: pgrollup counts deltas; put the cumulativetodelta processor " +
+		"before this exporter, or export with delta temporality")
+	// ErrNotCounter refuses non-monotonic sums, gauges, histograms and summaries.
+	ErrNotCounter = errors.New("only monotonic Sums with delta temporality are counted; non-monotonic sums, gauges, " +
+		"histograms and summaries are refused")
+	// ErrBadValue refuses NaN, infinite and negative deltas.
+	ErrBadValue = errors.New("NaN, infinite and negative deltas are refused")
+	// ErrOutOfRange refuses points older than the longest retention or more than 1 hour in the future.
+	ErrOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
+)
+
+var reasonErrs = [numReasons]error{ErrCumulative, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
+	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange}
+
+// aggKey is one (series, minute) bucket: series is the series' canonical identity (see
+// appendIdentity) and minute the bucket start in Unix minutes (UTC).
+type aggKey struct {
+	series string
+	minute int64
+}
+
+// item is one pushed request, pre-aggregated by (series, minute), waiting for the flush that
+// commits it. Its key is the idempotency key recorded with the counts.
+type item struct {
+	key    [16]byte
+	rows   map[aggKey]float64
+	points int
+	// done is closed when the flush holding the item ends; err then holds its outcome.
+	done chan struct{}
+	err  error
+	// cancelled is set (under exporter.mu) when the push gave up before a flush took the item.
+	cancelled bool
+}
+
+// refusals counts refused points by reason, and remembers one metric name per reason for the log.
+type refusals struct {
+	n     [numReasons]int64
+	names [numReasons][]string
+}
+
+func (r *refusals) add(reason int, metric string, n int) {
+	if n == 0 {
+		return
+	}
+	r.n[reason] += int64(n)
+	if !slices.Contains(r.names[reason], metric) && len(r.names[reason]) < 16 {
+		r.names[reason] = append(r.names[reason], metric)
+	}
+}
+
+// parser turns requests into items. It is not safe for concurrent use; the exporter keeps a pool.
+type parser struct {
+	keep     map[string]bool // kept resource attributes, service.name excluded
+	now      time.Time
+	oldest   int64 // refuse points before this Unix nanosecond
+	newest   int64 // refuse points after this Unix nanosecond
+	buf      []byte
+	kvs      []kv
+	resKVs   []kv
+	interned map[string]string
+}
+
+type kv struct {
+	key string
+	val pcommon.Value
+}
+
+func newParser(keepResource []string) *parser {
+	keep := make(map[string]bool)
+	for _, k := range keepResource {
+		if k != resourceServiceName {
+			keep[k] = true
+		}
+	}
+	return &parser{keep: keep, interned: make(map[string]string)}
+}
+
+// itemKey returns the idempotency key of a request: the first 16 bytes of the SHA-256 of its
+// deterministic protobuf encoding. A retried request, a request replayed by a persistent queue and
+// a request re-sent by a client all encode to the same bytes.
+func itemKey(md pmetric.Metrics) ([16]byte, error) {
+	var m pmetric.ProtoMarshaler
+	b, err := m.MarshalMetrics(md)
+	if err != nil {
+		return [16]byte{}, fmt.Errorf("encoding the request for its key: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	var k [16]byte
+	copy(k[:], sum[:16])
+	return k, nil
+}
+
+// parse aggregates the countable points of md by (series, minute) and counts the refused ones.
+// now and longest bound the accepted timestamps. It returns a nil item when nothing is countable.
+func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration) (*item, refusals) {
+	var ref refusals
+	p.now = now
+	p.oldest = now.Add(-longest).UnixNano()
+	p.newest = now.Add(maxFuture).UnixNano()
+	clear(p.interned)
+	var it *item
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		service := ""
+		p.resKVs = p.resKVs[:0]
+		rm.Resource().Attributes().Range(func(k string, v pcommon.Value) bool {
+			if k == resourceServiceName {
+				service = v.AsString()
+			} else if p.keep[k] {
+				p.resKVs = append(p.resKVs, kv{k, v})
+			}
+			return true
+		})
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					sum := m.Sum()
+					dps := sum.DataPoints()
+					switch {
+					case sum.AggregationTemporality() != pmetric.AggregationTemporalityDelta:
+						ref.add(rCumulative, m.Name(), dps.Len())
+						continue
+					case !sum.IsMonotonic():
+						ref.add(rNonMonotonic, m.Name(), dps.Len())
+						continue
+					}
+					for d := 0; d < dps.Len(); d++ {
+						dp := dps.At(d)
+						var v float64
+						switch dp.ValueType() {
+						case pmetric.NumberDataPointValueTypeInt:
+							v = float64(dp.IntValue())
+						case pmetric.NumberDataPointValueTypeDouble:
+							v = dp.DoubleValue()
+						default:
+							ref.add(rUnsupported, m.Name(), 1)
+							continue
+						}
+						switch {
+						case math.IsNaN(v):
+							ref.add(rNaN, m.Name(), 1)
+							continue
+						case math.IsInf(v, 0):
+							ref.add(rInf, m.Name(), 1)
+							continue
+						case v < 0:
+							ref.add(rNegative, m.Name(), 1)
+							continue
+						}
+						ts := int64(dp.Timestamp())
+						switch {
+						case ts < p.oldest:
+							ref.add(rTooOld, m.Name(), 1)
+							continue
+						case ts > p.newest:
+							ref.add(rFuture, m.Name(), 1)
+							continue
+						}
+						if it == nil {
+							it = &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+						}
+						series := p.identity(m.Name(), service, dp.Attributes())
+						it.rows[aggKey{series, floorDiv(ts, int64(time.Minute))}] += v
+						it.points++
+					}
+				case pmetric.MetricTypeGauge:
+					ref.add(rGauge, m.Name(), m.Gauge().DataPoints().Len())
+				case pmetric.MetricTypeHistogram:
+					ref.add(rHistogram, m.Name(), m.Histogram().DataPoints().Len())
+				case pmetric.MetricTypeExponentialHistogram:
+					ref.add(rHistogram, m.Name(), m.ExponentialHistogram().DataPoints().Len())
+				case pmetric.MetricTypeSummary:
+					ref.add(rUnsupported, m.Name(), m.Summary().DataPoints().Len())
+				default:
+					ref.add(rUnsupported, m.Name(), 1)
+				}
+			}
+		}
+	}
+	return it, ref
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// identity returns the canonical identity of a series, interned for the current request:
+// uvarint(len(metric)) metric uvarint(len(service)) service attributes-as-JSON, with the kept
+// resource attributes and the point's attributes merged (the point wins), keys sorted.
+func (p *parser) identity(metric, service string, attrs pcommon.Map) string {
+	b := p.buf[:0]
+	b = binary.AppendUvarint(b, uint64(len(metric)))
+	b = append(b, metric...)
+	b = binary.AppendUvarint(b, uint64(len(service)))
+	b = append(b, service...)
+	p.kvs = append(p.kvs[:0], p.resKVs...)
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		p.kvs = append(p.kvs, kv{k, v})
+		return true
+	})
+	if !slices.IsSortedFunc(p.kvs, cmpKV) {
+		slices.SortStableFunc(p.kvs, cmpKV)
+	}
+	b = append(b, '{')
+	first := true
+	for i, e := range p.kvs {
+		if i+1 < len(p.kvs) && p.kvs[i+1].key == e.key {
+			continue // a later entry with the same key (the point's) wins
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, e.key)
+		b = append(b, ':')
+		b = appendJSONValue(b, e.val)
+	}
+	b = append(b, '}')
+	p.buf = b
+	if s, ok := p.interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	p.interned[s] = s
+	return s
+}
+
+func cmpKV(a, b kv) int { return strings.Compare(a.key, b.key) }
+
+// splitIdentity returns the metric, service and attributes JSON of a canonical identity.
+func splitIdentity(id string) (metric, service, attrs string) {
+	n, w := binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
+	id = id[w:]
+	metric, id = id[:n], id[n:]
+	n, w = binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
+	id = id[w:]
+	service, attrs = id[:n], id[n:]
+	return metric, service, attrs
+}
+
+// seriesKey is the stable 128-bit key of a series identity stored in the series table.
+func seriesKey(id string) [16]byte {
+	sum := sha256.Sum256([]byte(id))
+	var k [16]byte
+	copy(k[:], sum[:16])
+	return k
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONValue encodes an attribute value; non-finite doubles become strings, and bytes, slices
+// and maps their JSON form.
+func appendJSONValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendJSONString(b, v.Str())
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(b, v.Int(), 10)
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return appendJSONString(b, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(b, f, 'g', -1, 64)
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(b, v.Bool())
+	case pcommon.ValueTypeEmpty:
+		return append(b, "null"...)
+	default:
+		enc, err := json.Marshal(v.AsRaw())
+		if err != nil {
+			return appendJSONString(b, v.AsString())
+		}
+		return append(b, enc...)
+	}
+}

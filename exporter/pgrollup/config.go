@@ -1,0 +1,172 @@
+package pgrollup
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Config is the configuration of the pgrollup exporter. It is read-only once the exporter is created.
+type Config struct {
+	// TimeoutConfig bounds one push, including the wait for the flush that commits it (key `timeout`).
+	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	// QueueConfig is the exporterhelper sending queue (key `sending_queue`). Its `batch` section must
+	// stay unset: every pushed request carries its own idempotency key, which a batcher merging
+	// requests would destroy. Use `storage` for a persistent queue.
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// BackOffConfig is the exporterhelper retry policy (key `retry_on_failure`).
+	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	// DSN is the Postgres connection string, for example ${env:TRACK_PG_DSN}. Required.
+	DSN configopaque.String `mapstructure:"dsn"`
+	// Schema is the Postgres schema holding the tables, views and functions. Default "track".
+	Schema string `mapstructure:"schema"`
+	// FlushInterval is the longest a pushed request waits in memory, pre-aggregating with other pushes,
+	// before the transaction that commits it starts. Default 1s.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// Retention says how long rows are kept per resolution, and how often expired rows are removed.
+	Retention RetentionConfig `mapstructure:"retention"`
+	// KeepResourceAttributes lists the resource attributes that are part of a series' identity.
+	// Default [service.name]; service.name fills the `service` column, the others join the point's
+	// attributes. Every other resource attribute (instance ids, hosts) is dropped, so the copies of a
+	// service add up.
+	KeepResourceAttributes []string `mapstructure:"keep_resource_attributes"`
+	// MigrateOnStart applies the embedded migrations at start, under an advisory lock. Default true.
+	// When false, start fails if the schema is not at the version this exporter needs.
+	MigrateOnStart bool `mapstructure:"migrate_on_start"`
+	// DedupWindow is how long the idempotency key of a committed request is kept. A request pushed
+	// again within the window (a retry, a persistent-queue replay, an OTLP client re-sending) is
+	// counted once. It must be longer than any replay: the track client's backlog (10 minutes by
+	// default) and the longest collector outage a persistent queue should survive. Default 6h.
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
+	// MaxConns caps the connections of the exporter's pool. Default 4.
+	MaxConns int32 `mapstructure:"max_conns"`
+}
+
+// RetentionConfig says how long rollup rows are kept per resolution. Durations accept Go syntax
+// ("336h") and the units d (24h), w (7d) and y (365d), for example "14d" or "3y".
+type RetentionConfig struct {
+	// Minute is how long per-minute rows are kept. Default 14d; at least 1m.
+	Minute Period `mapstructure:"minute"`
+	// Hour is how long per-hour rows are kept. Default 90d; at least 1h.
+	Hour Period `mapstructure:"hour"`
+	// Day is how long per-day rows are kept. Default 3y; at least 1d.
+	Day Period `mapstructure:"day"`
+	// Interval is how often expired rows and keys are removed. Default 10m.
+	Interval time.Duration `mapstructure:"interval"`
+}
+
+// Period is a duration that also accepts days, weeks and years ("14d", "2w", "3y"; a year is 365
+// days) in configuration files.
+type Period time.Duration
+
+// Duration returns p as a time.Duration.
+func (p Period) Duration() time.Duration { return time.Duration(p) }
+
+var periodRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([dwy])$`)
+
+// UnmarshalText parses a Go duration or a number followed by d, w or y.
+func (p *Period) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if m := periodRe.FindStringSubmatch(s); m != nil {
+		n, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return fmt.Errorf("invalid period %q: %w", s, err)
+		}
+		unit := map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]
+		*p = Period(time.Duration(n * float64(unit)))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid period %q: use a Go duration or a number of d, w or y", s)
+	}
+	*p = Period(d)
+	return nil
+}
+
+// MarshalText formats p in whole years, weeks or days when it is one, else as a Go duration.
+func (p Period) MarshalText() ([]byte, error) {
+	d := time.Duration(p)
+	const day = 24 * time.Hour
+	switch {
+	case d > 0 && d%(365*day) == 0:
+		return []byte(strconv.FormatInt(int64(d/(365*day)), 10) + "y"), nil
+	case d > 0 && d%day == 0:
+		return []byte(strconv.FormatInt(int64(d/day), 10) + "d"), nil
+	}
+	return []byte(d.String()), nil
+}
+
+var _ component.Config = (*Config)(nil)
+
+var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Validate checks the configuration and names the offending key in each error.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(string(c.DSN)) == "" {
+		errs = append(errs, errors.New("dsn: must be set, for example to ${env:TRACK_PG_DSN}"))
+	}
+	if !identRe.MatchString(c.Schema) {
+		errs = append(errs, fmt.Errorf("schema: %q must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)", c.Schema))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("flush_interval: must be positive, got %s", c.FlushInterval))
+	}
+	for _, r := range resolutions {
+		got := c.Retention.get(r)
+		key := "retention::" + r.name
+		switch {
+		case got <= 0:
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", key, got))
+		case got < r.width:
+			errs = append(errs, fmt.Errorf("%s: %s is shorter than its resolution (%s)", key, got, r.width))
+		}
+	}
+	if c.Retention.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("retention::interval: must be positive, got %s", c.Retention.Interval))
+	}
+	if c.DedupWindow <= 0 {
+		errs = append(errs, fmt.Errorf("dedup_window: must be positive, got %s", c.DedupWindow))
+	}
+	for i, a := range c.KeepResourceAttributes {
+		if strings.TrimSpace(a) == "" {
+			errs = append(errs, fmt.Errorf("keep_resource_attributes[%d]: must not be empty", i))
+		}
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max_conns: must be at least 1, got %d", c.MaxConns))
+	}
+	if c.QueueConfig.HasValue() && c.QueueConfig.Get().Batch.HasValue() {
+		errs = append(errs, errors.New("sending_queue::batch: must not be set: pgrollup de-duplicates each pushed request "+
+			"by its own key and groups concurrent pushes into one transaction itself; a batcher merging requests would make "+
+			"a replayed merge count twice (raise sending_queue::num_consumers for larger transactions instead)"))
+	}
+	return errors.Join(errs...)
+}
+
+func (r RetentionConfig) get(res resolution) time.Duration {
+	switch res.name {
+	case "minute":
+		return r.Minute.Duration()
+	case "hour":
+		return r.Hour.Duration()
+	default:
+		return r.Day.Duration()
+	}
+}
+
+// longest returns the longest retention of the three resolutions.
+func (r RetentionConfig) longest() time.Duration {
+	return max(r.Minute.Duration(), r.Hour.Duration(), r.Day.Duration())
+}

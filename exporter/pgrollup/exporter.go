@@ -1,0 +1,276 @@
+package pgrollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/trackhq/track/exporter/pgrollup/internal/metadata"
+)
+
+// ErrShutdown is returned by a push that arrives after the exporter began shutting down.
+var ErrShutdown = errors.New("pgrollup: the exporter is shut down")
+
+// maxPendingRows makes a flush start early when this many (series, minute) rows wait in memory.
+const maxPendingRows = 500_000
+
+// maxLoggedNames bounds the metric names remembered so that each is logged once.
+const maxLoggedNames = 10_000
+
+// rollupExporter aggregates pushed requests and writes them to Postgres in group commits. Its
+// methods are safe for concurrent use; pushMetrics is called by several queue consumers at once.
+type rollupExporter struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+	parsers   sync.Pool
+
+	pool     *pgxpool.Pool
+	schema   string // quoted
+	sqls     statements
+	series   map[string]int64 // identity -> id; used by the flusher goroutine only
+	maxItems int              // flush at once when this many items wait (0: no limit)
+
+	mu      sync.Mutex
+	pending []*item
+	rows    int
+	closed  bool
+	kick    chan struct{} // a first item arrived
+	full    chan struct{} // the pending batch should not wait any longer
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	logged     sync.Map // metric name -> struct{}
+	loggedSize atomic.Int64
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("creating telemetry: %w", err)
+	}
+	e := &rollupExporter{
+		cfg:       cfg,
+		logger:    set.Logger,
+		telemetry: tb,
+		now:       time.Now,
+		schema:    quoteIdent(cfg.Schema),
+		series:    make(map[string]int64),
+		kick:      make(chan struct{}, 1),
+		full:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+	}
+	e.parsers.New = func() any { return newParser(cfg.KeepResourceAttributes) }
+	if cfg.QueueConfig.HasValue() {
+		e.maxItems = cfg.QueueConfig.Get().NumConsumers
+	}
+	e.sqls = newStatements(e.schema)
+	return e, nil
+}
+
+// start connects, migrates (or checks the schema), records the retention settings and starts the
+// flusher and the retention loop.
+func (e *rollupExporter) start(ctx context.Context, _ component.Host) error {
+	pcfg, err := pgxpool.ParseConfig(string(e.cfg.DSN))
+	if err != nil {
+		return fmt.Errorf("parsing dsn: %w", err)
+	}
+	pcfg.MaxConns = e.cfg.MaxConns
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, createStage)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("connecting to postgres: %w", err)
+	}
+	if e.cfg.MigrateOnStart {
+		err = migrate(ctx, pool, e.cfg.Schema)
+	} else {
+		err = checkMigrated(ctx, pool, e.cfg.Schema)
+	}
+	if err == nil {
+		err = e.recordRetention(ctx, pool)
+	}
+	if err != nil {
+		pool.Close()
+		return err
+	}
+	e.pool = pool
+	e.wg.Add(2)
+	go e.flusher()
+	go e.retentionLoop()
+	return nil
+}
+
+// recordRetention stores the configured retention, which the series function reads.
+func (e *rollupExporter) recordRetention(ctx context.Context, pool *pgxpool.Pool) error {
+	b := &pgx.Batch{}
+	for _, r := range resolutions {
+		b.Queue("UPDATE "+e.schema+".resolutions SET retention = $2 WHERE name = $1 AND retention IS DISTINCT FROM $2",
+			r.name, e.cfg.Retention.get(r))
+	}
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("recording retention settings: %w", err)
+	}
+	return nil
+}
+
+// shutdown writes what is still pending, stops the loops and closes the pool.
+func (e *rollupExporter) shutdown(context.Context) error {
+	e.mu.Lock()
+	wasClosed := e.closed
+	e.closed = true
+	e.mu.Unlock()
+	if !wasClosed {
+		close(e.stop)
+	}
+	e.wg.Wait()
+	if e.pool != nil {
+		e.pool.Close()
+		e.pool = nil
+	}
+	e.telemetry.Shutdown()
+	return nil
+}
+
+// pushMetrics aggregates md, hands it to the next flush and returns once that flush has committed
+// (or failed, or ctx is done). Refused points are counted and logged; they never fail the request.
+func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	p := e.parsers.Get().(*parser)
+	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())
+	e.parsers.Put(p)
+	e.reportRefusals(ctx, &ref)
+	if it == nil {
+		return nil
+	}
+	key, err := itemKey(md)
+	if err != nil {
+		return err
+	}
+	it.key = key
+	e.telemetry.ExporterPgrollupPointsAccepted.Add(ctx, int64(it.points))
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrShutdown
+	}
+	e.pending = append(e.pending, it)
+	e.rows += len(it.rows)
+	n, rows := len(e.pending), e.rows
+	e.mu.Unlock()
+	if n == 1 {
+		signal(e.kick)
+	}
+	if (e.maxItems > 0 && n >= e.maxItems) || rows >= maxPendingRows {
+		signal(e.full)
+	}
+	select {
+	case <-it.done:
+		return it.err
+	case <-ctx.Done():
+		e.mu.Lock()
+		// If no flush took the item yet, withdraw it; otherwise the flush may still commit it, and
+		// the retry that follows this error is recognised by the item's key.
+		it.cancelled = true
+		e.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// flusher waits for a first pending item, lets others join for up to flush_interval (or until the
+// batch is full), then writes them all in one transaction and wakes their pushes.
+func (e *rollupExporter) flusher() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.kick:
+		case <-e.stop:
+			e.flushPending()
+			return
+		}
+		timer := time.NewTimer(e.cfg.FlushInterval)
+		select {
+		case <-timer.C:
+		case <-e.full:
+		case <-e.stop:
+		}
+		timer.Stop()
+		e.flushPending()
+	}
+}
+
+// flushPending takes every pending item and writes it.
+func (e *rollupExporter) flushPending() {
+	e.mu.Lock()
+	taken := e.pending
+	e.pending = nil
+	e.rows = 0
+	items := taken[:0:0]
+	for _, it := range taken {
+		if !it.cancelled {
+			items = append(items, it)
+		}
+	}
+	e.mu.Unlock()
+	select { // a late kick belongs to the batch just taken
+	case <-e.full:
+	default:
+	}
+	if len(items) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.TimeoutConfig.Timeout, 30*time.Second))
+	err := e.flush(ctx, items)
+	cancel()
+	if err != nil {
+		e.logger.Warn("writing rollups failed; the pushes will be retried", zap.Int("requests", len(items)), zap.Error(err))
+	}
+	for _, it := range items {
+		it.err = err
+		close(it.done)
+	}
+}
+
+// reportRefusals counts refused points by reason and logs each metric name once.
+func (e *rollupExporter) reportRefusals(ctx context.Context, ref *refusals) {
+	for r := range numReasons {
+		if ref.n[r] == 0 {
+			continue
+		}
+		e.telemetry.ExporterPgrollupPointsRefused.Add(ctx, ref.n[r],
+			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[r]))))
+		for _, name := range ref.names[r] {
+			if _, seen := e.logged.Load(name); seen || e.loggedSize.Load() >= maxLoggedNames {
+				continue
+			}
+			if _, seen := e.logged.LoadOrStore(name, struct{}{}); seen {
+				continue
+			}
+			e.loggedSize.Add(1)
+			e.logger.Warn("refusing data points (logged once per metric name)",
+				zap.String("metric", name), zap.String("reason", reasonNames[r]), zap.Error(reasonErrs[r]))
+		}
+	}
+}

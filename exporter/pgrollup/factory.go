@@ -1,0 +1,68 @@
+package pgrollup
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/trackhq/track/exporter/pgrollup/internal/metadata"
+)
+
+// NewFactory returns the factory of the pgrollup exporter. It is safe for concurrent use.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithMetrics(createMetrics, metadata.MetricsStability),
+	)
+}
+
+const day = 24 * time.Hour
+
+func createDefaultConfig() component.Config {
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// Never merge pushed requests: each one is de-duplicated by its own key (see Config.Validate).
+	queue.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	timeout := exporterhelper.NewDefaultTimeoutConfig()
+	// A push waits for the flush that commits it: up to flush_interval plus one transaction.
+	timeout.Timeout = 30 * time.Second
+	return &Config{
+		TimeoutConfig:          timeout,
+		QueueConfig:            configoptional.Some(queue),
+		BackOffConfig:          configretry.NewDefaultBackOffConfig(),
+		Schema:                 "track",
+		FlushInterval:          time.Second,
+		KeepResourceAttributes: []string{"service.name"},
+		MigrateOnStart:         true,
+		DedupWindow:            6 * time.Hour,
+		MaxConns:               4,
+		Retention: RetentionConfig{
+			Minute:   Period(14 * day),
+			Hour:     Period(90 * day),
+			Day:      Period(3 * 365 * day),
+			Interval: 10 * time.Minute,
+		},
+	}
+}
+
+func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	c := cfg.(*Config)
+	e, err := newExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithRetry(c.BackOffConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}
