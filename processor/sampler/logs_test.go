@@ -264,3 +264,22 @@ func TestFactoryCreatesAndRejects(t *testing.T) {
 	assert.True(t, lp.Capabilities().MutatesData)
 	assert.True(t, strings.HasPrefix(f.Type().String(), "sampler"))
 }
+
+func TestLogsBodyNotTruncated(t *testing.T) {
+	s, _, _ := newTestSampler(t, testConfig())
+	ld, _, lrs := newLogs()
+	long := strings.Repeat("at com.shop.Pay.charge(Pay.java:12)\n", 50)
+	lr := event(lrs, "error", testNow)
+	lr.Body().SetStr(long)
+	m := event(lrs, "error", testNow).Body().SetEmptyMap()
+	m.PutStr("stack", long)
+	lr.Attributes().PutEmptyMap("exception").PutStr("stacktrace", long)
+	_, err := s.processLogs(context.Background(), ld)
+	require.NoError(t, err)
+	assert.Equal(t, long, lr.Body().Str())
+	v, _ := m.Get("stack")
+	assert.Equal(t, long, v.Str())
+	ex, _ := lr.Attributes().Get("exception")
+	v, _ = ex.Map().Get("stacktrace")
+	assert.Equal(t, long, v.Str())
+}

@@ -103,18 +103,30 @@ func (s *sampler) shutdown(context.Context) error {
 	return nil
 }
 
-// processAttrs applies the key policy, hashing, value scrubbing, truncation and, when limit > 0,
-// the attribute count limit to m. It returns an order-independent hash of the resulting attribute
+// processAttrs applies the key policy, hashing, value scrubbing, truncation (when top: m is a
+// top-level attribute map) and, when limit > 0, the attribute count limit to m. It returns an order-independent hash of the resulting attribute
 // set, used by the cardinality cap. A map that needs no change is not written to.
-func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
+func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
 	var sum uint64
 	kept := 0
 	remove := false
+	pos := 0
 	m.Range(func(k string, v pcommon.Value) bool {
-		ki := s.keys.info(k)
+		// Points of one metric usually repeat the same keys in the same order: a per-position memo
+		// answers most lookups with one string comparison.
+		var ki keyInfo
+		if pos < len(c.memo) && c.memo[pos].key == k {
+			ki = c.memo[pos].info
+		} else {
+			ki = s.keys.info(k)
+			if pos < len(c.memo) {
+				c.memo[pos] = keyMemo{key: k, info: ki}
+			}
+		}
+		pos++
 		a := ki.act
 		if a.removes() {
 			remove = true
@@ -134,10 +146,12 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
 			}
 		case actKeep:
 			if v.Type() == pcommon.ValueTypeStr {
-				s.scrubStr(v, c)
+				s.scrubStr(v, top, c)
 			} else {
 				s.scrubValue(v, c)
-				s.truncate(v, c)
+				if top {
+					s.truncate(v, c)
+				}
 			}
 		}
 		sum += pairHash(ki.hash, v)
@@ -167,14 +181,15 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, c *counts) uint64 {
 	return sum
 }
 
-// scrubStr scrubs and truncates a string attribute value, writing it only when it changes.
-func (s *sampler) scrubStr(v pcommon.Value, c *counts) {
+// scrubStr scrubs a string value, and truncates it when top (a top-level attribute value), writing
+// it only when it changes.
+func (s *sampler) scrubStr(v pcommon.Value, top bool, c *counts) {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
 		out, changed = s.scrub.scrubString(str, c)
 	}
-	if s.maxValueLen > 0 && len(out) > s.maxValueLen {
+	if top && s.maxValueLen > 0 && len(out) > s.maxValueLen {
 		out, changed = truncateUTF8(out, s.maxValueLen), true
 		c.truncated++
 	}
@@ -191,11 +206,9 @@ func (s *sampler) scrubValue(v pcommon.Value, c *counts) {
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		if out, changed := s.scrub.scrubString(v.Str(), c); changed {
-			v.SetStr(out)
-		}
+		s.scrubStr(v, false, c)
 	case pcommon.ValueTypeMap:
-		s.processAttrs(v.Map(), 0, c)
+		s.processAttrs(v.Map(), 0, false, c)
 	case pcommon.ValueTypeSlice:
 		sl := v.Slice()
 		for i := 0; i < sl.Len(); i++ {

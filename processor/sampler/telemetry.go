@@ -58,6 +58,15 @@ type counts struct {
 	custom     []int64
 	hashed     int64
 	truncated  int64
+
+	// memo remembers the key decisions of the last attribute map by position (not telemetry, but
+	// per-batch state that travels with the counts).
+	memo [16]keyMemo
+}
+
+type keyMemo struct {
+	key  string
+	info keyInfo
 }
 
 func (c *counts) addCustom(i int, n int64) {
