@@ -5,168 +5,126 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-// shutdownRetryEvery paces the attempts to drain the backlog at shutdown.
+// shutdownRetryEvery paces the attempts to drain a backlog at shutdown.
 const shutdownRetryEvery = 100 * time.Millisecond
 
-// backlogExporter keeps every export that failed and sends them again, oldest
-// first and one request each, before anything newer. Each held export keeps
-// its own start and end times: merging them would put a long outage's counts
-// into one interval, and re-sending the exact same request lets a collector
-// that did receive it recognise the duplicate.
-type backlogExporter struct {
-	next   sdkmetric.Exporter
-	limit  int
-	stats  *exportStats
-	report func(error)
+// flowStats counts one signal's items (data points or events) through a
+// backlog.
+type flowStats struct {
+	exported atomic.Uint64
+	held     atomic.Int64
+	dropped  atomic.Uint64
+}
+
+// backlog keeps every export that failed and sends them again, oldest first
+// and one request each, before anything newer. Each held export keeps its own
+// timestamps: merging them would put a long outage's counts into one
+// interval, and re-sending the exact same request lets a collector that did
+// receive it recognise the duplicate. It is safe for concurrent use.
+type backlog[T any] struct {
+	send     func(context.Context, T) error
+	limit    int
+	what     string // "points" or "events", for errors
+	flow     *flowStats
+	failures *atomic.Uint64
+	report   func(error)
 
 	mu    sync.Mutex
-	queue []heldExport
+	queue []heldExport[T]
 }
 
-type heldExport struct {
-	rm     *metricdata.ResourceMetrics
-	points int
+type heldExport[T any] struct {
+	batch T
+	items int
 }
 
-var _ sdkmetric.Exporter = (*backlogExporter)(nil)
-
-func (e *backlogExporter) Temporality(k sdkmetric.InstrumentKind) metricdata.Temporality {
-	return e.next.Temporality(k)
-}
-
-func (e *backlogExporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
-	return e.next.Aggregation(k)
-}
-
-// Export queues a copy of rm (the SDK reuses rm after Export returns) and
-// sends the queue. A failure is reported to the error handler, not to the
-// SDK, and the export stays queued.
-func (e *backlogExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	held := copyNonZero(rm)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if held.points > 0 {
-		e.queue = append(e.queue, held)
-		e.stats.backlog.Add(int64(held.points))
+// push queues batch (which must not be modified afterwards) and sends the
+// queue. A failure is reported to the error handler and the batch stays
+// queued; when the queue is over its limit the oldest batches are dropped.
+func (b *backlog[T]) push(ctx context.Context, batch T, items int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if items > 0 {
+		b.queue = append(b.queue, heldExport[T]{batch: batch, items: items})
+		b.flow.held.Add(int64(items))
 	}
-	if err := e.drain(ctx); err != nil {
-		e.trim()
-		e.report(err)
-	}
-	return nil
-}
-
-// drain sends held exports in order until one fails. Called with e.mu held.
-func (e *backlogExporter) drain(ctx context.Context) error {
-	for len(e.queue) > 0 {
-		h := e.queue[0]
-		if err := e.next.Export(ctx, h.rm); err != nil {
-			e.stats.failures.Add(1)
-			return fmt.Errorf("exporting %d points, %d exports held: %w", h.points, len(e.queue), err)
+	if err := b.drain(ctx); err != nil {
+		for len(b.queue) > b.limit {
+			b.dropOldest()
 		}
-		e.stats.exported.Add(uint64(h.points))
-		e.stats.backlog.Add(-int64(h.points))
-		e.queue[0] = heldExport{}
-		e.queue = e.queue[1:]
+		b.report(err)
+	}
+}
+
+// drain sends held exports in order until one fails. Called with b.mu held.
+func (b *backlog[T]) drain(ctx context.Context) error {
+	for len(b.queue) > 0 {
+		h := b.queue[0]
+		if err := b.send(ctx, h.batch); err != nil {
+			b.failures.Add(1)
+			return fmt.Errorf("exporting %d %s, %d exports held: %w", h.items, b.what, len(b.queue), err)
+		}
+		b.flow.exported.Add(uint64(h.items))
+		b.flow.held.Add(-int64(h.items))
+		b.queue[0] = heldExport[T]{}
+		b.queue = b.queue[1:]
 	}
 	return nil
 }
 
-// trim drops the oldest held exports beyond the limit. Called with e.mu held.
-func (e *backlogExporter) trim() {
-	for len(e.queue) > e.limit {
-		e.dropOldest()
-	}
+func (b *backlog[T]) dropOldest() {
+	h := b.queue[0]
+	b.flow.dropped.Add(uint64(h.items))
+	b.flow.held.Add(-int64(h.items))
+	b.queue[0] = heldExport[T]{}
+	b.queue = b.queue[1:]
 }
 
-func (e *backlogExporter) dropOldest() {
-	h := e.queue[0]
-	e.stats.dropped.Add(uint64(h.points))
-	e.stats.backlog.Add(-int64(h.points))
-	e.queue[0] = heldExport{}
-	e.queue = e.queue[1:]
+// flush sends the backlog once.
+func (b *backlog[T]) flush(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.drain(ctx)
 }
 
-// ForceFlush sends the backlog once.
-func (e *backlogExporter) ForceFlush(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.drain(ctx); err != nil {
-		return err
-	}
-	return e.next.ForceFlush(ctx)
-}
-
-// Shutdown keeps sending the backlog until it is empty or ctx ends, then
-// shuts the OTLP exporter down. Points still held then are dropped.
-func (e *backlogExporter) Shutdown(ctx context.Context) error {
-	var drainErr error
+// close keeps sending the backlog until it is empty or ctx ends; what is
+// still held then is dropped, and the error wraps ErrBacklogDropped.
+func (b *backlog[T]) close(ctx context.Context) error {
 	for {
-		e.mu.Lock()
-		drainErr = e.drain(ctx)
-		empty := len(e.queue) == 0
-		e.mu.Unlock()
-		if empty {
-			break
+		b.mu.Lock()
+		err := b.drain(ctx)
+		if err == nil {
+			b.mu.Unlock()
+			return nil
 		}
+		if ctx.Err() != nil {
+			lost := b.flow.held.Load()
+			for len(b.queue) > 0 {
+				b.dropOldest()
+			}
+			b.mu.Unlock()
+			return fmt.Errorf("%w: %d %s undelivered: %w", ErrBacklogDropped, lost, b.what, err)
+		}
+		b.mu.Unlock()
 		timer := time.NewTimer(shutdownRetryEvery)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			e.mu.Lock()
-			lost := e.stats.backlog.Load()
-			for len(e.queue) > 0 {
-				e.dropOldest()
-			}
-			e.mu.Unlock()
-			return errors.Join(
-				fmt.Errorf("%w: %d points undelivered: %w", ErrBacklogDropped, lost, drainErr),
-				e.next.Shutdown(context.WithoutCancel(ctx)),
-			)
 		case <-timer.C:
 		}
 	}
-	return e.next.Shutdown(ctx)
 }
 
-// copyNonZero deep-copies rm, leaving out zero deltas: series that did not
-// move are observed every interval but carry nothing.
-func copyNonZero(rm *metricdata.ResourceMetrics) heldExport {
-	out := &metricdata.ResourceMetrics{Resource: rm.Resource}
-	points := 0
-	for _, sm := range rm.ScopeMetrics {
-		var metrics []metricdata.Metrics
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue // track's own provider only has int64 counters
-			}
-			var dps []metricdata.DataPoint[int64]
-			for _, dp := range sum.DataPoints {
-				if dp.Value != 0 {
-					dps = append(dps, metricdata.DataPoint[int64]{
-						Attributes: dp.Attributes, StartTime: dp.StartTime, Time: dp.Time, Value: dp.Value,
-					})
-				}
-			}
-			if len(dps) == 0 {
-				continue
-			}
-			points += len(dps)
-			metrics = append(metrics, metricdata.Metrics{
-				Name: m.Name, Description: m.Description, Unit: m.Unit,
-				Data: metricdata.Sum[int64]{DataPoints: dps, Temporality: sum.Temporality, IsMonotonic: sum.IsMonotonic},
-			})
-		}
-		if len(metrics) > 0 {
-			out.ScopeMetrics = append(out.ScopeMetrics, metricdata.ScopeMetrics{Scope: sm.Scope, Metrics: metrics})
-		}
+// shutdownAfter closes b, then shuts the wrapped exporter down even if ctx
+// has ended, so its connections are always released.
+func shutdownAfter[T any](ctx context.Context, b *backlog[T], next func(context.Context) error) error {
+	err := b.close(ctx)
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
 	}
-	return heldExport{rm: out, points: points}
+	return errors.Join(err, next(ctx))
 }

@@ -10,9 +10,13 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 )
@@ -20,41 +24,61 @@ import (
 // scopeName is the instrumentation scope of track's instruments.
 const scopeName = "github.com/trackhq/track"
 
-// pipeline connects a registry to an OpenTelemetry meter: either track's own
-// MeterProvider with the backlog exporter, or a provider the service owns.
+// pipeline connects a tracker to OpenTelemetry: counters go to track's own
+// MeterProvider with the backlog exporter, or to a provider the service
+// owns; events go to track's own LoggerProvider with a backlog exporter.
 type pipeline struct {
 	meter    metric.Meter
 	provider *sdkmetric.MeterProvider // nil when the service owns the provider
+	logs     *sdklog.LoggerProvider
+	logger   log.Logger
 	refusals *refusals
 	regs     []metric.Registration
+
+	// Event counts when the pipeline started, to count at shutdown the
+	// events the batch processor dropped.
+	emittedAtStart, settledAtStart uint64
 }
 
 func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusals) (*pipeline, error) {
-	if cfg.meterProvider != nil {
-		return &pipeline{meter: cfg.meterProvider.Meter(scopeName), refusals: r}, nil
-	}
-	exp, err := newOTLPExporter(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
 	res, err := newResource(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	var readerOpts []sdkmetric.PeriodicReaderOption
-	if cfg.interval > 0 {
-		readerOpts = append(readerOpts, sdkmetric.WithInterval(cfg.interval))
-	} else if os.Getenv("OTEL_METRIC_EXPORT_INTERVAL") == "" {
-		readerOpts = append(readerOpts, sdkmetric.WithInterval(defaultInterval))
+	logExp, err := newOTLPLogExporter(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	backlog := &backlogExporter{next: exp, limit: cfg.backlog, stats: stats, report: r.report}
-	mp := sdkmetric.NewMeterProvider(
-		sdkmetric.WithResource(res),
-		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(backlog, readerOpts...)),
-		// track caps series itself; the SDK must never fold them again.
-		sdkmetric.WithCardinalityLimit(0),
+	p := &pipeline{refusals: r}
+	if cfg.meterProvider != nil {
+		p.meter = cfg.meterProvider.Meter(scopeName)
+	} else {
+		exp, err := newOTLPMetricExporter(ctx, cfg)
+		if err != nil {
+			_ = logExp.Shutdown(ctx)
+			return nil, err
+		}
+		var readerOpts []sdkmetric.PeriodicReaderOption
+		if cfg.interval > 0 {
+			readerOpts = append(readerOpts, sdkmetric.WithInterval(cfg.interval))
+		} else if os.Getenv("OTEL_METRIC_EXPORT_INTERVAL") == "" {
+			readerOpts = append(readerOpts, sdkmetric.WithInterval(defaultInterval))
+		}
+		p.provider = sdkmetric.NewMeterProvider(
+			sdkmetric.WithResource(res),
+			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(newMetricExporter(exp, cfg.backlog, stats, r.report), readerOpts...)),
+			// track caps series itself; the SDK must never fold them again.
+			sdkmetric.WithCardinalityLimit(0),
+		)
+		p.meter = p.provider.Meter(scopeName)
+	}
+	p.logs = sdklog.NewLoggerProvider(
+		sdklog.WithResource(res),
+		sdklog.WithProcessor(sdklog.NewBatchProcessor(newLogExporter(logExp, cfg.backlog, stats, r.report),
+			sdklog.WithExportInterval(eventExportInterval), sdklog.WithMaxQueueSize(eventQueueSize))),
 	)
-	return &pipeline{meter: mp.Meter(scopeName), provider: mp, refusals: r}, nil
+	p.logger = p.logs.Logger(scopeName)
+	return p, nil
 }
 
 // register creates c's observable counter. It is called with the registry
@@ -87,75 +111,156 @@ func (c *counter) observe(o metric.Observer, inst metric.Int64Observable) {
 	}
 }
 
+// shutdown exports what is left of both signals. Each provider's last export
+// is followed by its backlog draining until ctx ends.
 func (p *pipeline) shutdown(ctx context.Context) error {
+	errs := []error{p.logs.Shutdown(ctx)}
 	if p.provider != nil {
-		// The provider's reader collects and exports one last time, then the
-		// backlog exporter drains until ctx ends.
-		return p.provider.Shutdown(ctx)
-	}
-	// The service owns the provider: only stop observing on it.
-	var errs []error
-	for _, r := range p.regs {
-		errs = append(errs, r.Unregister())
+		errs = append(errs, p.provider.Shutdown(ctx))
+	} else {
+		// The service owns the provider: only stop observing on it.
+		for _, r := range p.regs {
+			errs = append(errs, r.Unregister())
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func newOTLPExporter(ctx context.Context, cfg config) (sdkmetric.Exporter, error) {
-	protocol := cfg.protocol
-	if protocol == "" {
-		protocol = firstEnv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+// otlpTarget is where and how one signal is exported, resolved from the
+// options, then the OTEL_* variables, then the defaults.
+type otlpTarget struct {
+	protocol string
+	// Exactly one of url and hostPort is set, or neither when the exporter
+	// reads its endpoint from the environment itself.
+	url      string
+	hostPort string // sent in plaintext
+	headers  map[string]string
+}
+
+// resolveTarget resolves the target of signal ("METRICS" or "LOGS"), whose
+// OTLP HTTP path is path.
+func resolveTarget(cfg config, signal, path string) (otlpTarget, error) {
+	t := otlpTarget{protocol: cfg.protocol, headers: cfg.headers}
+	if t.protocol == "" {
+		t.protocol = firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
-	endpointFromEnv := firstEnv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != ""
+	if t.protocol == "" {
+		t.protocol = ProtocolGRPC
+	}
+	if t.protocol != ProtocolGRPC && t.protocol != ProtocolHTTPProtobuf {
+		return t, fmt.Errorf("%w: OTLP protocol %q is not %q or %q", ErrInvalidOption, t.protocol, ProtocolGRPC, ProtocolHTTPProtobuf)
+	}
 	endpoint := cfg.endpoint
-	switch protocol {
-	case "", ProtocolGRPC:
-		opts := []otlpmetricgrpc.Option{
-			otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
-			// The backlog retries every interval, in order; retrying inside one
-			// export would only delay the next collection.
-			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
+	if endpoint == "" && firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
+		return t, nil
+	}
+	if endpoint == "" {
+		endpoint = "localhost:4317"
+		if t.protocol == ProtocolHTTPProtobuf {
+			endpoint = "localhost:4318"
 		}
-		if endpoint == "" && !endpointFromEnv {
-			endpoint = "localhost:4317"
-		}
-		if strings.Contains(endpoint, "://") {
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(endpoint))
-		} else if endpoint != "" {
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint), otlpmetricgrpc.WithInsecure())
-		}
-		if cfg.headers != nil {
-			opts = append(opts, otlpmetricgrpc.WithHeaders(cfg.headers))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("creating OTLP gRPC exporter: %w", err)
-		}
-		return exp, nil
-	case ProtocolHTTPProtobuf:
+	}
+	if !strings.Contains(endpoint, "://") {
+		t.hostPort = endpoint
+		return t, nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return t, fmt.Errorf("%w: endpoint %q: %v", ErrInvalidOption, endpoint, err)
+	}
+	// Over HTTP a base URL gets the signal's path, as the exporters do for
+	// OTEL_EXPORTER_OTLP_ENDPOINT.
+	if t.protocol == ProtocolHTTPProtobuf && (u.Path == "" || u.Path == "/") {
+		u.Path = path
+	}
+	t.url = u.String()
+	return t, nil
+}
+
+func newOTLPMetricExporter(ctx context.Context, cfg config) (sdkmetric.Exporter, error) {
+	t, err := resolveTarget(cfg, "METRICS", "/v1/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if t.protocol == ProtocolHTTPProtobuf {
 		opts := []otlpmetrichttp.Option{
 			otlpmetrichttp.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
 			otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
 		}
-		if endpoint == "" && !endpointFromEnv {
-			endpoint = "localhost:4318"
+		switch {
+		case t.url != "":
+			opts = append(opts, otlpmetrichttp.WithEndpointURL(t.url))
+		case t.hostPort != "":
+			opts = append(opts, otlpmetrichttp.WithEndpoint(t.hostPort), otlpmetrichttp.WithInsecure())
 		}
-		if strings.Contains(endpoint, "://") {
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(withMetricsPath(endpoint)))
-		} else if endpoint != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpoint(endpoint), otlpmetrichttp.WithInsecure())
-		}
-		if cfg.headers != nil {
-			opts = append(opts, otlpmetrichttp.WithHeaders(cfg.headers))
+		if t.headers != nil {
+			opts = append(opts, otlpmetrichttp.WithHeaders(t.headers))
 		}
 		exp, err := otlpmetrichttp.New(ctx, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("creating OTLP HTTP exporter: %w", err)
+			return nil, fmt.Errorf("creating OTLP HTTP metric exporter: %w", err)
 		}
 		return exp, nil
-	default:
-		return nil, fmt.Errorf("%w: OTLP protocol %q is not %q or %q", ErrInvalidOption, protocol, ProtocolGRPC, ProtocolHTTPProtobuf)
 	}
+	opts := []otlpmetricgrpc.Option{
+		otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
+		// The backlog retries every interval, in order; retrying inside one
+		// export would only delay the next collection.
+		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
+	}
+	switch {
+	case t.url != "":
+		opts = append(opts, otlpmetricgrpc.WithEndpointURL(t.url))
+	case t.hostPort != "":
+		opts = append(opts, otlpmetricgrpc.WithEndpoint(t.hostPort), otlpmetricgrpc.WithInsecure())
+	}
+	if t.headers != nil {
+		opts = append(opts, otlpmetricgrpc.WithHeaders(t.headers))
+	}
+	exp, err := otlpmetricgrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating OTLP gRPC metric exporter: %w", err)
+	}
+	return exp, nil
+}
+
+func newOTLPLogExporter(ctx context.Context, cfg config) (sdklog.Exporter, error) {
+	t, err := resolveTarget(cfg, "LOGS", "/v1/logs")
+	if err != nil {
+		return nil, err
+	}
+	if t.protocol == ProtocolHTTPProtobuf {
+		opts := []otlploghttp.Option{otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false})}
+		switch {
+		case t.url != "":
+			opts = append(opts, otlploghttp.WithEndpointURL(t.url))
+		case t.hostPort != "":
+			opts = append(opts, otlploghttp.WithEndpoint(t.hostPort), otlploghttp.WithInsecure())
+		}
+		if t.headers != nil {
+			opts = append(opts, otlploghttp.WithHeaders(t.headers))
+		}
+		exp, err := otlploghttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("creating OTLP HTTP log exporter: %w", err)
+		}
+		return exp, nil
+	}
+	opts := []otlploggrpc.Option{otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false})}
+	switch {
+	case t.url != "":
+		opts = append(opts, otlploggrpc.WithEndpointURL(t.url))
+	case t.hostPort != "":
+		opts = append(opts, otlploggrpc.WithEndpoint(t.hostPort), otlploggrpc.WithInsecure())
+	}
+	if t.headers != nil {
+		opts = append(opts, otlploggrpc.WithHeaders(t.headers))
+	}
+	exp, err := otlploggrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating OTLP gRPC log exporter: %w", err)
+	}
+	return exp, nil
 }
 
 // newResource builds, lowest precedence first: the SDK default (with
@@ -187,17 +292,6 @@ func newResource(ctx context.Context, cfg config) (*resource.Resource, error) {
 		}
 	}
 	return res, nil
-}
-
-// withMetricsPath appends the OTLP metrics path to a base URL without one,
-// as the exporter does for OTEL_EXPORTER_OTLP_ENDPOINT.
-func withMetricsPath(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Path != "" && u.Path != "/") {
-		return endpoint
-	}
-	u.Path = "/v1/metrics"
-	return u.String()
 }
 
 func firstEnv(names ...string) string {

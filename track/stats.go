@@ -8,22 +8,33 @@ import "sync/atomic"
 type Statistics struct {
 	// PointsExported is the number of data points the collector accepted.
 	PointsExported uint64
-	// ExportFailures is the number of export attempts that failed; each
-	// failed export is kept in the backlog and attempted again.
+	// ExportFailures is the number of export attempts, of counts or events,
+	// that failed; each failed export is kept in the backlog and tried again.
 	ExportFailures uint64
 	// PointsInBacklog is the number of data points waiting in the backlog now.
 	PointsInBacklog int64
 	// PointsDropped is the number of data points given up on: dropped from a
 	// full backlog, or still undelivered when Shutdown's context ended.
 	PointsDropped uint64
+	// EventsExported is the number of events the collector accepted.
+	EventsExported uint64
+	// EventsInBacklog is the number of events waiting in the backlog now.
+	EventsInBacklog int64
+	// EventsDropped is the number of events given up on: emitted before
+	// Start or after Shutdown, dropped from a full queue or backlog, or
+	// still undelivered when Shutdown's context ended.
+	EventsDropped uint64
 	// Refused is the number of calls refused for an invalid name, a negative
-	// value or too many names.
+	// value or too many names, counters and events alike.
 	Refused uint64
 }
 
 type exportStats struct {
-	exported atomic.Uint64
+	points   flowStats
+	events   flowStats
 	failures atomic.Uint64
-	backlog  atomic.Int64
-	dropped  atomic.Uint64
+
+	// eventsEmitted counts events handed to the logs SDK, so that Shutdown
+	// can count those its batch processor dropped.
+	eventsEmitted atomic.Uint64
 }

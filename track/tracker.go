@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,6 +21,7 @@ type Tracker struct {
 
 	mu   sync.Mutex
 	pipe *pipeline
+	live atomic.Pointer[pipeline] // pipe, for readers that must not lock
 }
 
 func newTracker(seriesLimit int) *Tracker {
@@ -60,7 +62,10 @@ func (t *Tracker) start(ctx context.Context, cfg config) error {
 	t.reg.seriesLimit = cfg.seriesLimit
 	t.reg.mu.Unlock()
 	t.reg.attach(p.register)
+	p.emittedAtStart = t.stats.eventsEmitted.Load()
+	p.settledAtStart = t.stats.events.exported.Load() + t.stats.events.dropped.Load()
 	t.pipe = p
+	t.live.Store(p)
 	return nil
 }
 
@@ -77,8 +82,16 @@ func (t *Tracker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	t.pipe = nil
+	t.live.Store(nil)
 	err := p.shutdown(ctx)
 	t.reg.detach()
+	// Whatever was emitted but neither exported nor dropped by the backlog
+	// was dropped by the logs SDK's batch processor (its queue was full).
+	emitted := t.stats.eventsEmitted.Load() - p.emittedAtStart
+	settled := t.stats.events.exported.Load() + t.stats.events.dropped.Load() - p.settledAtStart
+	if emitted > settled {
+		t.stats.events.dropped.Add(emitted - settled)
+	}
 	if err != nil {
 		return fmt.Errorf("shutting down track: %w", err)
 	}
@@ -127,10 +140,13 @@ func (t *Tracker) Counter(name string, attrs ...attribute.KeyValue) *CounterHand
 // Stats reports what the tracker exported, held, dropped and refused.
 func (t *Tracker) Stats() Statistics {
 	return Statistics{
-		PointsExported:  t.stats.exported.Load(),
+		PointsExported:  t.stats.points.exported.Load(),
 		ExportFailures:  t.stats.failures.Load(),
-		PointsInBacklog: t.stats.backlog.Load(),
-		PointsDropped:   t.stats.dropped.Load(),
+		PointsInBacklog: t.stats.points.held.Load(),
+		PointsDropped:   t.stats.points.dropped.Load(),
+		EventsExported:  t.stats.events.exported.Load(),
+		EventsInBacklog: t.stats.events.held.Load(),
+		EventsDropped:   t.stats.events.dropped.Load(),
 		Refused:         t.refusals.count.Load(),
 	}
 }

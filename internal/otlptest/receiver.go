@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/grpc"
@@ -20,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Receiver accepts OTLP metrics over gRPC and HTTP. It is safe for
+// Receiver accepts OTLP metrics and logs over gRPC and HTTP. It is safe for
 // concurrent use.
 type Receiver struct {
 	// GRPCEndpoint is the gRPC listener's host:port.
@@ -34,6 +35,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	requests []*colmetricspb.ExportMetricsServiceRequest
 	headers  []map[string]string
+	logs     []*collogspb.ExportLogsServiceRequest
 	failing  bool
 	hang     time.Duration
 	attempts int
@@ -68,8 +70,10 @@ func Start(t testing.TB) *Receiver {
 
 	r.grpcServer = grpc.NewServer()
 	colmetricspb.RegisterMetricsServiceServer(r.grpcServer, &grpcMetrics{r: r})
+	collogspb.RegisterLogsServiceServer(r.grpcServer, &grpcLogs{r: r})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/metrics", r.serveHTTP)
+	mux.HandleFunc("/v1/logs", r.serveHTTPLogs)
 	r.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	go func() { _ = r.grpcServer.Serve(gl) }()
@@ -264,6 +268,91 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.record(msg, headers)
 	out, err := proto.Marshal(&colmetricspb.ExportMetricsServiceResponse{})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// LogRecord is one received log record, flattened.
+type LogRecord struct {
+	EventName string
+	Resource  map[string]string
+	Attrs     map[string]string
+	Body      string
+	Time      time.Time
+	Severity  int32
+}
+
+// Logs flattens every accepted log record, in arrival order.
+func (r *Receiver) Logs() []LogRecord {
+	r.mu.Lock()
+	reqs := append([]*collogspb.ExportLogsServiceRequest(nil), r.logs...)
+	r.mu.Unlock()
+	var out []LogRecord
+	for _, req := range reqs {
+		for _, rl := range req.GetResourceLogs() {
+			res := flatten(rl.GetResource().GetAttributes())
+			for _, sl := range rl.GetScopeLogs() {
+				for _, lr := range sl.GetLogRecords() {
+					out = append(out, LogRecord{
+						EventName: lr.GetEventName(),
+						Resource:  res,
+						Attrs:     flatten(lr.GetAttributes()),
+						Body:      valueString(lr.GetBody()),
+						Time:      time.Unix(0, int64(lr.GetTimeUnixNano())),
+						Severity:  int32(lr.GetSeverityNumber()),
+					})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// LogRequests returns how many log requests were accepted.
+func (r *Receiver) LogRequests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.logs)
+}
+
+type grpcLogs struct {
+	collogspb.UnimplementedLogsServiceServer
+	r *Receiver
+}
+
+func (g *grpcLogs) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	if !g.r.admit(ctx) {
+		return nil, status.Error(codes.Unavailable, "otlptest: told to fail")
+	}
+	g.r.mu.Lock()
+	g.r.logs = append(g.r.logs, req)
+	g.r.mu.Unlock()
+	return &collogspb.ExportLogsServiceResponse{}, nil
+}
+
+func (r *Receiver) serveHTTPLogs(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !r.admit(req.Context()) {
+		http.Error(w, "otlptest: told to fail", http.StatusServiceUnavailable)
+		return
+	}
+	msg := &collogspb.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(body, msg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.logs = append(r.logs, msg)
+	r.mu.Unlock()
+	out, err := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
