@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-		"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // cardinality tracks the distinct point attribute sets of every metric in the current window and

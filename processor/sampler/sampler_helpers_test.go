@@ -91,4 +91,4 @@ func processorSettings() processor.Settings {
 type nopLogs struct{}
 
 func (nopLogs) ConsumeLogs(context.Context, plog.Logs) error { return nil }
-func (nopLogs) Capabilities() consumer.Capabilities        { return consumer.Capabilities{} }
+func (nopLogs) Capabilities() consumer.Capabilities          { return consumer.Capabilities{} }

@@ -333,44 +333,63 @@ func isB64URLChar(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
 // minBearerLen is the shortest credential redacted after "Bearer", so prose ("bearer of") survives.
 const minBearerLen = 16
 
-// redactTokens replaces the credential after "Bearer " (any case) and every JWT (eyJ... with two dots).
+// redactTokens replaces the credential after "Bearer " (as Bearer, bearer or BEARER) and every JWT
+// (eyJ... with two dots). It jumps between candidates with strings.Index.
 func redactTokens(s string) (string, int) {
-	hasBearer := strings.Contains(s, "earer") || strings.Contains(s, "EARER")
-	hasJWT := strings.Contains(s, "eyJ")
-	if !hasBearer && !hasJWT {
-		return s, 0
-	}
+	out, n := redactBearer(s, "earer")
+	out, m := redactBearer(out, "EARER")
+	out, k := redactJWTs(out)
+	return out, n + m + k
+}
+
+func redactBearer(s, tail string) (string, int) {
 	r := rewriter{src: s}
 	for i := 0; i < len(s); {
-		if hasBearer && (s[i]|0x20) == 'b' && len(s)-i > 7 && strings.EqualFold(s[i:i+6], "bearer") &&
-			(i == 0 || !isAlnum(s[i-1])) && (s[i+6] == ' ' || s[i+6] == '\t') {
-			st := i + 6
-			for st < len(s) && (s[st] == ' ' || s[st] == '\t') {
-				st++
-			}
-			end := st
-			for end < len(s) && isTokenChar(s[end]) {
-				end++
-			}
-			for end < len(s) && s[end] == '=' {
-				end++
-			}
-			if end-st >= minBearerLen {
-				r.replace(st, end, patternReplacements[patToken])
-				i = end
-				continue
-			}
-			i = st
+		k := strings.Index(s[i:], tail)
+		if k < 0 {
+			break
+		}
+		k += i
+		i = k + len(tail)
+		b := k - 1 // position of the 'b'
+		if b < 0 || s[b]|0x20 != 'b' || (b > 0 && isAlnum(s[b-1])) || i >= len(s) || (s[i] != ' ' && s[i] != '\t') {
 			continue
 		}
-		if hasJWT && s[i] == 'e' && strings.HasPrefix(s[i:], "eyJ") && (i == 0 || !isB64URLChar(s[i-1])) {
-			if end := jwtEnd(s, i); end > 0 {
-				r.replace(i, end, patternReplacements[patToken])
-				i = end
-				continue
-			}
+		st := i
+		for st < len(s) && (s[st] == ' ' || s[st] == '\t') {
+			st++
 		}
-		i++
+		end := st
+		for end < len(s) && isTokenChar(s[end]) {
+			end++
+		}
+		for end < len(s) && s[end] == '=' {
+			end++
+		}
+		if end-st >= minBearerLen {
+			r.replace(st, end, patternReplacements[patToken])
+			i = end
+		}
+	}
+	return r.result()
+}
+
+func redactJWTs(s string) (string, int) {
+	r := rewriter{src: s}
+	for i := 0; i < len(s); {
+		k := strings.Index(s[i:], "eyJ")
+		if k < 0 {
+			break
+		}
+		k += i
+		i = k + 3
+		if k > 0 && isB64URLChar(s[k-1]) {
+			continue
+		}
+		if end := jwtEnd(s, k); end > 0 {
+			r.replace(k, end, patternReplacements[patToken])
+			i = end
+		}
 	}
 	return r.result()
 }
