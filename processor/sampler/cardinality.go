@@ -56,17 +56,13 @@ func (c *cardinality) forMetric(name string, now time.Time) *seriesSet {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.windowStart != ws {
-		if ws < c.windowStart {
-			// A batch that read the clock before a concurrent rollover: use the new window.
-			ws = c.windowStart
-		} else {
-			c.windowStart = ws
-			c.metrics = map[string]*seriesSet{}
-			c.trackedMu.Lock()
-			c.tracked = 0
-			c.trackedMu.Unlock()
-		}
+	// A batch that read the clock before a concurrent rollover (ws < windowStart) uses the new window.
+	if ws > c.windowStart {
+		c.windowStart = ws
+		c.metrics = map[string]*seriesSet{}
+		c.trackedMu.Lock()
+		c.tracked = 0
+		c.trackedMu.Unlock()
 	}
 	if s, ok := c.metrics[name]; ok {
 		return s
