@@ -130,6 +130,15 @@ func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) po
 	return pointOverflow
 }
 
+// sampleOut decides whether a point of a sampled metric is dropped by sampling, and counts it.
+func (s *sampler) sampleOut(mc *metricCtx, c *counts) bool {
+	if !mc.sample || mc.prob.keep(s.rand()) {
+		return false
+	}
+	c.sampledOut++
+	return true
+}
+
 // invalidMonotonic reports whether a monotonic sum point has a NaN, infinite or negative value.
 func invalidMonotonic(dp pmetric.NumberDataPoint) bool {
 	switch dp.ValueType() {
@@ -150,25 +159,19 @@ func (s *sampler) processNumberPoints(dps pmetric.NumberDataPointSlice, monotoni
 			c.dropped[dropInvalidValue]++
 			return true
 		}
-		if mc.sample {
-			if !mc.prob.keep(s.rand()) {
-				c.sampledOut++
-				return true
-			}
+		if s.sampleOut(mc, c) {
+			return true
+		} else if mc.sample {
 			scaleNumberPoint(dp, mc.prob, s.rand)
 		}
-		switch s.overflowAction(dp.Attributes(), mc, c) {
-		case pointDrop:
-			return true
-		case pointOverflow:
-			if !hasOvf {
-				ovf, hasOvf = dp, true
-				return false
-			}
+		act := s.overflowAction(dp.Attributes(), mc, c)
+		if act == pointOverflow && !hasOvf {
+			ovf, hasOvf, act = dp, true, pointKeep
+		} else if act == pointOverflow {
 			mergeNumberPoint(ovf, dp)
 			return true
 		}
-		return false
+		return act == pointDrop
 	})
 }
 
@@ -211,11 +214,9 @@ func (s *sampler) processHistogramPoints(dps pmetric.HistogramDataPointSlice, mc
 	var ovf pmetric.HistogramDataPoint
 	hasOvf := false
 	dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
-		if mc.sample {
-			if !mc.prob.keep(s.rand()) {
-				c.sampledOut++
-				return true
-			}
+		if s.sampleOut(mc, c) {
+			return true
+		} else if mc.sample {
 			scaleHistogramPoint(dp, mc.prob, s.rand)
 		}
 		switch s.overflowAction(dp.Attributes(), mc, c) {
@@ -226,11 +227,8 @@ func (s *sampler) processHistogramPoints(dps pmetric.HistogramDataPointSlice, mc
 				ovf, hasOvf = dp, true
 				return false
 			}
-			if !mergeHistogramPoint(ovf, dp) {
-				// Different bucket layouts: keep it as a separate overflow point.
-				return false
-			}
-			return true
+			// Points with other bucket bounds stay separate overflow points.
+			return mergeHistogramPoint(ovf, dp)
 		}
 		return false
 	})

@@ -472,3 +472,42 @@ func TestScaleRoundUnbiased(t *testing.T) {
 		assert.True(t, v == 2 || v == 3)
 	}
 }
+
+// TestConcurrentBatches runs batches from several goroutines through one processor (run it with -race).
+func TestConcurrentBatches(t *testing.T) {
+	cfg := testConfig()
+	cfg.Cardinality.MaxSeries = 50
+	s, _, clock := newTestSampler(t, cfg)
+	done := make(chan int64)
+	for g := range 4 {
+		go func() {
+			var total int64
+			for b := range 20 {
+				if b == 10 && g == 0 {
+					clock.Advance(time.Hour)
+				}
+				md, _, sm := newMetrics()
+				dps := deltaSum(sm, "requests")
+				for i := range 40 {
+					dp := dps.AppendEmpty()
+					dp.SetIntValue(1)
+					dp.Attributes().PutStr(fmt.Sprintf("key%d", i%3), fmt.Sprintf("v-%d-%d", g, i))
+					dp.Attributes().PutStr("user.id", "u")
+				}
+				out, err := s.processMetrics(context.Background(), md)
+				if err != nil {
+					done <- -1
+					return
+				}
+				pts := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints()
+				for i := 0; i < pts.Len(); i++ {
+					total += pts.At(i).IntValue()
+				}
+			}
+			done <- total
+		}()
+	}
+	for range 4 {
+		assert.Equal(t, int64(20*40), <-done, "every batch keeps its exact total")
+	}
+}
