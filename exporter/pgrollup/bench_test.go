@@ -1,0 +1,284 @@
+package pgrollup
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/trackhq/track/internal/pgtest"
+)
+
+const (
+	benchSeries   = 10_000 // active series
+	benchBatch    = 1_000  // points per pushed request
+	benchParallel = 8      // naive writers per GOMAXPROCS
+	// benchPushers is how many pushes wait at once per GOMAXPROCS, as the queue's num_consumers
+	// would: a push returns only once its flush commits, so the points in one flush (and the
+	// aggregation ratio) grow with the number of concurrent pushes.
+	benchPushers = 200
+)
+
+// benchRequest builds one request of benchBatch points of metric bench-<n%100>, series
+// first..first+benchBatch (mod benchSeries), all at time at, from 10 services.
+func benchRequest(first int, at time.Time) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	per := benchBatch / 10
+	for s := range 10 {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%d", s))
+		rm.Resource().Attributes().PutStr("service.instance.id", "bench")
+		ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+		for i := range per {
+			n := (first + s*per + i) % benchSeries
+			m := ms.AppendEmpty()
+			m.SetName(fmt.Sprintf("bench-%d", n%100))
+			sum := m.SetEmptySum()
+			sum.SetIsMonotonic(true)
+			sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			dp := sum.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
+			dp.SetIntValue(1)
+			dp.Attributes().PutStr("route", fmt.Sprintf("/r/%d", n/100))
+			dp.Attributes().PutStr("result", "ok")
+		}
+	}
+	return md
+}
+
+// restamp moves every point of md to at.
+func restamp(md pmetric.Metrics, at time.Time) {
+	ts := pcommon.NewTimestampFromTime(at)
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			dp := ms.At(j).Sum().DataPoints().At(0)
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
+			dp.SetTimestamp(ts)
+		}
+	}
+}
+
+// benchPush pushes requests from benchPushers*GOMAXPROCS goroutines. next returns the first series
+// and the time of a push; each push gets a distinct sequence number so that no two share a key.
+func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
+	te := startExporter(b, nil, func(c *Config) {
+		c.FlushInterval = 100 * time.Millisecond
+		c.QueueConfig.Get().NumConsumers = benchPushers * runtime.GOMAXPROCS(0)
+	})
+	ctx := context.Background()
+	// Warm up: create the series.
+	for first := 0; first < benchSeries; first += benchBatch {
+		require.NoError(b, te.pushMetrics(ctx, benchRequest(first, time.Now().Add(-time.Hour))))
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(benchPushers)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each pusher keeps one request per block of series and only re-stamps it, so that the
+		// benchmark measures the exporter rather than building pdata.
+		type cached struct {
+			md pmetric.Metrics
+			at time.Time
+		}
+		reqs := map[int]*cached{}
+		for pb.Next() {
+			s := seq.Add(1)
+			first, at := next(s)
+			c := reqs[first]
+			if c == nil {
+				c = &cached{md: benchRequest(first, at), at: at}
+				reqs[first] = c
+			} else if !c.at.Equal(at) {
+				restamp(c.md, at)
+				c.at = at
+			}
+			c.md.ResourceMetrics().At(0).Resource().Attributes().PutInt("bench.seq", s)
+			if err := te.pushMetrics(ctx, c.md); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "points/s")
+}
+
+// BenchmarkPushRepeatedSeries: the points of each push repeat the 10k active series in the current
+// minute, as steady traffic does; the rows written stay ~10k per minute per resolution.
+func BenchmarkPushRepeatedSeries(b *testing.B) {
+	now := time.Now().UTC()
+	benchPush(b, func(seq int64) (int, time.Time) {
+		return int(seq%(benchSeries/benchBatch)) * benchBatch, now
+	})
+}
+
+// BenchmarkPushNewRows: every point is a new (series, minute): each round over the 10k series
+// moves one minute back in time.
+func BenchmarkPushNewRows(b *testing.B) {
+	now := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Hour)
+	rounds := int64(benchSeries / benchBatch)
+	benchPush(b, func(seq int64) (int, time.Time) {
+		return int(seq%rounds) * benchBatch, now.Add(-time.Duration(seq/rounds) * time.Minute)
+	})
+}
+
+// benchRows returns n rollup rows for new (series, minute) pairs after offset.
+func benchRows(n, offset int) [][]any {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([][]any, n)
+	for i := range rows {
+		k := offset + i
+		rows[i] = []any{int64(k % benchSeries), base.Add(time.Duration(k/benchSeries) * time.Minute), 1.0}
+	}
+	return rows
+}
+
+// BenchmarkCopyFloor: the raw COPY of (series_id, time, value) rows into a table without indexes;
+// the floor under any COPY-based writer. Reported as rows/s.
+func BenchmarkCopyFloor(b *testing.B) {
+	sc := pgtest.NewSchema(b)
+	pool := sc.Pool(b)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE floor (series_id bigint, time timestamptz, value double precision)")
+	require.NoError(b, err)
+	const chunk = 10_000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rows := benchRows(chunk, i*chunk)
+		b.StartTimer()
+		_, err := pool.CopyFrom(ctx, pgx.Identifier{"floor"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows))
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(b.N*chunk)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkCopyMerge: COPY into a temp table, then one INSERT ... ON CONFLICT DO UPDATE into a
+// table keyed like the rollups, per transaction: the peer the exporter's new-row path is measured
+// against. Reported as rows/s.
+func BenchmarkCopyMerge(b *testing.B) {
+	sc := pgtest.NewSchema(b)
+	pool := sc.Pool(b)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE merged (series_id bigint, time timestamptz, value double precision, PRIMARY KEY (series_id, time))")
+	require.NoError(b, err)
+	const chunk = 10_000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rows := benchRows(chunk, i*chunk)
+		b.StartTimer()
+		require.NoError(b, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "CREATE TEMP TABLE st (series_id bigint, time timestamptz, value double precision) ON COMMIT DROP"); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"st"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO merged AS m SELECT * FROM st ORDER BY 1, 2
+ON CONFLICT (series_id, time) DO UPDATE SET value = m.value + excluded.value`)
+			return err
+		}))
+	}
+	b.ReportMetric(float64(b.N*chunk)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkNaiveInsertPerPoint: one INSERT ... ON CONFLICT per data point (autocommit), from
+// benchParallel*GOMAXPROCS goroutines. Reported as points/s.
+func BenchmarkNaiveInsertPerPoint(b *testing.B) {
+	sc := pgtest.NewSchema(b)
+	pool := sc.Pool(b)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE naive (series_id bigint, time timestamptz, value double precision, PRIMARY KEY (series_id, time))")
+	require.NoError(b, err)
+	var seq atomic.Int64
+	base := time.Now().UTC().Truncate(time.Minute)
+	b.ReportAllocs()
+	b.SetParallelism(benchParallel)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := seq.Add(1)
+			if _, err := pool.Exec(ctx, `INSERT INTO naive AS n VALUES ($1, $2, 1)
+ON CONFLICT (series_id, time) DO UPDATE SET value = n.value + excluded.value`, k%benchSeries, base); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
+
+// BenchmarkSeriesQuery6hPerMinute measures track.series for the last 6 hours per minute of one
+// metric (10 series) on a table of 10k series. Shape (see BENCHMARKS.md): 1,000 metrics x 10 series;
+// every series has its last 6 hours of minutes, and the 10 series of the queried metric have 90 days
+// of minutes, so a plan that does not bound time in the index would read 130k rows per series.
+// It reports p50 and p99 latency and the bytes per rollup row of the minute table.
+func BenchmarkSeriesQuery6hPerMinute(b *testing.B) {
+	te := startExporter(b, nil)
+	ctx := context.Background()
+	pool := te.pool
+	now := time.Now().UTC().Truncate(time.Minute)
+	s := te.schema
+	for _, q := range []string{
+		`INSERT INTO ` + s + `.series (id, key, metric, service, attributes)
+SELECT g, gen_random_uuid(), 'bench-' || (g / 10), 'svc-' || (g % 10), jsonb_build_object('route', '/r/' || g)
+  FROM generate_series(0, 9999) g`,
+		`ALTER TABLE ` + s + `.rollup_minute DROP CONSTRAINT rollup_minute_pkey`,
+		`INSERT INTO ` + s + `.rollup_minute (series_id, time, value)
+SELECT g, $1::timestamptz - make_interval(mins => m), 1 FROM generate_series(0, 9999) g, generate_series(1, 360) m`,
+		`INSERT INTO ` + s + `.rollup_minute (series_id, time, value)
+SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM generate_series(0, 9) g, generate_series(361, 90*1440) m`,
+		`ALTER TABLE ` + s + `.rollup_minute ADD PRIMARY KEY (series_id, time) INCLUDE (value)`,
+		`VACUUM ANALYZE ` + s + `.rollup_minute`,
+		`ANALYZE ` + s + `.series`,
+	} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{now}
+		}
+		_, err := pool.Exec(ctx, q, args...)
+		require.NoError(b, err, q)
+	}
+	var bytesPerRow float64
+	require.NoError(b, pool.QueryRow(ctx, `SELECT pg_total_relation_size('`+s+`.rollup_minute')::float8 / count(*) FROM `+s+`.rollup_minute`).Scan(&bytesPerRow))
+	var durations []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		rows, err := pool.Query(ctx, "SELECT time, value FROM "+s+".series('bench-0', now() - interval '6 hours', now(), interval '1 minute')")
+		require.NoError(b, err)
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		require.NoError(b, rows.Err())
+		durations = append(durations, time.Since(t0))
+		if n < 360 {
+			b.Fatalf("got %d rows, want 360 or 361", n)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(durations)
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(bytesPerRow, "bytes/row")
+}
