@@ -1,0 +1,75 @@
+package pgrollup
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/trackhq/track/internal/pgtest"
+)
+
+// TestGrants applies the README's grants (schema and role names substituted) and checks that the
+// writer can run the exporter with migrate_on_start: false and that the analyst reads the views and
+// the function but not the tables.
+func TestGrants(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	owner := startExporter(t, sc) // migrates as the owner
+	ctx := context.Background()
+	suffix := strings.TrimPrefix(sc.Name, "t_")
+	writer, analyst := "w_"+suffix, "a_"+suffix
+	grants := []string{
+		"CREATE ROLE " + writer + " LOGIN",
+		"CREATE ROLE " + analyst + " LOGIN",
+		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + writer,
+		"GRANT SELECT, INSERT ON " + sc.Name + ".series TO " + writer,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + sc.Name + ".rollup_minute, " + sc.Name + ".rollup_hour, " +
+			sc.Name + ".rollup_day, " + sc.Name + ".item_keys TO " + writer,
+		"GRANT SELECT, UPDATE ON " + sc.Name + ".resolutions TO " + writer,
+		"GRANT SELECT ON " + sc.Name + ".schema_migrations TO " + writer,
+		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + analyst,
+		"GRANT SELECT ON " + sc.Name + ".minutely, " + sc.Name + ".hourly, " + sc.Name + ".daily TO " + analyst,
+		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".series(text, timestamptz, timestamptz, interval, jsonb) TO " + analyst,
+	}
+	for _, g := range grants {
+		_, err := owner.pool.Exec(ctx, g)
+		require.NoError(t, err, g)
+	}
+	t.Cleanup(func() {
+		for _, r := range []string{writer, analyst} {
+			_, _ = owner.pool.Exec(context.Background(), "DROP OWNED BY "+r)
+			_, _ = owner.pool.Exec(context.Background(), "DROP ROLE "+r)
+		}
+	})
+	roleDSN := func(role string) string {
+		return strings.Replace(sc.ServerDSN, "postgres://postgres@", "postgres://"+role+"@", 1)
+	}
+
+	w := startExporter(t, sc, func(c *Config) {
+		c.DSN = configopaque.String(roleDSN(writer))
+		c.MigrateOnStart = false
+	})
+	at := time.Now().UTC().Add(-time.Hour)
+	w.push(t, pt{metric: "granted", service: "svc", at: at, value: 2, isInt: true})
+	require.NoError(t, w.runRetention(ctx))
+
+	conn, err := pgx.Connect(ctx, roleDSN(analyst))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v float64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT sum(value) FROM "+sc.Name+".minutely WHERE metric = 'granted'").Scan(&v))
+	assert.Equal(t, 2.0, v)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT sum(value) FROM "+sc.Name+".series('granted', now() - interval '6 hours', now(), interval '1 minute')").Scan(&v))
+	assert.Equal(t, 2.0, v)
+	for _, table := range []string{"rollup_minute", "series", "item_keys"} {
+		_, err := conn.Exec(ctx, "SELECT 1 FROM "+sc.Name+"."+table+" LIMIT 1")
+		require.ErrorContains(t, err, "permission denied", table)
+	}
+	_, err = conn.Exec(ctx, "INSERT INTO "+sc.Name+".rollup_day VALUES (1, now(), 1)")
+	require.ErrorContains(t, err, "permission denied")
+}
