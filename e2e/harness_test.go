@@ -1,0 +1,408 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/trackhq/track/internal/pgtest"
+)
+
+var (
+	repoRoot     string // the module root
+	collectorBin string // bin/otelcol-track, or TRACK_COLLECTOR_BIN
+	senderBin    string // built from ./internal/sender in TestMain
+)
+
+// setup wraps the test run: it finds the collector binary and builds the sender before the tests,
+// and removes the sender after them.
+type setup struct{ m *testing.M }
+
+func (s setup) Run() int {
+	dir, err := os.MkdirTemp("", "track-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := prepare(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	return s.m.Run()
+}
+
+func prepare(dir string) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	repoRoot = filepath.Dir(wd)
+	collectorBin = os.Getenv("TRACK_COLLECTOR_BIN")
+	if collectorBin == "" {
+		collectorBin = filepath.Join(repoRoot, "bin", "otelcol-track")
+	}
+	if _, err := os.Stat(collectorBin); err != nil {
+		return fmt.Errorf("the end-to-end tests need the collector binary %s: run `make collector` "+
+			"(make test does it) or set TRACK_COLLECTOR_BIN: %w", collectorBin, err)
+	}
+	senderBin = filepath.Join(dir, "sender")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", senderBin, "./internal/sender").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("building the sender: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(pgtest.M(setup{m}))
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// collector is one otelcol-track process started by a test, with its own ports and data
+// directory, on examples/collector.yaml plus the test's overrides.
+type collector struct {
+	t       *testing.T
+	name    string
+	configs []string // --config arguments
+	env     []string
+	grpc    string // host:port
+	http    string // host:port
+	health  string // host:port
+	logPath string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	starts int
+}
+
+// collectorOptions are what a scenario changes in the example config.
+type collectorOptions struct {
+	dsn      string // TRACK_PG_DSN
+	schema   string // exporters::pgrollup::schema
+	override string // extra YAML merged over examples/collector.yaml
+	dataDir  string // TRACK_DATA_DIR; a fresh temp dir when empty
+}
+
+// newCollector prepares (but does not start) a collector; it is stopped when the test ends.
+func newCollector(t *testing.T, name string, o collectorOptions) *collector {
+	t.Helper()
+	dir := t.TempDir()
+	if o.dataDir == "" {
+		o.dataDir = filepath.Join(dir, "data")
+	}
+	override := fmt.Sprintf("exporters:\n  pgrollup:\n    schema: %s\n", o.schema)
+	overridePath := filepath.Join(dir, "override.yaml")
+	require.NoError(t, os.WriteFile(overridePath, []byte(override), 0o600))
+	configs := []string{filepath.Join(repoRoot, "examples", "collector.yaml"), overridePath}
+	if o.override != "" {
+		p := filepath.Join(dir, "scenario.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(o.override), 0o600))
+		configs = append(configs, p)
+	}
+	c := &collector{
+		t:       t,
+		name:    name,
+		configs: configs,
+		grpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		health:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		logPath: filepath.Join(dir, "collector.log"),
+	}
+	c.env = append(os.Environ(),
+		"TRACK_PG_DSN="+o.dsn,
+		"TRACK_OTLP_GRPC_ENDPOINT="+c.grpc,
+		"TRACK_OTLP_HTTP_ENDPOINT="+c.http,
+		"TRACK_HEALTH_ENDPOINT="+c.health,
+		"TRACK_DATA_DIR="+o.dataDir,
+		fmt.Sprintf("TRACK_PPROF_ENDPOINT=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", freePort(t)),
+		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
+	)
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			c.dumpLog()
+		}
+	})
+	return c
+}
+
+// start starts the process and waits until health_check reports it ready.
+func (c *collector) start() {
+	c.t.Helper()
+	c.mu.Lock()
+	args := []string{}
+	for _, p := range c.configs {
+		args = append(args, "--config", p)
+	}
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	require.NoError(c.t, err)
+	c.starts++
+	fmt.Fprintf(logf, "==== start %d of %s\n", c.starts, c.name)
+	cmd := exec.Command(collectorBin, args...)
+	cmd.Env = c.env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(c.t, cmd.Start())
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	c.cmd, c.exited = cmd, exited
+	c.mu.Unlock()
+
+	deadline := time.Now().Add(90 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-exited:
+			c.dumpLog()
+			c.t.Fatalf("collector %s exited during start", c.name)
+		default:
+		}
+		resp, err := client.Get("http://" + c.health + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.dumpLog()
+			c.t.Fatalf("collector %s not healthy after 90s", c.name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL, as a crash or the OOM killer would.
+func (c *collector) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.exited
+	c.cmd = nil
+}
+
+// stop ends the process gracefully (SIGTERM), and with SIGKILL after 30 s.
+func (c *collector) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		c.t.Errorf("collector %s ignored SIGTERM for 30s; killing it", c.name)
+		_ = c.cmd.Process.Signal(syscall.SIGKILL)
+		<-c.exited
+	}
+	c.cmd = nil
+}
+
+func (c *collector) dumpLog() {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return
+	}
+	const keep = 8000
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	c.t.Logf("---- tail of the log of collector %s ----\n%s", c.name, b)
+}
+
+// senderSpec is one sender process.
+type senderSpec struct {
+	mode     string // track (default) or sdk
+	metric   string
+	n        int64
+	duration time.Duration
+	interval time.Duration // export interval; 1s when zero
+	attrs    []string      // key=value
+	endpoint string        // host:port of the collector
+	protocol string        // grpc (default) or http/protobuf
+	env      []string      // extra environment
+	flush    time.Duration // -flush-timeout; 2m when zero
+}
+
+// senderReport mirrors the JSON line the sender prints.
+type senderReport struct {
+	Mode     string `json:"mode"`
+	Sent     int64  `json:"sent"`
+	Exported uint64 `json:"exported_points"`
+	Failures uint64 `json:"export_failures"`
+	Dropped  uint64 `json:"dropped_points"`
+	Backlog  int64  `json:"backlog_points"`
+	Error    string `json:"error,omitempty"`
+}
+
+// runSenders starts every sender at once, waits for all of them (at most 4 minutes), and returns
+// their reports in order. during, if not nil, runs while they send.
+func runSenders(t *testing.T, specs []senderSpec, during func()) []senderReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	reports := make([]senderReport, len(specs))
+	errs := make([]error, len(specs))
+	outs := make([]*bytes.Buffer, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		if s.mode == "" {
+			s.mode = "track"
+		}
+		if s.interval == 0 {
+			s.interval = time.Second
+		}
+		if s.flush == 0 {
+			s.flush = 2 * time.Minute
+		}
+		args := []string{"-mode", s.mode, "-metric", s.metric, "-n", fmt.Sprint(s.n),
+			"-duration", s.duration.String(), "-interval", s.interval.String(), "-flush-timeout", s.flush.String()}
+		for _, a := range s.attrs {
+			args = append(args, "-attr", a)
+		}
+		cmd := exec.CommandContext(ctx, senderBin, args...)
+		endpoint := "http://" + s.endpoint
+		cmd.Env = append(os.Environ(),
+			"OTEL_EXPORTER_OTLP_ENDPOINT="+endpoint,
+			"OTEL_SERVICE_NAME=e2e-sender",
+			fmt.Sprintf("OTEL_RESOURCE_ATTRIBUTES=service.instance.id=%s-%d", t.Name(), i),
+		)
+		if s.protocol != "" {
+			cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_PROTOCOL="+s.protocol)
+		}
+		cmd.Env = append(cmd.Env, s.env...)
+		outs[i] = &bytes.Buffer{}
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = outs[i], &stderr
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := cmd.Run()
+			if jerr := json.Unmarshal(outs[i].Bytes(), &reports[i]); jerr != nil {
+				errs[i] = fmt.Errorf("sender %d: %v; output %q, stderr %q", i, errors.Join(err, jerr), outs[i], stderr.String())
+			}
+		}()
+	}
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	return reports
+}
+
+// db is a connection to the schema a scenario writes into.
+type db struct {
+	dsn    string
+	schema string
+}
+
+// sum returns the total in <schema>.minutely of metric, restricted to rows whose attributes
+// contain filter (JSON) when filter is not empty.
+func (d db) sum(ctx context.Context, metric, filter string) (int64, error) {
+	conn, err := pgx.Connect(ctx, d.dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	if filter == "" {
+		filter = "{}"
+	}
+	var v float64
+	err = conn.QueryRow(ctx, "SELECT coalesce(sum(value), 0) FROM "+d.schema+".minutely WHERE metric = $1 AND attributes @> $2::jsonb",
+		metric, filter).Scan(&v)
+	return int64(v), err
+}
+
+// result is one scenario's figures.
+type result struct {
+	sent, stored int64
+	converge     time.Duration // from the last sender's exit to the exact sum
+}
+
+// waitForSum polls until the stored sum of metric equals want (at most timeout), then checks
+// that it stays there for settle (a late duplicate would show), and logs the scenario's figures.
+func waitForSum(t *testing.T, d db, metric, filter string, want int64, timeout, settle time.Duration) result {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+settle+30*time.Second)
+	defer cancel()
+	var got int64
+	var err error
+	for {
+		got, err = d.sum(ctx, metric, filter)
+		if err == nil && got == want {
+			break
+		}
+		if got > want {
+			t.Fatalf("stored %d > sent %d: counts were doubled", got, want)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("after %s the stored sum of %s is %d, want exactly %d (last error: %v)", timeout, metric, got, want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r := result{sent: want, stored: got, converge: time.Since(start)}
+	time.Sleep(settle)
+	got, err = d.sum(ctx, metric, filter)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the sum moved after it had converged")
+	t.Logf("E2E %s: sent=%d stored=%d converged=%s after the senders ended", t.Name(), r.sent, got, r.converge.Round(10*time.Millisecond))
+	return r
+}
+
+// total adds up what the senders say they counted.
+func total(rs []senderReport) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Sent
+	}
+	return n
+}
+
+// requireDelivered checks that no track sender dropped or still holds points.
+func requireDelivered(t *testing.T, rs []senderReport) {
+	t.Helper()
+	for i, r := range rs {
+		require.Empty(t, r.Error, "sender %d", i)
+		require.Zero(t, r.Dropped, "sender %d dropped points", i)
+		require.Zero(t, r.Backlog, "sender %d still holds points", i)
+	}
+}
