@@ -22,6 +22,8 @@ $(BIN)/builder: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/builder go.opentelemetry.io/collector/cmd/builder
 $(BIN)/staticcheck: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+$(BIN)/benchstat: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(BIN)/benchstat golang.org/x/perf/cmd/benchstat
 
 tools: $(TOOLS)
 
