@@ -145,6 +145,37 @@ func TestTwoCollectors(t *testing.T) {
 	waitForSum(t, d, "e2e-two", "", total(rs), convergeTimeout, settle)
 }
 
+// 5b. The scaled-out layout of examples/gateway.yaml: senders → one agent whose load_balancing
+// exporter spreads whole requests over two gateway collectors → one Postgres. A gateway is
+// SIGKILLed and restarted in the middle.
+func TestAgentAndGateways(t *testing.T) {
+	d := sharedDB(t)
+	g1 := newCollector(t, "gateway1", collectorOptions{dsn: d.dsn, schema: d.schema})
+	g2 := newCollector(t, "gateway2", collectorOptions{dsn: d.dsn, schema: d.schema})
+	agent := newCollector(t, "agent", collectorOptions{agentOf: []*collector{g1, g2}})
+	g1.start()
+	g2.start()
+	agent.start()
+	var specs []senderSpec
+	for i := range 4 {
+		specs = append(specs, senderSpec{metric: "e2e-gateway", n: 5000, duration: 8 * time.Second, endpoint: agent.grpc,
+			attrs: []string{fmt.Sprintf("sender=%d", i)}})
+	}
+	specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-gateway", n: 3000, duration: 8 * time.Second,
+		endpoint: agent.grpc, attrs: []string{"sender=sdk"}})
+	rs := runSenders(t, specs, func() {
+		time.Sleep(3 * time.Second)
+		g2.kill()
+		t.Log("gateway2 SIGKILLed")
+		time.Sleep(2 * time.Second)
+		g2.start()
+		t.Log("gateway2 restarted")
+	})
+	requireDelivered(t, rs[:4])
+	require.Empty(t, rs[4].Error)
+	waitForSum(t, d, "e2e-gateway", "", total(rs), convergeTimeout, settle)
+}
+
 // 6. Sensitive values in attributes (an email, a Luhn-valid card number, a secret key) never reach
 // Postgres, while the counts and the harmless attributes do.
 func TestSensitiveValuesNeverStored(t *testing.T) {

@@ -108,6 +108,9 @@ type collectorOptions struct {
 	schema   string // exporters::pgrollup::schema
 	override string // extra YAML merged over examples/collector.yaml
 	dataDir  string // TRACK_DATA_DIR; a fresh temp dir when empty
+	// agentOf, when not empty, makes this collector an agent on examples/gateway.yaml whose
+	// load_balancing exporter spreads over these gateways (dsn and schema are then unused).
+	agentOf []*collector
 }
 
 // newCollector prepares (but does not start) a collector; it is stopped when the test ends.
@@ -118,9 +121,16 @@ func newCollector(t *testing.T, name string, o collectorOptions) *collector {
 		o.dataDir = filepath.Join(dir, "data")
 	}
 	override := fmt.Sprintf("exporters:\n  pgrollup:\n    schema: %s\n", o.schema)
+	base := filepath.Join(repoRoot, "examples", "collector.yaml")
+	var extraEnv []string
+	if len(o.agentOf) > 0 {
+		require.Len(t, o.agentOf, 2, "examples/gateway.yaml lists two gateways")
+		base, override = filepath.Join(repoRoot, "examples", "gateway.yaml"), "{}\n"
+		extraEnv = []string{"TRACK_GATEWAY_1=" + o.agentOf[0].grpc, "TRACK_GATEWAY_2=" + o.agentOf[1].grpc}
+	}
 	overridePath := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(overridePath, []byte(override), 0o600))
-	configs := []string{filepath.Join(repoRoot, "examples", "collector.yaml"), overridePath}
+	configs := []string{base, overridePath}
 	if o.override != "" {
 		p := filepath.Join(dir, "scenario.yaml")
 		require.NoError(t, os.WriteFile(p, []byte(o.override), 0o600))
@@ -145,6 +155,7 @@ func newCollector(t *testing.T, name string, o collectorOptions) *collector {
 		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", freePort(t)),
 		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
 	)
+	c.env = append(c.env, extraEnv...)
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
