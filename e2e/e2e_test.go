@@ -21,7 +21,7 @@ const (
 )
 
 // sharedDB gives a scenario its own schema on the shared test server.
-func sharedDB(t *testing.T) db {
+func sharedDB(t testing.TB) db {
 	sc := pgtest.NewSchema(t)
 	return db{dsn: sc.ServerDSN, schema: sc.Name}
 }

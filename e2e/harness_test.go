@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -75,26 +76,36 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(pgtest.M(setup{m}))
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// freePort returns a loopback TCP port that was free a moment ago. It picks from 20000-32767,
+// below the kernel's ephemeral range, so that the outgoing connections of the many processes on
+// this machine (which get ephemeral ports) cannot take it before the collector binds it.
+func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 1000 {
+		p := 20000 + mathrand.IntN(12768)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free loopback port in 20000-32767")
+	return 0
 }
 
 // collector is one otelcol-track process started by a test, with its own ports and data
 // directory, on examples/collector.yaml plus the test's overrides.
 type collector struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	configs []string // --config arguments
-	env     []string
-	grpc    string // host:port
-	http    string // host:port
-	health  string // host:port
+	grpc    string   // host:port
+	http    string   // host:port
+	health  string   // host:port
 	logPath string
+	opts    collectorOptions
+	pprof   int
+	metrics int
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -114,7 +125,7 @@ type collectorOptions struct {
 }
 
 // newCollector prepares (but does not start) a collector; it is stopped when the test ends.
-func newCollector(t *testing.T, name string, o collectorOptions) *collector {
+func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 	t.Helper()
 	dir := t.TempDir()
 	if o.dataDir == "" {
@@ -122,11 +133,9 @@ func newCollector(t *testing.T, name string, o collectorOptions) *collector {
 	}
 	override := fmt.Sprintf("exporters:\n  pgrollup:\n    schema: %s\n", o.schema)
 	base := filepath.Join(repoRoot, "examples", "collector.yaml")
-	var extraEnv []string
 	if len(o.agentOf) > 0 {
 		require.Len(t, o.agentOf, 2, "examples/gateway.yaml lists two gateways")
 		base, override = filepath.Join(repoRoot, "examples", "gateway.yaml"), "{}\n"
-		extraEnv = []string{"TRACK_GATEWAY_1=" + o.agentOf[0].grpc, "TRACK_GATEWAY_2=" + o.agentOf[1].grpc}
 	}
 	overridePath := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(overridePath, []byte(override), 0o600))
@@ -140,22 +149,10 @@ func newCollector(t *testing.T, name string, o collectorOptions) *collector {
 		t:       t,
 		name:    name,
 		configs: configs,
-		grpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		health:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		opts:    o,
 		logPath: filepath.Join(dir, "collector.log"),
 	}
-	c.env = append(os.Environ(),
-		"TRACK_PG_DSN="+o.dsn,
-		"TRACK_OTLP_GRPC_ENDPOINT="+c.grpc,
-		"TRACK_OTLP_HTTP_ENDPOINT="+c.http,
-		"TRACK_HEALTH_ENDPOINT="+c.health,
-		"TRACK_DATA_DIR="+o.dataDir,
-		fmt.Sprintf("TRACK_PPROF_ENDPOINT=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", freePort(t)),
-		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
-	)
-	c.env = append(c.env, extraEnv...)
+	c.pickPorts()
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
@@ -165,22 +162,74 @@ func newCollector(t *testing.T, name string, o collectorOptions) *collector {
 	return c
 }
 
-// start starts the process and waits until health_check reports it ready.
+// pickPorts chooses the collector's loopback ports.
+func (c *collector) pickPorts() {
+	c.grpc = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	c.http = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	c.health = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	c.pprof, c.metrics = freePort(c.t), freePort(c.t)
+}
+
+// environ is the collector's environment: the variables of examples/collector.yaml.
+func (c *collector) environ() []string {
+	env := append(os.Environ(),
+		"TRACK_PG_DSN="+c.opts.dsn,
+		"TRACK_OTLP_GRPC_ENDPOINT="+c.grpc,
+		"TRACK_OTLP_HTTP_ENDPOINT="+c.http,
+		"TRACK_HEALTH_ENDPOINT="+c.health,
+		"TRACK_DATA_DIR="+c.opts.dataDir,
+		fmt.Sprintf("TRACK_PPROF_ENDPOINT=127.0.0.1:%d", c.pprof),
+		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", c.metrics),
+		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
+	)
+	if g := c.opts.agentOf; len(g) == 2 {
+		env = append(env, "TRACK_GATEWAY_1="+g[0].grpc, "TRACK_GATEWAY_2="+g[1].grpc)
+	}
+	return env
+}
+
+// start starts the process and waits until health_check reports it ready. On its first start,
+// if a port it was given was taken in the meantime, it tries again on new ports.
 func (c *collector) start() {
 	c.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := c.tryStart()
+		if err == nil {
+			return
+		}
+		if c.starts == attempt && attempt < 5 && errors.Is(err, errPortTaken) {
+			c.t.Logf("collector %s: %v; trying other ports", c.name, err)
+			c.pickPorts()
+			continue
+		}
+		c.dumpLog()
+		c.t.Fatalf("collector %s: %v", c.name, err)
+	}
+}
+
+var errPortTaken = errors.New("a port was taken")
+
+func (c *collector) tryStart() error {
 	c.mu.Lock()
 	args := []string{}
 	for _, p := range c.configs {
 		args = append(args, "--config", p)
 	}
 	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	require.NoError(c.t, err)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	c.starts++
 	fmt.Fprintf(logf, "==== start %d of %s\n", c.starts, c.name)
 	cmd := exec.Command(collectorBin, args...)
-	cmd.Env = c.env
+	cmd.Env = c.environ()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(c.t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		c.mu.Unlock()
+		logf.Close()
+		return err
+	}
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
@@ -195,23 +244,37 @@ func (c *collector) start() {
 	for {
 		select {
 		case <-exited:
-			c.dumpLog()
-			c.t.Fatalf("collector %s exited during start", c.name)
+			c.mu.Lock()
+			c.cmd = nil
+			c.mu.Unlock()
+			if b, _ := os.ReadFile(c.logPath); bytes.Contains(b, []byte("address already in use")) {
+				return errPortTaken
+			}
+			return errors.New("exited during start")
 		default:
 		}
 		resp, err := client.Get("http://" + c.health + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			c.dumpLog()
-			c.t.Fatalf("collector %s not healthy after 90s", c.name)
+			return errors.New("not healthy after 90s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// pid is the process id of the running collector, or 0.
+func (c *collector) pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
 }
 
 // kill ends the process with SIGKILL, as a crash or the OOM killer would.
