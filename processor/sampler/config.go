@@ -22,6 +22,9 @@ type Config struct {
 	Scrub ScrubConfig `mapstructure:"scrub"`
 	// Hashing replaces identifier attributes (user ids) by a keyed hash.
 	Hashing HashingConfig `mapstructure:"hashing"`
+	// Location coarsens locations: it removes attributes finer than a region (city, postal code,
+	// coordinates), so that country and region are what remains.
+	Location LocationConfig `mapstructure:"location"`
 	// Cardinality caps the number of distinct attribute sets per metric and window.
 	Cardinality CardinalityConfig `mapstructure:"cardinality"`
 	// Sampling samples log records and, optionally, metric points without biasing totals.
@@ -50,6 +53,13 @@ type ValidationConfig struct {
 	// MaxAge drops log records older than this (default 2160h, the 90-day event retention of the
 	// storage). 0 means no limit.
 	MaxAge time.Duration `mapstructure:"max_age"`
+	// LongValueKeys are attribute keys (exact match) whose values are limited by
+	// MaxLongValueLength instead of MaxValueLength: stack traces and error messages, which are
+	// useless once cut (default exception.stacktrace, exception.message).
+	LongValueKeys []string `mapstructure:"long_value_keys"`
+	// MaxLongValueLength is the longest value of a LongValueKeys attribute, in bytes
+	// (default 16384). Longer values are truncated at a UTF-8 boundary and counted. 0 means no limit.
+	MaxLongValueLength int `mapstructure:"max_long_value_length"`
 }
 
 // ScrubMode selects how attribute keys are filtered.
@@ -117,6 +127,26 @@ type HashingConfig struct {
 	Key configopaque.String `mapstructure:"key"`
 	// Length is the number of hex characters kept from the hash (default 32, from 16 to 64).
 	Length int `mapstructure:"length"`
+}
+
+// LocationConfig configures location coarsening. Attributes whose key matches DropKeys and not
+// KeepKeys are removed from resources, scopes, data points, log records and map bodies, so that a
+// location is known to its region at most. The default list keeps geo.country.iso_code and
+// geo.region.iso_code and removes cities, postal codes and coordinates.
+type LocationConfig struct {
+	// Enabled turns location coarsening on (default true).
+	Enabled bool `mapstructure:"enabled"`
+	// DropKeys are removed. An entry matches a key as scrub.deny_keys entries do: when its words
+	// appear as consecutive words of the key, so "locality" matches "geo.locality.name" and
+	// "client.geo.locality.name", and "geo.location" matches "geo.location.lat". Setting it
+	// replaces the default list; use ExtraDropKeys to extend it.
+	DropKeys []string `mapstructure:"drop_keys"`
+	// ExtraDropKeys are added to DropKeys.
+	ExtraDropKeys []string `mapstructure:"extra_drop_keys"`
+	// KeepKeys are never removed by location coarsening, even when DropKeys match them: exact
+	// keys, or prefixes ending in "*" (for example [geo.locality.name] keeps the city). They remain
+	// subject to scrubbing.
+	KeepKeys []string `mapstructure:"keep_keys"`
 }
 
 // CardinalityConfig configures the cardinality cap.
@@ -213,6 +243,14 @@ func (cfg *Config) Validate() error {
 	if v.MaxAge < 0 {
 		errs = append(errs, errors.New("validation.max_age: must not be negative"))
 	}
+	if v.MaxLongValueLength < 0 {
+		errs = append(errs, errors.New("validation.max_long_value_length: must not be negative"))
+	}
+	for i, k := range v.LongValueKeys {
+		if k == "" {
+			errs = append(errs, fmt.Errorf("validation.long_value_keys[%d]: must not be empty", i))
+		}
+	}
 
 	s := cfg.Scrub
 	switch s.Mode {
@@ -220,16 +258,8 @@ func (cfg *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("scrub.mode: %q is not one of deny, allow", s.Mode))
 	}
-	for i, k := range s.DenyKeys {
-		if len(normalizeKey(k)) == 0 {
-			errs = append(errs, fmt.Errorf("scrub.deny_keys[%d]: %q has no letters or digits", i, k))
-		}
-	}
-	for i, k := range s.ExtraDenyKeys {
-		if len(normalizeKey(k)) == 0 {
-			errs = append(errs, fmt.Errorf("scrub.extra_deny_keys[%d]: %q has no letters or digits", i, k))
-		}
-	}
+	errs = appendWordKeyErrs(errs, "scrub.deny_keys", s.DenyKeys)
+	errs = appendWordKeyErrs(errs, "scrub.extra_deny_keys", s.ExtraDenyKeys)
 	names := map[string]bool{}
 	for i, p := range s.CustomPatterns {
 		if p.Name == "" {
@@ -256,6 +286,19 @@ func (cfg *Config) Validate() error {
 		for i, k := range h.Keys {
 			if k == "" {
 				errs = append(errs, fmt.Errorf("hashing.keys[%d]: must not be empty", i))
+			}
+		}
+	}
+
+	loc := cfg.Location
+	if loc.Enabled {
+		errs = appendWordKeyErrs(errs, "location.drop_keys", loc.DropKeys)
+		errs = appendWordKeyErrs(errs, "location.extra_drop_keys", loc.ExtraDropKeys)
+		for i, k := range loc.KeepKeys {
+			if k == "" || k == "*" {
+				errs = append(errs, fmt.Errorf("location.keep_keys[%d]: %q keeps every key; disable location instead", i, k))
+			} else if strings.Contains(strings.TrimSuffix(k, "*"), "*") {
+				errs = append(errs, fmt.Errorf("location.keep_keys[%d]: %q may only end in \"*\"", i, k))
 			}
 		}
 	}
@@ -298,6 +341,16 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// appendWordKeyErrs checks the entries of a word-matched key list (deny_keys, drop_keys).
+func appendWordKeyErrs(errs []error, key string, entries []string) []error {
+	for i, k := range entries {
+		if len(normalizeKey(k)) == 0 {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q has no letters or digits", key, i, k))
+		}
+	}
+	return errs
+}
+
 func appendProbErr(errs []error, key string, p float64) []error {
 	if math.IsNaN(p) || p <= 0 || p > 1 {
 		return append(errs, fmt.Errorf("%s: %v is outside (0,1]", key, p))
@@ -330,6 +383,21 @@ var defaultDenyKeys = []string{
 	"iban", "phone", "phone_number", "passport",
 }
 
+// defaultLocationDropKeys lists the location keys removed by default: anything finer than a region.
+// They are word-matched, so each entry also covers its prefixed variants (client.geo.*,
+// source.geo.*, user.*) and camelCase spellings.
+var defaultLocationDropKeys = []string{
+	"locality", "city", // geo.locality.name, client.geo.city_name, user.city
+	"postal_code", "postcode", "zip_code", "zipcode", // geo.postal_code
+	"geo.location", "coordinates", // geo.location.lat/lon, client.geo.location, geo.coordinates
+	"latitude", "longitude",
+	"geo.lat", "geo.lon", "geo.lng",
+	"location.lat", "location.lon", "location.lng",
+}
+
+// defaultLongValueKeys lists the attributes allowed up to validation.max_long_value_length.
+var defaultLongValueKeys = []string{"exception.stacktrace", "exception.message"}
+
 func createDefaultConfig() component.Config {
 	return &Config{
 		Validation: ValidationConfig{
@@ -339,6 +407,9 @@ func createDefaultConfig() component.Config {
 			RequireEventName: true,
 			MaxFuture:        time.Hour,
 			MaxAge:           90 * 24 * time.Hour,
+			// A stack trace of track's 32 frames is 3-8 KiB.
+			LongValueKeys:      append([]string(nil), defaultLongValueKeys...),
+			MaxLongValueLength: 16384,
 		},
 		Scrub: ScrubConfig{
 			Enabled:  true,
@@ -351,6 +422,10 @@ func createDefaultConfig() component.Config {
 			Enabled: true,
 			Keys:    []string{"user.id", "enduser.id"},
 			Length:  32,
+		},
+		Location: LocationConfig{
+			Enabled:  true,
+			DropKeys: append([]string(nil), defaultLocationDropKeys...),
 		},
 		Cardinality: CardinalityConfig{
 			Enabled:          true,

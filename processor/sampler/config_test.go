@@ -46,6 +46,12 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.Scrub.Patterns.Email)
 		assert.False(t, cfg.Scrub.Patterns.IP)
 		assert.Equal(t, []string{"user.id", "enduser.id"}, cfg.Hashing.Keys)
+		assert.Equal(t, []string{"exception.stacktrace", "exception.message"}, cfg.Validation.LongValueKeys)
+		assert.Equal(t, 16384, cfg.Validation.MaxLongValueLength)
+		assert.True(t, cfg.Location.Enabled)
+		assert.Subset(t, cfg.Location.DropKeys, []string{"locality", "postal_code", "geo.location", "coordinates", "latitude", "longitude"})
+		assert.Empty(t, cfg.Location.ExtraDropKeys)
+		assert.Empty(t, cfg.Location.KeepKeys)
 		assert.Equal(t, 1000, cfg.Cardinality.MaxSeries)
 		assert.Equal(t, time.Hour, cfg.Cardinality.Window)
 		assert.True(t, cfg.Sampling.Logs.Enabled)
@@ -59,6 +65,14 @@ func TestLoadConfig(t *testing.T) {
 		assert.False(t, cfg.Validation.RequireEventName)
 		assert.Equal(t, 30*time.Minute, cfg.Validation.MaxFuture)
 		assert.Equal(t, 720*time.Hour, cfg.Validation.MaxAge)
+		assert.Equal(t, []string{"exception.stacktrace"}, cfg.Validation.LongValueKeys)
+		assert.Equal(t, 4096, cfg.Validation.MaxLongValueLength)
+		assert.Equal(t, LocationConfig{
+			Enabled:       true,
+			DropKeys:      []string{"city", "geo.location"},
+			ExtraDropKeys: []string{"geo.region"},
+			KeepKeys:      []string{"geo.locality.name", "client.geo.*"},
+		}, cfg.Location)
 		assert.Equal(t, ScrubModeAllow, cfg.Scrub.Mode)
 		assert.Equal(t, []string{"service.name", "http.*"}, cfg.Scrub.AllowKeys)
 		assert.Equal(t, []string{"session_secret"}, cfg.Scrub.ExtraDenyKeys)
@@ -78,6 +92,17 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("no_hashing", func(t *testing.T) {
 		require.NoError(t, confmap.Validate(loadConfig(t, "no_hashing")))
 	})
+	t.Run("keep_city", func(t *testing.T) {
+		cfg := loadConfig(t, "keep_city")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, defaultLocationDropKeys, cfg.Location.DropKeys, "keep_keys leaves the default drop list")
+		assert.Equal(t, []string{"geo.locality.name"}, cfg.Location.KeepKeys)
+	})
+	t.Run("location_off", func(t *testing.T) {
+		cfg := loadConfig(t, "location_off")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.False(t, cfg.Location.Enabled)
+	})
 }
 
 func TestConfigValidateErrors(t *testing.T) {
@@ -94,6 +119,13 @@ func TestConfigValidateErrors(t *testing.T) {
 		{"bad_by", []string{"sampling.logs.by", `"session"`}},
 		{"bad_cardinality", []string{"cardinality.max_series", "cardinality.window"}},
 		{"bad_length", []string{"hashing.length", "80"}},
+		{"bad_location", []string{
+			`location.drop_keys[1]: "..." has no letters or digits`,
+			`location.extra_drop_keys[0]: "" has no letters or digits`,
+			`location.keep_keys[0]: "geo.*.name" may only end in "*"`,
+			`location.keep_keys[1]: "*" keeps every key`,
+		}},
+		{"bad_long_value", []string{"validation.max_long_value_length: must not be negative", "validation.long_value_keys[1]: must not be empty"}},
 		{"bad_rule_name", []string{`sampling.logs.rules[0].name: "a*b*"`, "sampling.logs.rules[1].name: must be set"}},
 	}
 	for _, tt := range tests {
@@ -124,6 +156,8 @@ func TestConfigValidateInCode(t *testing.T) {
 			c.Scrub.CustomPatterns = []CustomPattern{{Name: "a", Regex: "x"}, {Name: "a", Regex: "y"}}
 		}, "scrub.custom_patterns[1].name"},
 		{"custom pattern without regex", func(c *Config) { c.Scrub.CustomPatterns = []CustomPattern{{Name: "a"}} }, "scrub.custom_patterns[0].regex"},
+		{"empty location keep key", func(c *Config) { c.Location.KeepKeys = []string{""} }, "location.keep_keys[0]"},
+		{"empty location drop key", func(c *Config) { c.Location.DropKeys = []string{"-"} }, "location.drop_keys[0]"},
 		{"empty hash key name", func(c *Config) { c.Hashing.Keys = []string{""} }, "hashing.keys[0]"},
 		{"attribute sampling without attribute", func(c *Config) { c.Sampling.Logs.Attribute = "" }, "sampling.logs.attribute"},
 		{"NaN probability", func(c *Config) { c.Sampling.Logs.Probability = nan() }, "sampling.logs.probability"},

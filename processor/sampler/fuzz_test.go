@@ -71,6 +71,7 @@ func FuzzLogRecord(f *testing.F) {
 		m := event(lrs, "structured", testNow).Body().SetEmptyMap()
 		m.PutStr(attr, body)
 		m.PutEmptySlice("list").AppendEmpty().SetStr(attr)
+		m.PutEmptyMap(attr).PutStr(name, body) // a nested key read joined to its parent (location)
 		_, _ = s.processLogs(context.Background(), ld)
 	})
 }

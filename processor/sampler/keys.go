@@ -22,22 +22,25 @@ const (
 	actHash                        // replace the value by its keyed hash
 	actDeny                        // remove: on the deny list
 	actNotAllowed                  // remove: not on the allow list (allow mode)
-	// A future location-coarsening stage (city, coordinates) adds its own removal action here.
+	actLocation                    // remove: finer than a region (location coarsening)
 )
 
-func (a keyAction) removes() bool { return a == actDeny || a == actNotAllowed }
+func (a keyAction) removes() bool { return a == actDeny || a == actNotAllowed || a == actLocation }
 
 // maxCachedKeys bounds the key decision cache, so a flood of unique keys cannot grow memory.
 const maxCachedKeys = 4096
 
 // keyPolicy decides what happens to an attribute from its key. It is safe for concurrent use.
 type keyPolicy struct {
-	hashKeys      map[string]struct{}
-	scrub         bool
-	allowMode     bool
-	deny          wordMatcher
-	allowExact    map[string]struct{}
-	allowPrefixes []string
+	hashKeys     map[string]struct{}
+	scrub        bool
+	allowMode    bool
+	deny         wordMatcher
+	allow        keySet
+	location     bool
+	locationDrop wordMatcher
+	locationKeep keySet
+	longValues   map[string]struct{}
 
 	// cache holds decisions already taken; it is replaced, never mutated, so reads need no lock.
 	cache atomic.Pointer[map[string]keyInfo]
@@ -45,33 +48,36 @@ type keyPolicy struct {
 }
 
 func newKeyPolicy(cfg *Config) *keyPolicy {
-	p := &keyPolicy{hashKeys: map[string]struct{}{}}
+	p := &keyPolicy{hashKeys: map[string]struct{}{}, longValues: map[string]struct{}{}}
 	if cfg.Hashing.Enabled {
 		for _, k := range cfg.Hashing.Keys {
 			p.hashKeys[k] = struct{}{}
 		}
 	}
+	for _, k := range cfg.Validation.LongValueKeys {
+		p.longValues[k] = struct{}{}
+	}
+	if cfg.Location.Enabled {
+		p.location = true
+		p.locationDrop = newWordMatcher(append(append([]string(nil), cfg.Location.DropKeys...), cfg.Location.ExtraDropKeys...))
+		p.locationKeep = newKeySet(cfg.Location.KeepKeys)
+	}
 	if cfg.Scrub.Enabled {
 		p.scrub = true
 		p.allowMode = cfg.Scrub.Mode == ScrubModeAllow
 		p.deny = newWordMatcher(append(append([]string(nil), cfg.Scrub.DenyKeys...), cfg.Scrub.ExtraDenyKeys...))
-		p.allowExact = map[string]struct{}{}
-		for _, k := range cfg.Scrub.AllowKeys {
-			if prefix, ok := strings.CutSuffix(k, "*"); ok {
-				p.allowPrefixes = append(p.allowPrefixes, prefix)
-			} else {
-				p.allowExact[k] = struct{}{}
-			}
-		}
+		p.allow = newKeySet(cfg.Scrub.AllowKeys)
 	}
 	empty := map[string]keyInfo{}
 	p.cache.Store(&empty)
 	return p
 }
 
-// keyInfo is what is known about a key: the decision, and the key's hash for attribute-set hashing.
+// keyInfo is what is known about a key: the decision, whether its value may be long
+// (validation.long_value_keys), and the key's hash for attribute-set hashing.
 type keyInfo struct {
 	act  keyAction
+	long bool
 	hash uint64
 }
 
@@ -85,7 +91,8 @@ func (p *keyPolicy) info(key string) keyInfo {
 	if ki, ok := (*p.cache.Load())[key]; ok {
 		return ki
 	}
-	ki := keyInfo{act: p.decide(key), hash: keyHash(key)}
+	_, long := p.longValues[key]
+	ki := keyInfo{act: p.decide(key), long: long, hash: keyHash(key)}
 	p.remember(key, ki)
 	return ki
 }
@@ -115,17 +122,17 @@ func (p *keyPolicy) decide(key string) keyAction {
 	if _, ok := p.hashKeys[key]; ok {
 		return actHash
 	}
+	// Location coarsening comes before the scrub mode, so that an allow list such as "geo.*"
+	// cannot let a city through.
+	if p.location && p.locationDrop.match(key) && !p.locationKeep.contains(key) {
+		return actLocation
+	}
 	if !p.scrub {
 		return actKeep
 	}
 	if p.allowMode {
-		if _, ok := p.allowExact[key]; ok {
+		if p.allow.contains(key) {
 			return actKeep
-		}
-		for _, prefix := range p.allowPrefixes {
-			if strings.HasPrefix(key, prefix) {
-				return actKeep
-			}
 		}
 		return actNotAllowed
 	}
@@ -133,6 +140,48 @@ func (p *keyPolicy) decide(key string) keyAction {
 		return actDeny
 	}
 	return actKeep
+}
+
+// locationNested reports whether key, found in a map nested under the key parent (a map body or a
+// map attribute value), is removed by location coarsening when read as "parent.key": it catches
+// {"geo": {"location": ...}} and {"location": {"lat": ...}}. It is safe for concurrent use.
+func (p *keyPolicy) locationNested(parent, key string) bool {
+	if !p.location || parent == "" || !p.locationDrop.matchJoined(parent, key) {
+		return false
+	}
+	return !p.locationKeep.contains(parent + "." + key)
+}
+
+// keySet holds exact keys and prefixes (entries ending in "*"). It is safe for concurrent use once
+// built.
+type keySet struct {
+	exact    map[string]struct{}
+	prefixes []string
+}
+
+func newKeySet(entries []string) keySet {
+	ks := keySet{exact: map[string]struct{}{}}
+	for _, k := range entries {
+		if prefix, ok := strings.CutSuffix(k, "*"); ok {
+			ks.prefixes = append(ks.prefixes, prefix)
+		} else {
+			ks.exact[k] = struct{}{}
+		}
+	}
+	return ks
+}
+
+// contains reports whether key is one of the exact keys or starts with one of the prefixes.
+func (ks *keySet) contains(key string) bool {
+	if _, ok := ks.exact[key]; ok {
+		return true
+	}
+	for _, prefix := range ks.prefixes {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // wordMatcher matches keys against entries made of words: an entry matches when its words appear as
@@ -197,7 +246,29 @@ func (m *wordMatcher) match(key string) bool {
 		return false
 	}
 	var arr [160]byte
-	buf := appendNormalized(arr[:0], key)
+	return m.matchNormalized(appendNormalized(arr[:0], key))
+}
+
+// matchJoined reports whether the key parent.key contains an entry's words, without building it.
+func (m *wordMatcher) matchJoined(parent, key string) bool {
+	if len(m.entries) == 0 {
+		return false
+	}
+	var arr [160]byte
+	buf := appendNormalized(arr[:0], parent)
+	n := len(buf)
+	if n > 0 {
+		buf = append(buf, '_')
+	}
+	buf = appendNormalized(buf, key)
+	if len(buf) == n+1 {
+		buf = buf[:n]
+	}
+	return m.matchNormalized(buf)
+}
+
+// matchNormalized reports whether the normalized key buf contains an entry's words.
+func (m *wordMatcher) matchNormalized(buf []byte) bool {
 	var startsArr [32]int
 	starts := startsArr[:0]
 	starts = append(starts, 0)

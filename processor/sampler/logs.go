@@ -14,9 +14,9 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	c := counts{}
 	now := uint64(s.now().UnixNano())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
-		s.processAttrs(rl.Resource().Attributes(), 0, true, &c)
+		s.processAttrs(rl.Resource().Attributes(), 0, true, "", &c)
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
-			s.processAttrs(sl.Scope().Attributes(), 0, true, &c)
+			s.processAttrs(sl.Scope().Attributes(), 0, true, "", &c)
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				return s.processLogRecord(lr, now, &c)
 			})
@@ -59,9 +59,9 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) boo
 			return true
 		}
 	}
-	s.processAttrs(lr.Attributes(), s.maxAttrs, true, c)
+	s.processAttrs(lr.Attributes(), s.maxAttrs, true, "", c)
 	if s.scrubBodies {
-		s.scrubValue(lr.Body(), c)
+		s.scrubValue(lr.Body(), "", c)
 	}
 	if s.logSampling {
 		setAdjustedCount(lr.Attributes(), pr.adjusted)

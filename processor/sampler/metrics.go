@@ -15,9 +15,9 @@ func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	c := counts{}
 	now := s.now()
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
-		s.processAttrs(rm.Resource().Attributes(), 0, true, &c)
+		s.processAttrs(rm.Resource().Attributes(), 0, true, "", &c)
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
-			s.processAttrs(sm.Scope().Attributes(), 0, true, &c)
+			s.processAttrs(sm.Scope().Attributes(), 0, true, "", &c)
 			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
 				return s.processMetric(m, now, &c)
 			})
@@ -116,7 +116,7 @@ const (
 // overflowAction processes the attributes of a point and applies the cardinality cap. Points past
 // the cap get the overflow attributes when additive, and are counted as dropped otherwise.
 func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) pointAction {
-	h := s.processAttrs(attrs, s.maxAttrs, true, c)
+	h := s.processAttrs(attrs, s.maxAttrs, true, "", c)
 	if s.card == nil || s.card.admit(mc.series, h) {
 		return pointKeep
 	}

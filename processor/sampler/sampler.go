@@ -23,6 +23,7 @@ type sampler struct {
 	validate         bool
 	maxAttrs         int
 	maxValueLen      int
+	maxLongValueLen  int
 	requireEventName bool
 	maxFuture        time.Duration
 	maxAge           time.Duration
@@ -51,6 +52,7 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		validate:         cfg.Validation.Enabled,
 		maxAttrs:         cfg.Validation.MaxAttributes,
 		maxValueLen:      cfg.Validation.MaxValueLength,
+		maxLongValueLen:  cfg.Validation.MaxLongValueLength,
 		requireEventName: cfg.Validation.RequireEventName,
 		maxFuture:        cfg.Validation.MaxFuture,
 		maxAge:           cfg.Validation.MaxAge,
@@ -63,7 +65,7 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		rand:             rand.Uint64,
 	}
 	if !s.validate {
-		s.maxAttrs, s.maxValueLen = 0, 0
+		s.maxAttrs, s.maxValueLen, s.maxLongValueLen = 0, 0, 0
 	}
 	if cfg.Scrub.Enabled {
 		sc, err := newScrubber(&cfg.Scrub)
@@ -103,10 +105,12 @@ func (s *sampler) shutdown(context.Context) error {
 	return nil
 }
 
-// processAttrs applies the key policy, hashing, value scrubbing, truncation (when top: m is a
-// top-level attribute map) and, when limit > 0, the attribute count limit to m. It returns an order-independent hash of the resulting attribute
-// set, used by the cardinality cap. A map that needs no change is not written to.
-func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) uint64 {
+// processAttrs applies the key policy (deny list, allow list, location coarsening), hashing, value
+// scrubbing, truncation (when top: m is a top-level attribute map) and, when limit > 0, the
+// attribute count limit to m. It returns an order-independent hash of the resulting attribute set,
+// used by the cardinality cap. parent is the key m is nested under ("" for attribute maps and
+// bodies), for location coarsening. A map that needs no change is not written to.
+func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
@@ -128,6 +132,9 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) ui
 		}
 		pos++
 		a := ki.act
+		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+			a = actLocation
+		}
 		if a.removes() {
 			remove = true
 			return true
@@ -145,13 +152,18 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) ui
 				c.hashed++
 			}
 		case actKeep:
-			if v.Type() == pcommon.ValueTypeStr {
-				s.scrubStr(v, top, c)
-			} else {
-				s.scrubValue(v, c)
-				if top {
-					s.truncate(v, c)
+			maxLen := 0
+			if top {
+				maxLen = s.maxValueLen
+				if ki.long {
+					maxLen = s.maxLongValueLen
 				}
+			}
+			if v.Type() == pcommon.ValueTypeStr {
+				s.scrubStr(v, maxLen, c)
+			} else {
+				s.scrubValue(v, k, c)
+				truncate(v, maxLen, c)
 			}
 		}
 		sum += pairHash(ki.hash, v)
@@ -160,12 +172,19 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) ui
 	if remove {
 		kept = 0
 		m.RemoveIf(func(k string, _ pcommon.Value) bool {
-			switch a := s.keys.action(k); a {
+			a := s.keys.action(k)
+			if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+				a = actLocation
+			}
+			switch a {
 			case actDeny:
 				c.removed[removeDenyList]++
 				return true
 			case actNotAllowed:
 				c.removed[removeNotAllowed]++
+				return true
+			case actLocation:
+				c.removed[removeLocation]++
 				return true
 			case actReserved:
 				return false
@@ -181,16 +200,16 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, c *counts) ui
 	return sum
 }
 
-// scrubStr scrubs a string value, and truncates it when top (a top-level attribute value), writing
-// it only when it changes.
-func (s *sampler) scrubStr(v pcommon.Value, top bool, c *counts) {
+// scrubStr scrubs a string value and truncates it to maxLen bytes (0: no limit), writing it only
+// when it changes.
+func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
 		out, changed = s.scrub.scrubString(str, c)
 	}
-	if top && s.maxValueLen > 0 && len(out) > s.maxValueLen {
-		out, changed = truncateUTF8(out, s.maxValueLen), true
+	if maxLen > 0 && len(out) > maxLen {
+		out, changed = truncateUTF8(out, maxLen), true
 		c.truncated++
 	}
 	if changed {
@@ -199,38 +218,39 @@ func (s *sampler) scrubStr(v pcommon.Value, top bool, c *counts) {
 }
 
 // scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed
-// like attributes (deny list, hashing), slices element by element.
-func (s *sampler) scrubValue(v pcommon.Value, c *counts) {
-	if s.scrub == nil {
+// like attributes (deny list, location, hashing), slices element by element. key is the key v is
+// found under ("" for a body).
+func (s *sampler) scrubValue(v pcommon.Value, key string, c *counts) {
+	if s.scrub == nil && !s.keys.location {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s.scrubStr(v, false, c)
+		s.scrubStr(v, 0, c)
 	case pcommon.ValueTypeMap:
-		s.processAttrs(v.Map(), 0, false, c)
+		s.processAttrs(v.Map(), 0, false, key, c)
 	case pcommon.ValueTypeSlice:
 		sl := v.Slice()
 		for i := 0; i < sl.Len(); i++ {
-			s.scrubValue(sl.At(i), c)
+			s.scrubValue(sl.At(i), key, c)
 		}
 	}
 }
 
-// truncate shortens string and bytes values longer than validation.max_value_length.
-func (s *sampler) truncate(v pcommon.Value, c *counts) {
-	if s.maxValueLen <= 0 {
+// truncate shortens string and bytes values longer than maxLen bytes (0: no limit).
+func truncate(v pcommon.Value, maxLen int, c *counts) {
+	if maxLen <= 0 {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		if str := v.Str(); len(str) > s.maxValueLen {
-			v.SetStr(truncateUTF8(str, s.maxValueLen))
+		if str := v.Str(); len(str) > maxLen {
+			v.SetStr(truncateUTF8(str, maxLen))
 			c.truncated++
 		}
 	case pcommon.ValueTypeBytes:
-		if b := v.Bytes(); b.Len() > s.maxValueLen {
-			b.FromRaw(append([]byte(nil), b.AsRaw()[:s.maxValueLen]...))
+		if b := v.Bytes(); b.Len() > maxLen {
+			b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
 			c.truncated++
 		}
 	}

@@ -42,10 +42,11 @@ const (
 	removeDenyList removeReason = iota
 	removeNotAllowed
 	removeCountLimit
+	removeLocation
 	numRemoveReasons
 )
 
-var removeReasonNames = [numRemoveReasons]string{"deny_list", "not_allowed", "count_limit"}
+var removeReasonNames = [numRemoveReasons]string{"deny_list", "not_allowed", "count_limit", "location"}
 
 // counts accumulates one batch's decisions, so the hot loop touches plain integers and the
 // telemetry instruments are called once per batch. It is not safe for concurrent use.

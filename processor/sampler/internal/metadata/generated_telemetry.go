@@ -102,7 +102,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSamplerTruncatedValues, err = builder.meter.Int64Counter(
 		"otelcol_processor_sampler_truncated_values",
-		metric.WithDescription("Number of attribute values truncated to validation.max_value_length. [Alpha]"),
+		metric.WithDescription("Number of attribute values truncated to validation.max_value_length (or validation.max_long_value_length). [Alpha]"),
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)

@@ -120,7 +120,7 @@ func AssertEqualProcessorSamplerSampledOutItems(t *testing.T, tt *componenttest.
 func AssertEqualProcessorSamplerTruncatedValues(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_sampler_truncated_values",
-		Description: "Number of attribute values truncated to validation.max_value_length. [Alpha]",
+		Description: "Number of attribute values truncated to validation.max_value_length (or validation.max_long_value_length). [Alpha]",
 		Unit:        "{value}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
