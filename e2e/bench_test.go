@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -34,35 +36,41 @@ func benchDuration() time.Duration {
 }
 
 const (
-	loadWorkers       = 4    // concurrent OTLP clients
-	loadPointsPerReq  = 1000 // data points (distinct series) per request, like one track export
-	loadMetricName    = "bench-load"
-	loadSeriesPerName = loadWorkers * loadPointsPerReq
+	loadWorkers      = 4   // concurrent OTLP clients
+	loadMetrics      = 10  // metric names per request (each worker its own)
+	loadSeriesPerMet = 100 // series per metric name, under the sampler's default cardinality cap
+	loadPointsPerReq = loadMetrics * loadSeriesPerMet
+	loadMetricPrefix = "bench-load-"
 )
 
-// loadRequest is one worker's request: loadPointsPerReq delta points of value 1, one per series.
+// loadRequest is one worker's request, shaped like one export of a busy service: loadMetrics
+// delta sums with loadSeriesPerMet points of value 1 each, 4000 series over all workers.
 func loadRequest(worker int) *colmetrics.ExportMetricsServiceRequest {
 	str := func(k, v string) *common.KeyValue {
 		return &common.KeyValue{Key: k, Value: &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: v}}}
 	}
-	points := make([]*metrics.NumberDataPoint, loadPointsPerReq)
-	for i := range points {
-		points[i] = &metrics.NumberDataPoint{
-			Attributes: []*common.KeyValue{str("series", strconv.Itoa(worker*loadPointsPerReq+i)), str("result", "ok")},
-			Value:      &metrics.NumberDataPoint_AsInt{AsInt: 1},
+	var ms []*metrics.Metric
+	for m := range loadMetrics {
+		points := make([]*metrics.NumberDataPoint, loadSeriesPerMet)
+		for i := range points {
+			points[i] = &metrics.NumberDataPoint{
+				Attributes: []*common.KeyValue{str("series", strconv.Itoa(i)), str("result", "ok")},
+				Value:      &metrics.NumberDataPoint_AsInt{AsInt: 1},
+			}
 		}
-	}
-	return &colmetrics.ExportMetricsServiceRequest{ResourceMetrics: []*metrics.ResourceMetrics{{
-		Resource: &res.Resource{Attributes: []*common.KeyValue{str("service.name", "bench"),
-			str("service.instance.id", fmt.Sprintf("worker-%d", worker))}},
-		ScopeMetrics: []*metrics.ScopeMetrics{{Scope: &common.InstrumentationScope{Name: "bench"}, Metrics: []*metrics.Metric{{
-			Name: loadMetricName,
+		ms = append(ms, &metrics.Metric{
+			Name: fmt.Sprintf("%s%d", loadMetricPrefix, worker*loadMetrics+m),
 			Data: &metrics.Metric_Sum{Sum: &metrics.Sum{
 				AggregationTemporality: metrics.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA,
 				IsMonotonic:            true,
 				DataPoints:             points,
 			}},
-		}}}},
+		})
+	}
+	return &colmetrics.ExportMetricsServiceRequest{ResourceMetrics: []*metrics.ResourceMetrics{{
+		Resource: &res.Resource{Attributes: []*common.KeyValue{str("service.name", "bench"),
+			str("service.instance.id", fmt.Sprintf("worker-%d", worker))}},
+		ScopeMetrics: []*metrics.ScopeMetrics{{Scope: &common.InstrumentationScope{Name: "bench"}, Metrics: ms}},
 	}}}
 }
 
@@ -82,7 +90,10 @@ func sendLoad(b *testing.B, endpoint string, d time.Duration) int64 {
 		go func() {
 			defer wg.Done()
 			req := loadRequest(w)
-			points := req.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].GetSum().DataPoints
+			var points []*metrics.NumberDataPoint
+			for _, m := range req.ResourceMetrics[0].ScopeMetrics[0].Metrics {
+				points = append(points, m.GetSum().DataPoints...)
+			}
 			for time.Now().Before(deadline) {
 				now := uint64(time.Now().UnixNano())
 				for i, p := range points {
@@ -119,6 +130,35 @@ func peakRSS(pid int) float64 {
 	return 0
 }
 
+// profileCollector, when TRACK_BENCH_PROFILE names a file, writes a 10 s CPU profile of c taken
+// from its pprof extension while the load runs. The returned channel closes when it is done.
+func profileCollector(b *testing.B, c *collector) <-chan struct{} {
+	done := make(chan struct{})
+	path := os.Getenv("TRACK_BENCH_PROFILE")
+	if path == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		time.Sleep(2 * time.Second)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=10", c.pprof))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return done
+}
+
 // BenchmarkEndToEndPostgres measures the data points per second the built collector, on
 // examples/collector.yaml, sustains into Postgres: from the first request until track.minutely
 // holds every acknowledged point (so the persistent queue's backlog is drained, not hidden). It
@@ -127,13 +167,15 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	sc := sharedDB(b)
 	c := newCollector(b, "bench-pg", collectorOptions{dsn: sc.dsn, schema: sc.schema})
 	c.start()
+	profiled := profileCollector(b, c)
 	start := time.Now()
 	acked := sendLoad(b, c.grpc, benchDuration())
 	sentFor := time.Since(start)
+	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for {
-		got, err := sc.sum(ctx, loadMetricName, "")
+		got, err := sc.sumPrefix(ctx, loadMetricPrefix)
 		require.NoError(b, err)
 		if got == acked {
 			break

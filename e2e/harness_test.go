@@ -425,6 +425,18 @@ func (d db) sum(ctx context.Context, metric, filter string) (int64, error) {
 	return int64(v), err
 }
 
+// sumPrefix returns the total in <schema>.minutely of the metrics whose names start with prefix.
+func (d db) sumPrefix(ctx context.Context, prefix string) (int64, error) {
+	conn, err := pgx.Connect(ctx, d.dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var v float64
+	err = conn.QueryRow(ctx, "SELECT coalesce(sum(value), 0) FROM "+d.schema+".minutely WHERE starts_with(metric, $1)", prefix).Scan(&v)
+	return int64(v), err
+}
+
 // result is one scenario's figures.
 type result struct {
 	sent, stored int64
