@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -50,6 +51,15 @@ func TestSeveralSenders(t *testing.T) {
 		require.NoError(t, err)
 		assert.EqualValues(t, 10000, got, "shard %d", shard)
 	}
+	// trackchart draws the same total from track.series.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, chartBin, "-dsn", d.dsn, "-schema", d.schema, "-metric", "e2e-several",
+		"-since", "5m", "-step", "1m", "-utc").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("trackchart:\n%s", out)
+	assert.Contains(t, string(out), "· total 20000\n")
+	assert.Contains(t, string(out), "^ e2e-several per 1m · peak ")
 }
 
 // 2. SIGKILL the collector in the middle and restart it on the same data directory: the

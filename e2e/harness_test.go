@@ -28,6 +28,7 @@ var (
 	repoRoot     string // the module root
 	collectorBin string // bin/otelcol-track, or TRACK_COLLECTOR_BIN
 	senderBin    string // built from ./internal/sender in TestMain
+	chartBin     string // built from ../cmd/trackchart in TestMain
 )
 
 // setup wraps the test run: it finds the collector binary and builds the sender before the tests,
@@ -62,12 +63,12 @@ func prepare(dir string) error {
 		return fmt.Errorf("the end-to-end tests need the collector binary %s: run `make collector` "+
 			"(make test does it) or set TRACK_COLLECTOR_BIN: %w", collectorBin, err)
 	}
-	senderBin = filepath.Join(dir, "sender")
+	senderBin, chartBin = filepath.Join(dir, "sender"), filepath.Join(dir, "trackchart")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", senderBin, "./internal/sender").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "./internal/sender", "../cmd/trackchart").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("building the sender: %w\n%s", err, out)
+		return fmt.Errorf("building the sender and trackchart: %w\n%s", err, out)
 	}
 	return nil
 }
