@@ -94,6 +94,12 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
+// dieWithTest makes a child process get SIGKILL if the test process dies first (a test timeout's
+// panic, a kill), so that no collector or sender outlives the tests even when t.Cleanup cannot run.
+func dieWithTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
 // collector is one otelcol-track process started by a test, with its own ports and data
 // directory, on examples/collector.yaml plus the test's overrides.
 type collector struct {
@@ -224,6 +230,7 @@ func (c *collector) tryStart() error {
 	c.starts++
 	fmt.Fprintf(logf, "==== start %d of %s\n", c.starts, c.name)
 	cmd := exec.Command(collectorBin, args...)
+	cmd.SysProcAttr = dieWithTest()
 	cmd.Env = c.environ()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -371,6 +378,7 @@ func runSenders(t *testing.T, specs []senderSpec, during func()) []senderReport 
 			args = append(args, "-attr", a)
 		}
 		cmd := exec.CommandContext(ctx, senderBin, args...)
+		cmd.SysProcAttr = dieWithTest()
 		endpoint := "http://" + s.endpoint
 		cmd.Env = append(os.Environ(),
 			"OTEL_EXPORTER_OTLP_ENDPOINT="+endpoint,
