@@ -72,6 +72,8 @@ type item struct {
 	key    [16]byte
 	rows   map[aggKey]float64
 	points int
+	// events are the raw events of a logs request, written to the events table with the rollups.
+	events []eventRow
 	// done is closed when the flush holding the item ends; err then holds its outcome.
 	done chan struct{}
 	err  error

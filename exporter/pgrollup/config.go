@@ -61,6 +61,9 @@ type RetentionConfig struct {
 	Hour Period `mapstructure:"hour"`
 	// Day is how long per-day rows are kept. Default 3y; at least 1d.
 	Day Period `mapstructure:"day"`
+	// Events is how long raw events (the events table, one partition per UTC day) are kept; a day's
+	// partition is dropped once the whole day is older than this. Default 90d; at least 1d.
+	Events Period `mapstructure:"events"`
 	// Interval is how often expired rows and keys are removed. Default 10m.
 	Interval time.Duration `mapstructure:"interval"`
 }
@@ -132,6 +135,12 @@ func (c *Config) Validate() error {
 		case got < r.width:
 			errs = append(errs, fmt.Errorf("%s: %s is shorter than its resolution (%s)", key, got, r.width))
 		}
+	}
+	switch ev := c.Retention.Events.Duration(); {
+	case ev <= 0:
+		errs = append(errs, fmt.Errorf("retention::events: must be positive, got %s", ev))
+	case ev < day:
+		errs = append(errs, fmt.Errorf("retention::events: %s is shorter than one day (events are kept in daily partitions)", ev))
 	}
 	if c.Retention.Interval <= 0 {
 		errs = append(errs, fmt.Errorf("retention::interval: must be positive, got %s", c.Retention.Interval))

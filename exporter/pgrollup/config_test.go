@@ -35,6 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 14*day, cfg.Retention.Minute.Duration())
 	assert.Equal(t, 90*day, cfg.Retention.Hour.Duration())
 	assert.Equal(t, 3*365*day, cfg.Retention.Day.Duration())
+	assert.Equal(t, 90*day, cfg.Retention.Events.Duration())
 	assert.Equal(t, []string{"service.name"}, cfg.KeepResourceAttributes)
 	assert.True(t, cfg.MigrateOnStart)
 	assert.Equal(t, 6*time.Hour, cfg.DedupWindow)
@@ -57,6 +58,7 @@ func TestConfigFull(t *testing.T) {
 	assert.Equal(t, 7*day, cfg.Retention.Minute.Duration())
 	assert.Equal(t, 2160*time.Hour, cfg.Retention.Hour.Duration())
 	assert.Equal(t, 2*365*day, cfg.Retention.Day.Duration())
+	assert.Equal(t, 30*day, cfg.Retention.Events.Duration())
 	assert.Equal(t, 5*time.Minute, cfg.Retention.Interval)
 	assert.Equal(t, []string{"service.name", "deployment.environment"}, cfg.KeepResourceAttributes)
 	assert.False(t, cfg.MigrateOnStart)
@@ -84,6 +86,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"short_minute", "retention::minute: 30s is shorter than its resolution (1m0s)"},
 		{"bad_schema", "schema:"},
 		{"batch", "sending_queue::batch: must not be set"},
+		{"zero_events", "retention::events: must be positive"},
+		{"short_events", "retention::events: 12h0m0s is shorter than one day"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +99,10 @@ func TestConfigInvalid(t *testing.T) {
 	t.Run("bad_period", func(t *testing.T) {
 		_, err := loadConfig(t, "bad_period")
 		require.ErrorContains(t, err, `invalid period "14 days"`)
+	})
+	t.Run("bad_events", func(t *testing.T) {
+		_, err := loadConfig(t, "bad_events")
+		require.ErrorContains(t, err, `invalid period "ninety days"`)
 	})
 }
 

@@ -38,11 +38,14 @@ type rollupExporter struct {
 	now       func() time.Time
 	parsers   sync.Pool
 
-	pool     *pgxpool.Pool
-	schema   string // quoted
-	sqls     statements
-	series   map[string]int64 // identity -> id; used by the flusher goroutine only
-	maxItems int              // flush at once when this many items wait (0: no limit)
+	pool   *pgxpool.Pool
+	schema string // quoted
+	sqls   statements
+	series map[string]int64 // identity -> id; used by the flusher goroutine only
+	// partitions holds the Unix days whose events partition is known to exist; used by the
+	// flusher goroutine only.
+	partitions map[int64]bool
+	maxItems   int // flush at once when this many items wait (0: no limit)
 
 	mu      sync.Mutex
 	pending []*item
@@ -63,15 +66,16 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		return nil, fmt.Errorf("creating telemetry: %w", err)
 	}
 	e := &rollupExporter{
-		cfg:       cfg,
-		logger:    set.Logger,
-		telemetry: tb,
-		now:       time.Now,
-		schema:    quoteIdent(cfg.Schema),
-		series:    make(map[string]int64),
-		kick:      make(chan struct{}, 1),
-		full:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		cfg:        cfg,
+		logger:     set.Logger,
+		telemetry:  tb,
+		now:        time.Now,
+		schema:     quoteIdent(cfg.Schema),
+		series:     make(map[string]int64),
+		partitions: make(map[int64]bool),
+		kick:       make(chan struct{}, 1),
+		full:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
 	}
 	e.parsers.New = func() any { return newParser(cfg.KeepResourceAttributes) }
 	if cfg.QueueConfig.HasValue() {
@@ -105,11 +109,15 @@ func (e *rollupExporter) start(ctx context.Context, _ component.Host) error {
 	if err == nil {
 		err = e.recordRetention(ctx, pool)
 	}
+	e.pool = pool
+	if err == nil {
+		err = e.ensurePartitionsAhead(ctx)
+	}
 	if err != nil {
+		e.pool = nil
 		pool.Close()
 		return err
 	}
-	e.pool = pool
 	e.wg.Add(2)
 	go e.flusher()
 	go e.retentionLoop()
@@ -163,7 +171,12 @@ func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	}
 	it.key = key
 	e.telemetry.ExporterPgrollupPointsAccepted.Add(ctx, int64(it.points))
+	return e.submit(ctx, it)
+}
 
+// submit hands a parsed item (metrics or logs) to the next flush and returns once that flush has
+// committed it (or failed, or ctx is done).
+func (e *rollupExporter) submit(ctx context.Context, it *item) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

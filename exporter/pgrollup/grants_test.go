@@ -32,9 +32,14 @@ func TestGrants(t *testing.T) {
 			sc.Name + ".rollup_day, " + sc.Name + ".item_keys TO " + writer,
 		"GRANT SELECT, UPDATE ON " + sc.Name + ".resolutions TO " + writer,
 		"GRANT SELECT ON " + sc.Name + ".schema_migrations TO " + writer,
+		"GRANT INSERT ON " + sc.Name + ".events TO " + writer,
+		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".ensure_event_partitions(date, date), " + sc.Name +
+			".drop_event_partitions(timestamptz) TO " + writer,
 		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + analyst,
 		"GRANT SELECT ON " + sc.Name + ".minutely, " + sc.Name + ".hourly, " + sc.Name + ".daily TO " + analyst,
 		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".series(text, timestamptz, timestamptz, interval, jsonb) TO " + analyst,
+		"GRANT SELECT ON " + sc.Name + ".events, " + sc.Name + ".event_errors TO " + analyst,
+		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".funnel(text[], timestamptz, timestamptz, interval) TO " + analyst,
 	}
 	for _, g := range grants {
 		_, err := owner.pool.Exec(ctx, g)
@@ -56,7 +61,15 @@ func TestGrants(t *testing.T) {
 	})
 	at := time.Now().UTC().Add(-time.Hour)
 	w.push(t, pt{metric: "granted", service: "svc", at: at, value: 2, isInt: true})
+	// Events on a day without a partition yet: the writer creates it through the function.
+	w.pushEvents(t, ev{name: "signup_start", service: "svc", at: at.Add(-10 * day), user: "u1"},
+		ev{name: "signup_start", service: "svc", at: at, user: "u2"},
+		ev{name: "signup_profile", service: "svc", at: at.Add(time.Minute), user: "u2"},
+		ev{name: "error", service: "svc", at: at, body: "boom"})
 	require.NoError(t, w.runRetention(ctx))
+	w.now = func() time.Time { return time.Now().Add(89 * day) }
+	require.NoError(t, w.eventRetention(ctx), "the writer drops expired partitions through the function")
+	w.now = time.Now
 
 	conn, err := pgx.Connect(ctx, roleDSN(analyst))
 	require.NoError(t, err)
@@ -66,6 +79,16 @@ func TestGrants(t *testing.T) {
 	assert.Equal(t, 2.0, v)
 	require.NoError(t, conn.QueryRow(ctx, "SELECT sum(value) FROM "+sc.Name+".series('granted', now() - interval '6 hours', now(), interval '1 minute')").Scan(&v))
 	assert.Equal(t, 2.0, v)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT users FROM "+sc.Name+".funnel(ARRAY['signup_start','signup_profile'], now() - interval '1 day', now(), interval '30 minutes') WHERE step = 2").Scan(&v))
+	assert.Equal(t, 1.0, v)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count FROM "+sc.Name+".event_errors WHERE message = 'boom'").Scan(&v))
+	assert.Equal(t, 1.0, v)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM "+sc.Name+".events").Scan(&v))
+	assert.Equal(t, 3.0, v, "the 10-day-old event went with its partition")
+	for _, fn := range []string{"ensure_event_partitions('2020-01-01', '2020-01-02')", "drop_event_partitions(now())"} {
+		_, err := conn.Exec(ctx, "SELECT "+sc.Name+"."+fn)
+		require.ErrorContains(t, err, "permission denied", fn)
+	}
 	for _, table := range []string{"rollup_minute", "series", "item_keys"} {
 		_, err := conn.Exec(ctx, "SELECT 1 FROM "+sc.Name+"."+table+" LIMIT 1")
 		require.ErrorContains(t, err, "permission denied", table)

@@ -74,6 +74,9 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 			return fmt.Errorf("retention of %s rows: %w", r.name, err)
 		}
 	}
+	if err := e.eventRetention(ctx); err != nil {
+		return err
+	}
 	n, err := e.deleteOlder(ctx, "item_keys", "created_at", now.Add(-e.cfg.DedupWindow))
 	if n > 0 {
 		e.telemetry.ExporterPgrollupKeysExpired.Add(ctx, n)

@@ -90,6 +90,9 @@ func (e *rollupExporter) flush(ctx context.Context, items []*item) error {
 	if err := e.resolveSeries(ctx, merged); err != nil {
 		return err
 	}
+	if err := e.ensurePartitions(ctx, items); err != nil {
+		return err
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = e.writeTx(ctx, items, merged)
@@ -227,7 +230,12 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		merged = mergeItems(dedupe(items, fresh))
 	}
 	var res [3][]rollupRow
+	var stored int
 	if committed > 0 {
+		// Events first: see events.go for why this order avoids lock cycles with partition changes.
+		if stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
+			return err
+		}
 		res = e.buildRows(merged, now)
 		if err := e.copyStage(ctx, tx, &res); err != nil {
 			return err
@@ -246,6 +254,9 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		return err
 	}
 	e.telemetry.ExporterPgrollupItemsCommitted.Add(ctx, int64(committed))
+	if stored > 0 {
+		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(stored))
+	}
 	if dup := len(items) - committed; dup > 0 {
 		e.telemetry.ExporterPgrollupItemsDuplicate.Add(ctx, int64(dup))
 	}

@@ -23,20 +23,24 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	ExporterPgrollupFlushDuration    metric.Float64Histogram
-	ExporterPgrollupFlushRetries     metric.Int64Counter
-	ExporterPgrollupFlushes          metric.Int64Counter
-	ExporterPgrollupItemsCommitted   metric.Int64Counter
-	ExporterPgrollupItemsDuplicate   metric.Int64Counter
-	ExporterPgrollupKeysExpired      metric.Int64Counter
-	ExporterPgrollupPointsAccepted   metric.Int64Counter
-	ExporterPgrollupPointsRefused    metric.Int64Counter
-	ExporterPgrollupRetentionDeleted metric.Int64Counter
-	ExporterPgrollupRowsWritten      metric.Int64Counter
-	ExporterPgrollupSeriesCreated    metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ExporterPgrollupEventPartitionsDropped metric.Int64Counter
+	ExporterPgrollupEventsAccepted         metric.Int64Counter
+	ExporterPgrollupEventsRefused          metric.Int64Counter
+	ExporterPgrollupEventsStored           metric.Int64Counter
+	ExporterPgrollupFlushDuration          metric.Float64Histogram
+	ExporterPgrollupFlushRetries           metric.Int64Counter
+	ExporterPgrollupFlushes                metric.Int64Counter
+	ExporterPgrollupItemsCommitted         metric.Int64Counter
+	ExporterPgrollupItemsDuplicate         metric.Int64Counter
+	ExporterPgrollupKeysExpired            metric.Int64Counter
+	ExporterPgrollupPointsAccepted         metric.Int64Counter
+	ExporterPgrollupPointsRefused          metric.Int64Counter
+	ExporterPgrollupRetentionDeleted       metric.Int64Counter
+	ExporterPgrollupRowsWritten            metric.Int64Counter
+	ExporterPgrollupSeriesCreated          metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -68,6 +72,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterPgrollupEventPartitionsDropped, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_event_partitions_dropped",
+		metric.WithDescription("Daily partitions of the events table dropped by retention. [Alpha]"),
+		metric.WithUnit("{partition}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupEventsAccepted, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_events_accepted",
+		metric.WithDescription("Log records (events) accepted into the in-memory aggregation (before de-duplication). [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupEventsRefused, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_events_refused",
+		metric.WithDescription("Log records (events) refused, by reason (attribute `reason`); the rest of their request is still written. [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupEventsStored, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_events_stored",
+		metric.WithDescription("Events written raw to the events table. [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupFlushDuration, err = builder.meter.Float64Histogram(
 		"otelcol_exporter_pgrollup_flush_duration",
 		metric.WithDescription("Time to write one flush, from the series look-up to the commit. [Alpha]"),

@@ -19,6 +19,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ExporterPgrollupEventPartitionsDropped.Add(context.Background(), 1)
+	tb.ExporterPgrollupEventsAccepted.Add(context.Background(), 1)
+	tb.ExporterPgrollupEventsRefused.Add(context.Background(), 1)
+	tb.ExporterPgrollupEventsStored.Add(context.Background(), 1)
 	tb.ExporterPgrollupFlushDuration.Record(context.Background(), 1)
 	tb.ExporterPgrollupFlushRetries.Add(context.Background(), 1)
 	tb.ExporterPgrollupFlushes.Add(context.Background(), 1)
@@ -30,6 +34,18 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterPgrollupRetentionDeleted.Add(context.Background(), 1)
 	tb.ExporterPgrollupRowsWritten.Add(context.Background(), 1)
 	tb.ExporterPgrollupSeriesCreated.Add(context.Background(), 1)
+	AssertEqualExporterPgrollupEventPartitionsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupEventsAccepted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupEventsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupEventsStored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupFlushDuration(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())

@@ -1,0 +1,158 @@
+package pgrollup
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type funnelRow struct {
+	Step       int
+	Name       string
+	Users      float64
+	Conversion *float64
+	Median     *time.Duration
+}
+
+func (te *testExporter) funnel(t *testing.T, steps []string, since, until time.Time, within string) []funnelRow {
+	t.Helper()
+	rows, err := te.pool.Query(context.Background(),
+		"SELECT step, name, users, conversion, median_time FROM "+te.schema+".funnel($1, $2, $3, $4::interval)", steps, since, until, within)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []funnelRow
+	for rows.Next() {
+		var r funnelRow
+		require.NoError(t, rows.Scan(&r.Step, &r.Name, &r.Users, &r.Conversion, &r.Median))
+		out = append(out, r)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestFunnel checks track.funnel against a fixture whose answers are known: users dropping at each
+// step, a user whose later steps fall outside `within`, out-of-order steps, a sampled user
+// (adjusted_count 2), a user who started before `since`, and events without a user.
+func TestFunnel(t *testing.T) {
+	te := startExporter(t, nil)
+	t0 := hoursAgo(4)
+	steps := []string{"signup_start", "signup_profile", "signup_payment", "signup_complete"}
+	m := func(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Minute))) }
+	type visit struct {
+		step string
+		at   time.Time
+	}
+	users := []struct {
+		user   string
+		weight float64
+		visits []visit
+	}{
+		// Completes: 1, 2 and 1 minutes between steps.
+		{"u1", 0, []visit{{"signup_start", m(0)}, {"signup_profile", m(1)}, {"signup_payment", m(3)}, {"signup_complete", m(4)}}},
+		// Drops after payment; a page view in between changes nothing.
+		{"u2", 0, []visit{{"signup_start", m(0)}, {"page_view", m(1)}, {"signup_profile", m(2)}, {"signup_payment", m(6)}}},
+		// Drops after the profile.
+		{"u3", 0, []visit{{"signup_start", m(0)}, {"signup_profile", m(3)}}},
+		// Drops at once; starting twice counts once.
+		{"u4", 0, []visit{{"signup_start", m(0)}, {"signup_start", m(1)}}},
+		// Payment and completion come 40 and 41 minutes after the start: outside within (30m).
+		{"u5", 0, []visit{{"signup_start", m(0)}, {"signup_profile", m(5)}, {"signup_payment", m(40)}, {"signup_complete", m(41)}}},
+		// The profile before the start is out of order: only step 1.
+		{"u6", 0, []visit{{"signup_profile", m(-1)}, {"signup_start", m(0)}}},
+		// Payment before profile: the payment does not count, so the user stops at step 2.
+		{"u7", 0, []visit{{"signup_start", m(0)}, {"signup_payment", m(1)}, {"signup_profile", m(2)}, {"signup_complete", m(3)}}},
+		// Sampled at 50%: stands for 2 users; reaches the profile after 4 minutes.
+		{"u8", 2, []visit{{"signup_start", m(0)}, {"signup_profile", m(4)}}},
+		// Started before since: not in the funnel at all.
+		{"u9", 0, []visit{{"signup_start", m(-90)}, {"signup_profile", m(1)}, {"signup_payment", m(2)}}},
+	}
+	var events []ev
+	for _, u := range users {
+		for _, v := range u.visits {
+			events = append(events, ev{name: v.step, service: "web", at: v.at, user: u.user, weight: u.weight, page: "/signup"})
+		}
+	}
+	events = append(events, ev{name: "signup_start", service: "web", at: m(0)}) // no user: ignored
+	te.pushEvents(t, events...)
+
+	got := te.funnel(t, steps, t0.Add(-time.Hour), t0.Add(2*time.Hour), "30 minutes")
+	want := []funnelRow{
+		{1, "signup_start", 9, nil, nil},
+		// u1 1m, u2 2m, u3 3m, u5 5m, u7 2m, u8 4m: median 2.5m.
+		{2, "signup_profile", 7, ptr(7.0 / 9), ptr(150 * time.Second)},
+		// u1 2m, u2 4m.
+		{3, "signup_payment", 2, ptr(2.0 / 7), ptr(3 * time.Minute)},
+		{4, "signup_complete", 1, ptr(0.5), ptr(time.Minute)},
+	}
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].Step, got[i].Step)
+		assert.Equal(t, want[i].Name, got[i].Name)
+		assert.Equal(t, want[i].Users, got[i].Users, "step %d users", i+1)
+		if want[i].Conversion == nil {
+			assert.Nil(t, got[i].Conversion, "step %d conversion", i+1)
+		} else if assert.NotNil(t, got[i].Conversion, "step %d conversion", i+1) {
+			assert.InDelta(t, *want[i].Conversion, *got[i].Conversion, 1e-12, "step %d conversion", i+1)
+		}
+		assert.Equal(t, want[i].Median, got[i].Median, "step %d median", i+1)
+	}
+
+	// A wider window lets u5 finish; a step nobody reached reads 0 with no median.
+	got = te.funnel(t, steps, t0.Add(-time.Hour), t0.Add(2*time.Hour), "1 hour")
+	assert.Equal(t, 3.0, got[2].Users)
+	assert.Equal(t, 2.0, got[3].Users)
+	got = te.funnel(t, []string{"signup_start", "nobody"}, t0.Add(-time.Hour), t0.Add(2*time.Hour), "1 hour")
+	assert.Equal(t, 0.0, got[1].Users)
+	assert.Equal(t, ptr(0.0), got[1].Conversion)
+	assert.Nil(t, got[1].Median)
+
+	// Bad arguments are errors that say which.
+	_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".funnel($1, now(), now() - interval '1 hour', interval '1 hour')", steps)
+	require.ErrorContains(t, err, "until")
+	_, err = te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".funnel($1, now() - interval '1 hour', now(), interval '0')", steps)
+	require.ErrorContains(t, err, "within")
+}
+
+// TestEventErrors checks the error view: grouped by message, counts estimated with adjusted
+// counts, first/last seen, and the latest stack trace.
+func TestEventErrors(t *testing.T) {
+	te := startExporter(t, nil)
+	t0 := hoursAgo(2)
+	stack := func(n string) map[string]any {
+		return map[string]any{"exception.type": "*errors.errorString", "exception.stacktrace": "main.pay()\n\tpay.go:" + n}
+	}
+	te.pushEvents(t,
+		ev{name: "error", service: "web", at: t0, body: "card declined", attrs: stack("1")},
+		ev{name: "error", service: "web", at: t0.Add(time.Minute), body: "card declined", weight: 5, attrs: stack("2")},
+		ev{name: "error", service: "web", at: t0.Add(2 * time.Minute), body: "card declined", attrs: stack("3")},
+		ev{name: "error", service: "web", at: t0.Add(3 * time.Minute), body: "timeout", attrs: stack("9")},
+		ev{name: "click", service: "web", at: t0, attrs: map[string]any{"click.target": "#pay"}},
+	)
+	type errRow struct {
+		Message     string
+		Count       float64
+		Stored      int64
+		First, Last time.Time
+		Type, Stack string
+	}
+	rows, err := te.pool.Query(context.Background(), `SELECT message, count, stored, first_seen, last_seen, sample_type, sample_stacktrace
+  FROM `+te.schema+`.event_errors ORDER BY count DESC`)
+	require.NoError(t, err)
+	var got []errRow
+	for rows.Next() {
+		var r errRow
+		require.NoError(t, rows.Scan(&r.Message, &r.Count, &r.Stored, &r.First, &r.Last, &r.Type, &r.Stack))
+		r.First, r.Last = r.First.UTC(), r.Last.UTC()
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []errRow{
+		{"card declined", 7, 3, t0, t0.Add(2 * time.Minute), "*errors.errorString", "main.pay()\n\tpay.go:3"},
+		{"timeout", 1, 1, t0.Add(3 * time.Minute), t0.Add(3 * time.Minute), "*errors.errorString", "main.pay()\n\tpay.go:9"},
+	}, got)
+}

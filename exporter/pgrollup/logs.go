@@ -1,0 +1,250 @@
+package pgrollup
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+)
+
+// The reasons a log record (an event) is refused, as indexes into eventReasonNames, whose values
+// are the `reason` attribute of the exporter_pgrollup_events_refused telemetry metric.
+const (
+	erMissingName = iota
+	erBadAdjustedCount
+	erTooOld
+	erFuture
+	numEventReasons
+)
+
+var eventReasonNames = [numEventReasons]string{"missing_event_name", "bad_adjusted_count", "too_old", "future"}
+
+// Errors describing refused events; they are logged (at most once per event name and reason) and
+// the events counted in telemetry, while the rest of the request is written.
+var (
+	// ErrMissingEventName refuses a log record without an event name.
+	ErrMissingEventName = errors.New("log records without an event name are refused: pgrollup counts product events " +
+		"(track.Event, or any OTel log record with its event name set)")
+	// ErrBadAdjustedCount refuses an event whose sampling.adjusted_count is not a finite positive number.
+	ErrBadAdjustedCount = errors.New("events whose sampling.adjusted_count is not a finite positive number are refused")
+)
+
+var eventReasonErrs = [numEventReasons]error{ErrMissingEventName, ErrBadAdjustedCount, ErrOutOfRange, ErrOutOfRange}
+
+// The log record attributes that have columns of their own in the events table.
+const (
+	attrPage          = "url.path"
+	attrUser          = "user.id"
+	attrCountry       = "geo.country.iso_code"
+	attrRegion        = "geo.region.iso_code"
+	attrAdjustedCount = "sampling.adjusted_count"
+	// eventMetricPrefix prefixes an event's name to give the metric it counts into.
+	eventMetricPrefix = "event."
+)
+
+// eventRefusals counts refused events by reason, and remembers a few event names per reason.
+type eventRefusals struct {
+	n     [numEventReasons]int64
+	names [numEventReasons][]string
+}
+
+func (r *eventRefusals) add(reason int, name string) {
+	r.n[reason]++
+	if len(r.names[reason]) < 16 {
+		for _, n := range r.names[reason] {
+			if n == name {
+				return
+			}
+		}
+		r.names[reason] = append(r.names[reason], name)
+	}
+}
+
+// pushLogs counts the events of ld into the rollups (metric event.<name>, weighted by
+// sampling.adjusted_count) and stores them raw in the events table, in the same flush transaction
+// and under the same per-request idempotency key as metrics. It returns once that flush has
+// committed. Refused records are counted and logged; they never fail the request.
+func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	p := e.parsers.Get().(*parser)
+	it, ref := p.parseLogs(ld, e.now(), e.cfg.Retention.longest(), e.cfg.Retention.Events.Duration())
+	e.parsers.Put(p)
+	e.reportEventRefusals(ctx, &ref)
+	if it == nil {
+		return nil
+	}
+	key, err := logsKey(ld)
+	if err != nil {
+		return err
+	}
+	it.key = key
+	e.telemetry.ExporterPgrollupEventsAccepted.Add(ctx, int64(it.points))
+	return e.submit(ctx, it)
+}
+
+// logsKey returns the idempotency key of a logs request: the first 16 bytes of the SHA-256 of its
+// deterministic protobuf encoding, prefixed so that it never equals a metrics request's key.
+func logsKey(ld plog.Logs) ([16]byte, error) {
+	var m plog.ProtoMarshaler
+	b, err := m.MarshalLogs(ld)
+	if err != nil {
+		return [16]byte{}, fmt.Errorf("encoding the request for its key: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte("logs\x00"))
+	h.Write(b)
+	var k [16]byte
+	copy(k[:], h.Sum(nil))
+	return k, nil
+}
+
+// emptyAttrs is the (empty) point attributes of an event's series: an event's series is its
+// metric, its service and the kept resource attributes, so rollup rows grow with event names ×
+// services × buckets. Per-event attributes (page, user, country, ...) live in the events table.
+var emptyAttrs = pcommon.NewMap()
+
+// parseLogs aggregates the events of ld by (series, minute), builds their raw rows, and counts the
+// refused records. now and longest bound the accepted timestamps; events older than keepRaw are
+// counted but not stored raw. It returns a nil item when no record is countable.
+func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Duration) (*item, eventRefusals) {
+	var ref eventRefusals
+	p.now = now
+	p.oldest = now.Add(-longest).UnixNano()
+	p.newest = now.Add(maxFuture).UnixNano()
+	rawOldest := now.Add(-keepRaw).UnixNano()
+	clear(p.interned)
+	var it *item
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		service := ""
+		p.resKVs = p.resKVs[:0]
+		rl.Resource().Attributes().Range(func(k string, v pcommon.Value) bool {
+			if k == resourceServiceName {
+				service = v.AsString()
+			} else if p.keep[k] {
+				p.resKVs = append(p.resKVs, kv{k, v})
+			}
+			return true
+		})
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				name := lr.EventName()
+				if name == "" {
+					ref.add(erMissingName, "")
+					continue
+				}
+				weight := 1.0
+				if v, ok := lr.Attributes().Get(attrAdjustedCount); ok {
+					switch v.Type() {
+					case pcommon.ValueTypeDouble:
+						weight = v.Double()
+					case pcommon.ValueTypeInt:
+						weight = float64(v.Int())
+					default:
+						weight = math.NaN()
+					}
+					if math.IsNaN(weight) || math.IsInf(weight, 0) || weight <= 0 {
+						ref.add(erBadAdjustedCount, name)
+						continue
+					}
+				}
+				ts := int64(lr.Timestamp())
+				if ts == 0 {
+					ts = int64(lr.ObservedTimestamp())
+				}
+				switch {
+				case ts < p.oldest:
+					ref.add(erTooOld, name)
+					continue
+				case ts > p.newest:
+					ref.add(erFuture, name)
+					continue
+				}
+				if it == nil {
+					it = &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+				}
+				series := p.identity(eventMetricPrefix+name, service, emptyAttrs)
+				it.rows[aggKey{series, floorDiv(ts, int64(time.Minute))}] += weight
+				it.points++
+				it.events = append(it.events, p.eventRow(lr, name, service, ts, weight, ts < rawOldest))
+			}
+		}
+	}
+	return it, ref
+}
+
+// eventRow builds the raw row of an accepted event.
+func (p *parser) eventRow(lr plog.LogRecord, name, service string, ts int64, weight float64, beyond bool) eventRow {
+	r := eventRow{
+		time:            time.Unix(0, ts).UTC(),
+		day:             floorDiv(ts, int64(24*time.Hour)),
+		name:            name,
+		service:         service,
+		adjustedCount:   weight,
+		beyondRetention: beyond,
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, '{')
+	first := true
+	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case attrPage:
+			r.page, r.hasPage = v.AsString(), true
+		case attrUser:
+			r.user, r.hasUser = v.AsString(), true
+		case attrCountry:
+			r.country, r.hasCountry = v.AsString(), true
+		case attrRegion:
+			r.region, r.hasRegion = v.AsString(), true
+		case attrAdjustedCount:
+		default:
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONValue(b, v)
+		}
+		return true
+	})
+	r.attributes = append(b, '}')
+	if body := lr.Body(); body.Type() != pcommon.ValueTypeEmpty {
+		r.body, r.hasBody = body.AsString(), true
+	}
+	return r
+}
+
+// reportEventRefusals counts refused events by reason and logs each (reason, event name) once.
+func (e *rollupExporter) reportEventRefusals(ctx context.Context, ref *eventRefusals) {
+	for r := range numEventReasons {
+		if ref.n[r] == 0 {
+			continue
+		}
+		e.telemetry.ExporterPgrollupEventsRefused.Add(ctx, ref.n[r],
+			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", eventReasonNames[r]))))
+		for _, name := range ref.names[r] {
+			key := "event\x00" + eventReasonNames[r] + "\x00" + name
+			if _, seen := e.logged.Load(key); seen || e.loggedSize.Load() >= maxLoggedNames {
+				continue
+			}
+			if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
+				continue
+			}
+			e.loggedSize.Add(1)
+			e.logger.Warn("refusing events (logged once per event name and reason)",
+				zap.String("event", name), zap.String("reason", eventReasonNames[r]), zap.Error(eventReasonErrs[r]))
+		}
+	}
+}
