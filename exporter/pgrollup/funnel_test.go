@@ -2,6 +2,9 @@ package pgrollup
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +158,36 @@ func TestEventErrors(t *testing.T) {
 		{"card declined", 7, 3, t0, t0.Add(2 * time.Minute), "*errors.errorString", "main.pay()\n\tpay.go:3"},
 		{"timeout", 1, 1, t0.Add(3 * time.Minute), t0.Add(3 * time.Minute), "*errors.errorString", "main.pay()\n\tpay.go:9"},
 	}, got)
+}
+
+// slowSignupsQuery is the root README's "share of signups that took longer than N seconds".
+const slowSignupsQuery = `WITH s AS (
+  SELECT c.adjusted_count AS w,
+         c.time - (SELECT min(b.time) FROM track.events b
+                    WHERE b.name = 'signup_start' AND b.user_id = c.user_id
+                      AND b.time >= now() - interval '1 day' AND b.time <= c.time) AS took
+    FROM track.events c
+   WHERE c.name = 'signup_complete' AND c.time >= now() - interval '1 day'
+)
+SELECT sum(w) FILTER (WHERE took > interval '60 seconds') / sum(w) AS share_slower, sum(w) AS signups
+  FROM s WHERE took IS NOT NULL;`
+
+func TestSlowSignupsQuery(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(readme), slowSignupsQuery, "the README's query is the one tested")
+	te := startExporter(t, nil)
+	t0 := hoursAgo(4)
+	te.pushEvents(t,
+		ev{name: "signup_start", service: "web", at: t0, user: "fast"},
+		ev{name: "signup_complete", service: "web", at: t0.Add(45 * time.Second), user: "fast"},
+		ev{name: "signup_start", service: "web", at: t0, user: "slow", weight: 3},
+		ev{name: "signup_complete", service: "web", at: t0.Add(90 * time.Second), user: "slow", weight: 3},
+		ev{name: "signup_start", service: "web", at: t0, user: "left"},
+	)
+	q := strings.ReplaceAll(slowSignupsQuery, "track.", te.schema+".")
+	var share, signups float64
+	require.NoError(t, te.pool.QueryRow(context.Background(), q).Scan(&share, &signups))
+	assert.Equal(t, 4.0, signups)
+	assert.Equal(t, 0.75, share)
 }
