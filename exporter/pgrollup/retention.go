@@ -42,8 +42,10 @@ func (e *rollupExporter) retentionLoop() {
 }
 
 // runRetention removes, in batches of deleteBatch rows, the rollup rows whose bucket ended before
-// now minus the resolution's retention, and the idempotency keys older than dedup_window. Only
-// one collector per schema runs it at a time (a try-lock: the others skip this round).
+// now minus the resolution's retention, and the idempotency keys older than dedup_window, then
+// drops the expired daily partitions of the events table and creates the next days' (see
+// eventRetention). Only one collector per schema runs it at a time (a try-lock: the others skip
+// this round).
 func (e *rollupExporter) runRetention(ctx context.Context) error {
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
@@ -74,9 +76,6 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 			return fmt.Errorf("retention of %s rows: %w", r.name, err)
 		}
 	}
-	if err := e.eventRetention(ctx); err != nil {
-		return err
-	}
 	n, err := e.deleteOlder(ctx, "item_keys", "created_at", now.Add(-e.cfg.DedupWindow))
 	if n > 0 {
 		e.telemetry.ExporterPgrollupKeysExpired.Add(ctx, n)
@@ -84,7 +83,8 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("expiring idempotency keys: %w", err)
 	}
-	return nil
+	// Last: a partition drop that times out on its lock must not hold back the rest.
+	return e.eventRetention(ctx)
 }
 
 // deleteOlder deletes the rows of table whose column is at or before cutoff, deleteBatch rows per
