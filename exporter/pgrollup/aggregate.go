@@ -151,16 +151,7 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		service := ""
-		p.resKVs = p.resKVs[:0]
-		rm.Resource().Attributes().Range(func(k string, v pcommon.Value) bool {
-			if k == resourceServiceName {
-				service = v.AsString()
-			} else if p.keep[k] {
-				p.resKVs = append(p.resKVs, kv{k, v})
-			}
-			return true
-		})
+		service := p.readResource(rm.Resource())
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
@@ -232,6 +223,21 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 		}
 	}
 	return it, ref
+}
+
+// readResource returns the service.name of res and keeps its other kept attributes in p.resKVs.
+func (p *parser) readResource(res pcommon.Resource) string {
+	service := ""
+	p.resKVs = p.resKVs[:0]
+	res.Attributes().Range(func(k string, v pcommon.Value) bool {
+		if k == resourceServiceName {
+			service = v.AsString()
+		} else if p.keep[k] {
+			p.resKVs = append(p.resKVs, kv{k, v})
+		}
+		return true
+	})
+	return service
 }
 
 func floorDiv(a, b int64) int64 {

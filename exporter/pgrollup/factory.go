@@ -54,33 +54,29 @@ func createDefaultConfig() component.Config {
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
-	c := cfg.(*Config)
-	e, err := newExporter(c, set)
+	e, err := newExporter(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown),
-		exporterhelper.WithTimeout(c.TimeoutConfig),
-		exporterhelper.WithRetry(c.BackOffConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
-	)
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, e.helperOptions()...)
 }
 
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
-	c := cfg.(*Config)
-	e, err := newExporter(c, set)
+	e, err := newExporter(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, e.helperOptions()...)
+}
+
+// helperOptions are the exporterhelper options of both signals: the same queue, retry and timeout.
+func (e *rollupExporter) helperOptions() []exporterhelper.Option {
+	return []exporterhelper.Option{
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
-		exporterhelper.WithTimeout(c.TimeoutConfig),
-		exporterhelper.WithRetry(c.BackOffConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
-	)
+		exporterhelper.WithTimeout(e.cfg.TimeoutConfig),
+		exporterhelper.WithRetry(e.cfg.BackOffConfig),
+		exporterhelper.WithQueue(e.cfg.QueueConfig),
+	}
 }

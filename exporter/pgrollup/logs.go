@@ -124,16 +124,7 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		service := ""
-		p.resKVs = p.resKVs[:0]
-		rl.Resource().Attributes().Range(func(k string, v pcommon.Value) bool {
-			if k == resourceServiceName {
-				service = v.AsString()
-			} else if p.keep[k] {
-				p.resKVs = append(p.resKVs, kv{k, v})
-			}
-			return true
-		})
+		service := p.readResource(rl.Resource())
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()

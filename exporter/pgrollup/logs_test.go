@@ -372,3 +372,30 @@ func TestLogsThroughFactory(t *testing.T) {
 	assert.Equal(t, 5.0, te.total(t, "minutely", "event.click"))
 	assert.Equal(t, 5.0, te.count(t, "SELECT count(*) FROM "+sc.Name+".events"))
 }
+
+// TestEventsTwoCollectors has two exporters on one schema write events on days that have no
+// partition yet, at the same time: partitions are created once, nothing fails, counts are exact.
+func TestEventsTwoCollectors(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	a, b := startExporter(t, sc), startExporter(t, sc)
+	base := time.Now().UTC().Truncate(24 * time.Hour).Add(-20*day + 12*time.Hour)
+	var wg sync.WaitGroup
+	for i, te := range []*testExporter{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range 10 {
+				var events []ev
+				for d := range 8 {
+					events = append(events, ev{name: "page_view", service: "web", at: base.Add(time.Duration(d)*day + time.Duration(r)*time.Second),
+						user: fmt.Sprintf("c%d", i)})
+				}
+				assert.NoError(t, te.pushLogs(context.Background(), logsRequest(events...)))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 160.0, a.count(t, "SELECT count(*) FROM "+sc.Name+".events"))
+	assert.Equal(t, 160.0, a.total(t, "daily", "event.page_view"))
+	assert.Equal(t, 8.0, a.count(t, "SELECT count(DISTINCT tableoid) FROM "+sc.Name+".events"))
+}
