@@ -16,15 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
 	"math/rand/v2"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/trackhq/track/examples/internal/simservice"
 	"github.com/trackhq/track/track"
 )
 
@@ -37,38 +34,18 @@ func main() {
 		log.Fatal("login-service: -rate and -cycle must be positive")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-
-	var opts []track.Option
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		opts = append(opts, track.WithServiceName("login-service"))
-	}
-	shutdown, err := track.Start(context.Background(), opts...)
-	if err != nil {
-		log.Fatalf("login-service: %v", err)
-	}
-
-	signups, logins := simulate(ctx, *rate, *cycle)
-
-	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := shutdown(flushCtx); err != nil {
-		log.Printf("login-service: %v", err)
-	}
-	st := track.Stats()
+	var signups, logins int64
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	st := simservice.Run("login-service", *duration, func(ctx context.Context) {
+		signups, logins = simulate(ctx, *rate, *cycle, rng)
+	})
 	fmt.Printf("login-service: counted new-signup=%d new-login=%d; exported %d points, %d dropped, %d failed exports\n",
 		signups, logins, st.PointsExported, st.PointsDropped, st.ExportFailures)
 }
 
 // simulate counts logins and sign-ups at a rate shaped by phase until ctx
 // ends, and returns how many of each it counted.
-func simulate(ctx context.Context, rate float64, cycle time.Duration) (signups, logins int64) {
+func simulate(ctx context.Context, rate float64, cycle time.Duration, rng *rand.Rand) (signups, logins int64) {
 	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -79,13 +56,13 @@ func simulate(ctx context.Context, rate float64, cycle time.Duration) (signups, 
 			return signups, logins
 		case now := <-tick.C:
 			factor := phase(now.Sub(start), cycle)
-			n := poisson(rate * factor * 0.05)
+			n := simservice.Poisson(rng, rate*factor*0.05)
 			for i := 0; i < n; i++ {
-				track.Increment("new-login", attribute.String("method", methods[rand.IntN(len(methods))]))
+				track.Increment("new-login", attribute.String("method", methods[rng.IntN(len(methods))]))
 				logins++
 				// Roughly one visitor in four signs up, except while the
 				// sign-up form is broken.
-				if factor > 0 && rand.IntN(4) == 0 {
+				if factor > 0 && rng.IntN(4) == 0 {
 					track.Increment("new-signup")
 					signups++
 				}
@@ -108,21 +85,5 @@ func phase(elapsed, cycle time.Duration) float64 {
 		return 0
 	default:
 		return 1
-	}
-}
-
-// poisson draws from a Poisson distribution with mean lambda (Knuth's
-// method, fine for the small means of one tick).
-func poisson(lambda float64) int {
-	if lambda <= 0 {
-		return 0
-	}
-	l, k, p := math.Exp(-lambda), 0, 1.0
-	for {
-		p *= rand.Float64()
-		if p <= l {
-			return k
-		}
-		k++
 	}
 }

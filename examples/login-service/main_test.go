@@ -20,13 +20,3 @@ func TestPhaseHasABurstAndADipToZero(t *testing.T) {
 		assert.Equal(t, c.want, phase(c.at, cycle), "at %v", c.at)
 	}
 }
-
-func TestPoissonMeanIsLambda(t *testing.T) {
-	const draws, lambda = 20000, 2.0
-	total := 0
-	for i := 0; i < draws; i++ {
-		total += poisson(lambda)
-	}
-	assert.InDelta(t, lambda, float64(total)/draws, 0.1)
-	assert.Zero(t, poisson(0))
-}

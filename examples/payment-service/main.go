@@ -21,15 +21,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
 	"math/rand/v2"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/trackhq/track/examples/internal/simservice"
 	"github.com/trackhq/track/track"
 )
 
@@ -42,31 +39,10 @@ func main() {
 		log.Fatal("payment-service: -rate and -cycle must be positive")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-
-	var opts []track.Option
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		opts = append(opts, track.WithServiceName("payment-service"))
-	}
-	shutdown, err := track.Start(context.Background(), opts...)
-	if err != nil {
-		log.Fatalf("payment-service: %v", err)
-	}
-
-	checked, fraudulent := simulate(ctx, *rate, *cycle, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
-
-	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := shutdown(flushCtx); err != nil {
-		log.Printf("payment-service: %v", err)
-	}
-	st := track.Stats()
+	var checked, fraudulent int64
+	st := simservice.Run("payment-service", *duration, func(ctx context.Context) {
+		checked, fraudulent = simulate(ctx, *rate, *cycle, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	})
 	fmt.Printf("payment-service: counted card-checked=%d fraudulent-card=%d; exported %d points, %d dropped, %d failed exports\n",
 		checked, fraudulent, st.PointsExported, st.PointsDropped, st.ExportFailures)
 }
@@ -115,7 +91,7 @@ func simulate(ctx context.Context, rate float64, cycle time.Duration, rng *rand.
 			return checked, fraudulent
 		case now := <-tick.C:
 			p := phaseAt(now.Sub(start), cycle)
-			for range poisson(rng, rate*p.checks*0.05) {
+			for range simservice.Poisson(rng, rate*p.checks*0.05) {
 				c, f := check(rng, p)
 				checked += c
 				fraudulent += f
@@ -142,20 +118,4 @@ func check(rng *rand.Rand, p phase) (checked, fraudulent int64) {
 		track.Increment("card-checked", brand, attribute.String("result", "approved"))
 	}
 	return 1, 0
-}
-
-// poisson draws from a Poisson distribution with mean lambda (Knuth's method, fine for the small
-// means of one tick).
-func poisson(rng *rand.Rand, lambda float64) int {
-	if lambda <= 0 {
-		return 0
-	}
-	l, k, p := math.Exp(-lambda), 0, 1.0
-	for {
-		p *= rng.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
 }

@@ -50,14 +50,3 @@ func TestFraudShareFollowsThePhase(t *testing.T) {
 		assert.InDelta(t, p.fraudRate, float64(fraudulent)/float64(checked), 0.01, p.name)
 	}
 }
-
-func TestPoissonMeanIsLambda(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	const draws, lambda = 20000, 1.5
-	total := 0
-	for range draws {
-		total += poisson(rng, lambda)
-	}
-	assert.InDelta(t, lambda, float64(total)/draws, 0.1)
-	assert.Zero(t, poisson(rng, 0))
-}

@@ -19,14 +19,12 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/trackhq/track/examples/internal/simservice"
 	"github.com/trackhq/track/track"
 )
 
@@ -58,31 +56,10 @@ func main() {
 		log.Fatal("web-signup: -visitors and -speed must be positive")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-
-	var opts []track.Option
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		opts = append(opts, track.WithServiceName("web-signup"))
-	}
-	shutdown, err := track.Start(context.Background(), opts...)
-	if err != nil {
-		log.Fatalf("web-signup: %v", err)
-	}
-
-	reached := run(ctx, *perSecond, *speed, rand.New(rand.NewPCG(*seed, *seed^0x5eed)))
-
-	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := shutdown(flushCtx); err != nil {
-		log.Printf("web-signup: %v", err)
-	}
-	st := track.Stats()
+	var reached []int64
+	st := simservice.Run("web-signup", *duration, func(ctx context.Context) {
+		reached = run(ctx, *perSecond, *speed, rand.New(rand.NewPCG(*seed, *seed^0x5eed)))
+	})
 	fmt.Print("web-signup: visitors reaching each step:")
 	for i, s := range steps {
 		fmt.Printf(" %s=%d", s.event, reached[i])
