@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -33,7 +34,9 @@ type pipeline struct {
 	logs     *sdklog.LoggerProvider
 	logger   log.Logger
 	refusals *refusals
-	regs     []metric.Registration
+
+	regsMu sync.Mutex // register runs under the registry's lock, shutdown does not
+	regs   []metric.Registration
 
 	// Event counts when the pipeline started, to count at shutdown the
 	// events the batch processor dropped.
@@ -97,7 +100,9 @@ func (p *pipeline) register(c *counter) {
 		p.refusals.report(fmt.Errorf("registering instrument %q: %w", c.name, err))
 		return
 	}
+	p.regsMu.Lock()
 	p.regs = append(p.regs, reg)
+	p.regsMu.Unlock()
 }
 
 // observe hands the cumulative total of each series, less what earlier
@@ -119,9 +124,11 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 		errs = append(errs, p.provider.Shutdown(ctx))
 	} else {
 		// The service owns the provider: only stop observing on it.
+		p.regsMu.Lock()
 		for _, r := range p.regs {
 			errs = append(errs, r.Unregister())
 		}
+		p.regsMu.Unlock()
 	}
 	return errors.Join(errs...)
 }
