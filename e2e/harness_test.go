@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -329,7 +330,7 @@ func (c *collector) dumpLog() {
 
 // senderSpec is one sender process.
 type senderSpec struct {
-	mode     string // track (default) or sdk
+	mode     string // track (default), sdk or events
 	metric   string
 	n        int64
 	duration time.Duration
@@ -339,6 +340,12 @@ type senderSpec struct {
 	protocol string        // grpc (default) or http/protobuf
 	env      []string      // extra environment
 	flush    time.Duration // -flush-timeout; 2m when zero
+	// Events mode only: event names taken in turn, distinct users, the seed of the user ids, and
+	// whether every event carries PII.
+	events []string
+	users  int
+	seed   uint64
+	pii    bool
 }
 
 // senderReport mirrors the JSON line the sender prints.
@@ -350,6 +357,11 @@ type senderReport struct {
 	Dropped  uint64 `json:"dropped_points"`
 	Backlog  int64  `json:"backlog_points"`
 	Error    string `json:"error,omitempty"`
+	// Events mode only: events emitted per name, and the tracker's event statistics.
+	Events         map[string]int64 `json:"events"`
+	EventsExported uint64           `json:"events_exported"`
+	EventsDropped  uint64           `json:"events_dropped"`
+	EventsBacklog  int64            `json:"events_backlog"`
 }
 
 // runSenders starts every sender at once, waits for all of them (at most 4 minutes), and returns
@@ -376,6 +388,10 @@ func runSenders(t *testing.T, specs []senderSpec, during func()) []senderReport 
 			"-duration", s.duration.String(), "-interval", s.interval.String(), "-flush-timeout", s.flush.String()}
 		for _, a := range s.attrs {
 			args = append(args, "-attr", a)
+		}
+		if s.mode == "events" {
+			args = append(args, "-events", strings.Join(s.events, ","), "-users", fmt.Sprint(max(s.users, 1)),
+				"-seed", fmt.Sprint(s.seed), fmt.Sprintf("-pii=%t", s.pii))
 		}
 		cmd := exec.CommandContext(ctx, senderBin, args...)
 		cmd.SysProcAttr = dieWithTest()

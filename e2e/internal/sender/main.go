@@ -6,20 +6,30 @@
 // -mode sdk it counts through the plain OpenTelemetry SDK with its default CUMULATIVE temporality
 // and a periodic reader, the way an existing service instrumented with OTel would.
 //
-// Both modes read the standard OTEL_* variables (endpoint, protocol, headers, service name).
+// With -mode events it emits -n product events through track.Event instead, the names taken in
+// turn from -events, each for one of -users users (user ids derived from -seed), with a page, a
+// location and one typed field per kind (click, scroll, error); it reports how many it emitted of
+// each name. With -pii every event also carries an email and a card number in an attribute and a
+// city in its location, and every second one is an "error" event whose message (through
+// track.Error) or stack trace (a recovered panic's) holds them: what the collector must scrub.
+//
+// All modes read the standard OTEL_* variables (endpoint, protocol, headers, service name).
 // The increments are spread evenly over -duration, so that a test can crash things in the middle.
 //
 // Usage:
 //
 //	sender -mode track -metric e2e-count -n 5000 -duration 8s -interval 1s -attr k=v -attr k2=v2
+//	sender -mode events -events page_view,click,scroll -n 6000 -users 500 -seed 7 -duration 4s
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,6 +50,11 @@ type report struct {
 	Dropped  uint64 `json:"dropped_points"`
 	Backlog  int64  `json:"backlog_points"`
 	Error    string `json:"error,omitempty"`
+	// Events mode only.
+	Events         map[string]int64 `json:"events,omitempty"`
+	EventsExported uint64           `json:"events_exported,omitempty"`
+	EventsDropped  uint64           `json:"events_dropped,omitempty"`
+	EventsBacklog  int64            `json:"events_backlog,omitempty"`
 }
 
 type attrFlag []attribute.KeyValue
@@ -55,7 +70,7 @@ func (a *attrFlag) Set(s string) error {
 }
 
 func main() {
-	mode := flag.String("mode", "track", "track (the track library, delta) or sdk (plain OTel SDK, cumulative)")
+	mode := flag.String("mode", "track", "track (the track library, delta), sdk (plain OTel SDK, cumulative) or events (track.Event)")
 	name := flag.String("metric", "e2e-count", "counter name")
 	n := flag.Int64("n", 1000, "number of increments")
 	duration := flag.Duration("duration", 5*time.Second, "time over which the increments are spread")
@@ -63,6 +78,11 @@ func main() {
 	flushTimeout := flag.Duration("flush-timeout", 2*time.Minute, "how long shutdown may try to deliver what is left")
 	var attrs attrFlag
 	flag.Var(&attrs, "attr", "attribute key=value on every increment (repeatable)")
+	var ev eventsSpec
+	flag.StringVar(&ev.names, "events", "page_view,click,scroll", "events mode: event names, taken in turn")
+	flag.IntVar(&ev.users, "users", 100, "events mode: distinct users")
+	flag.Uint64Var(&ev.seed, "seed", 1, "events mode: seed of the user ids")
+	flag.BoolVar(&ev.pii, "pii", false, "events mode: put an email, a card number and a city in every event")
 	flag.Parse()
 
 	var r report
@@ -72,6 +92,8 @@ func main() {
 		r, err = runTrack(*name, *n, *duration, *interval, *flushTimeout, attrs)
 	case "sdk":
 		r, err = runSDK(*name, *n, *duration, *interval, *flushTimeout, attrs)
+	case "events":
+		r, err = runEvents(ev, *n, *duration, *interval, *flushTimeout)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -146,4 +168,82 @@ func runSDK(name string, n int64, d, interval, flushTimeout time.Duration, attrs
 	sctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
 	return report{Sent: sent}, mp.Shutdown(sctx)
+}
+
+// eventsSpec is what -mode events sends.
+type eventsSpec struct {
+	names string
+	users int
+	seed  uint64
+	pii   bool
+}
+
+// The sensitive values -pii puts into events.
+const (
+	piiEmail = "bob.tester@example.org"
+	piiCard  = "4111 1111 1111 1111"
+	piiCity  = "Zwickau"
+)
+
+// errCharge is the error -pii events report.
+var errCharge = errors.New("card declined")
+
+func runEvents(s eventsSpec, n int64, d, interval, flushTimeout time.Duration) (report, error) {
+	names := strings.Split(s.names, ",")
+	if s.users <= 0 || len(names) == 0 || names[0] == "" {
+		return report{}, fmt.Errorf("-events and -users must not be empty")
+	}
+	t, err := track.New(context.Background(), track.WithInterval(interval))
+	if err != nil {
+		return report{}, err
+	}
+	ctx := context.Background()
+	counts := map[string]int64{}
+	var sent int64
+	emit := func(i int64) {
+		name := names[i%int64(len(names))]
+		user := fmt.Sprintf("e2e-user-%d-%07d", s.seed, i%int64(s.users))
+		fields := []track.EventField{track.Page("/e2e/" + name), track.User(user)}
+		city := ""
+		if s.pii {
+			city = piiCity
+			fields = append(fields, track.Attr(attribute.String("contact", "mail "+piiEmail+" or call")),
+				track.Attr(attribute.String("payment", "paid with "+piiCard)))
+		}
+		fields = append(fields, track.Location("DE", "SN", city))
+		switch {
+		case s.pii && i%4 == 1:
+			// An error whose message holds the PII: track.Error puts it in exception.message and
+			// the body, and captures the stack.
+			name = "error"
+			fields = append(fields, track.Error(fmt.Errorf("charging %s for %s: %w", piiCard, piiEmail, errCharge)))
+		case s.pii && i%4 == 3:
+			// A recovered panic: the PII is inside the stack trace, as Go prints a panic.
+			name = "error"
+			msg := fmt.Sprintf("charging %s for %s", piiCard, piiEmail)
+			fields = append(fields, track.Attr(attribute.String(track.KeyErrorType, "panic")),
+				track.Attr(attribute.String(track.KeyErrorMsg, "panic")),
+				track.Attr(attribute.String(track.KeyStackTrace, "panic: "+msg+"\n\ngoroutine 1 [running]:\n"+string(debug.Stack()))))
+		case strings.HasPrefix(name, "click"):
+			fields = append(fields, track.Click(fmt.Sprintf("button-%d", i%3)))
+		case strings.HasPrefix(name, "scroll"):
+			fields = append(fields, track.Scroll(int(i%100)))
+		}
+		t.Event(ctx, name, fields...)
+		counts[name]++
+		sent++
+	}
+	var i int64
+	spread(n, d, func(k int64) {
+		for range k {
+			emit(i)
+			i++
+		}
+	})
+	sctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	err = t.Shutdown(sctx)
+	st := t.Stats()
+	return report{Sent: sent, Events: counts, Exported: st.PointsExported, Failures: st.ExportFailures,
+		EventsExported: st.EventsExported, EventsDropped: st.EventsDropped, EventsBacklog: st.EventsInBacklog}, err
 }
