@@ -5,9 +5,12 @@
 #   2. the collector (bin/otelcol-track --config examples/collector.yaml) on free loopback ports;
 #   3. DEMO_HISTORY_MINUTES (30) minutes of per-minute history from examples/backfill, so the
 #      per-minute charts have something to show, then the login and payment services live for
-#      DEMO_SECONDS (60) seconds, one traffic cycle each (a burst and a dip to zero);
-#   4. waits until Postgres holds exactly what was counted, then prints two charts
-#      (cmd/trackchart) and an analyst's SQL query with its result.
+#      DEMO_SECONDS (60) seconds, one traffic cycle each (a burst and a dip to zero), beside
+#      examples/web-signup (DEMO_VISITORS (10) new visitors a second through a four-step sign-up
+#      form, its waits compressed DEMO_SPEED (4) times), which sends product events (track.Event);
+#   4. waits until Postgres holds exactly what was counted and every event, then prints two charts
+#      (cmd/trackchart), an analyst's SQL query with its result, the sign-up funnel
+#      (track.funnel) and the most frequent errors (track.event_errors).
 # Everything it started is stopped on exit, on error and on Ctrl-C; nothing is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,8 @@ ROOT=$PWD
 DEMO=$ROOT/.demo
 SECONDS_LIVE=${DEMO_SECONDS:-60}
 HISTORY=${DEMO_HISTORY_MINUTES:-30}
+VISITORS=${DEMO_VISITORS:-10}
+SPEED=${DEMO_SPEED:-4}
 COLLECTOR=$ROOT/bin/otelcol-track
 BIN=$DEMO/bin
 
@@ -73,7 +78,7 @@ rm -rf "$DEMO"
 mkdir -p "$BIN" "$DEMO/data"
 
 say "building the example services and the chart tool"
-go build -o "$BIN/" ./examples/login-service ./examples/payment-service ./examples/backfill ./cmd/trackchart
+go build -o "$BIN/" ./examples/login-service ./examples/payment-service ./examples/backfill ./examples/web-signup ./cmd/trackchart
 
 # --- Postgres -------------------------------------------------------------------------------
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
@@ -126,7 +131,8 @@ echo "    healthy (migrations applied, pipeline running)"
 say "sending $HISTORY minutes of history (examples/backfill)"
 "$BIN/backfill" -endpoint "127.0.0.1:$GRPC" -minutes "$HISTORY" | tee "$DEMO/backfill.out" | sed 's/^/    /'
 
-say "running login-service and payment-service for ${SECONDS_LIVE}s (one cycle: steady, burst, dip to zero)"
+say "running login-service and payment-service for ${SECONDS_LIVE}s (one cycle: steady, burst, dip to zero),"
+echo "    and web-signup: $VISITORS visitors/s through the sign-up form, waits compressed ${SPEED}x"
 export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$GRPC OTEL_METRIC_EXPORT_INTERVAL=5000
 "$BIN/login-service" -duration "${SECONDS_LIVE}s" -cycle "${SECONDS_LIVE}s" >"$DEMO/login.out" 2>&1 &
 LOGIN_PID=$!
@@ -134,17 +140,22 @@ PIDS+=("$LOGIN_PID")
 "$BIN/payment-service" -duration "${SECONDS_LIVE}s" -cycle "${SECONDS_LIVE}s" >"$DEMO/payment.out" 2>&1 &
 PAYMENT_PID=$!
 PIDS+=("$PAYMENT_PID")
+"$BIN/web-signup" -duration "${SECONDS_LIVE}s" -visitors "$VISITORS" -speed "$SPEED" >"$DEMO/signup.out" 2>&1 &
+SIGNUP_PID=$!
+PIDS+=("$SIGNUP_PID")
 
 stored() { sql -Atc "SELECT coalesce(sum(value), 0)::bigint FROM track.minutely WHERE metric = '$1'"; }
 start=$(date +%s)
-while kill -0 "$LOGIN_PID" 2>/dev/null || kill -0 "$PAYMENT_PID" 2>/dev/null; do
+events() { sql -Atc "SELECT count(*) FROM track.events"; }
+while kill -0 "$LOGIN_PID" 2>/dev/null || kill -0 "$PAYMENT_PID" 2>/dev/null || kill -0 "$SIGNUP_PID" 2>/dev/null; do
 	sleep 5
-	printf '    %3ss: stored so far new-signup=%s fraudulent-card=%s card-checked=%s\n' \
-		"$(($(date +%s) - start))" "$(stored new-signup)" "$(stored fraudulent-card)" "$(stored card-checked)"
+	printf '    %3ss: stored so far new-signup=%s fraudulent-card=%s card-checked=%s events=%s\n' \
+		"$(($(date +%s) - start))" "$(stored new-signup)" "$(stored fraudulent-card)" "$(stored card-checked)" "$(events)"
 done
 wait "$LOGIN_PID" || die "login-service failed: $(cat "$DEMO/login.out")"
 wait "$PAYMENT_PID" || die "payment-service failed: $(cat "$DEMO/payment.out")"
-sed 's/^/    /' "$DEMO/login.out" "$DEMO/payment.out"
+wait "$SIGNUP_PID" || die "web-signup failed: $(cat "$DEMO/signup.out")"
+sed 's/^/    /' "$DEMO/login.out" "$DEMO/payment.out" "$DEMO/signup.out"
 
 # --- exactly what was counted? ----------------------------------------------------------------
 counted() { # counted METRIC: backfill plus live
@@ -164,6 +175,16 @@ for m in new-signup fraudulent-card card-checked; do
 	done
 	printf '    %-16s counted %8s  stored %8s  exact\n' "$m" "$want" "$got"
 done
+# The example config samples no event, so every event web-signup exported is stored.
+want=$(grep -o 'exported [0-9]* events' "$DEMO/signup.out" | cut -d' ' -f2)
+[ -n "$want" ] || die "web-signup did not report its events: $(cat "$DEMO/signup.out")"
+for ((i = 0; ; i++)); do
+	got=$(events)
+	[ "$got" = "$want" ] && break
+	((i < 60)) || die "events: stored $got, web-signup exported $want after 60 s"
+	sleep 1
+done
+printf '    %-16s sent    %8s  stored %8s  exact\n' "events" "$want" "$got"
 
 # --- what ops and analysts see ----------------------------------------------------------------
 since=$((HISTORY + 2))m
@@ -184,5 +205,31 @@ SELECT date_trunc('hour', time) AS hour,
 say "an analyst's query (psql \"\$TRACK_PG_DSN\")"
 printf '%s\n\n' "$QUERY"
 sql -c "$QUERY"
+
+FUNNEL="-- Where do users drop out of the sign-up form? (track.funnel: users reaching each step in order
+-- within 30 minutes of starting, conversion from the previous step, median time from it)
+SELECT step, name,
+       round(users)::bigint                                  AS users,
+       coalesce(round(100 * conversion)::text || ' %', '')   AS \"from previous\",
+       coalesce(round(extract(epoch FROM median_time), 1) || ' s', '') AS \"median time from previous\"
+  FROM track.funnel(ARRAY['signup_start','signup_profile','signup_payment','signup_complete'],
+                    now() - interval '1 hour', now(), interval '30 minutes');"
+say "the sign-up funnel (web-signup's product events)"
+printf '%s\n\n' "$FUNNEL"
+sql -c "$FUNNEL"
+printf '    web-signup counted: %s\n' "$(grep -o 'signup_start=.*signup_complete=[0-9]*' "$DEMO/signup.out")"
+
+ERRORS="-- The most frequent errors (track.event_errors), with the top of the latest stack trace.
+-- Emails and card numbers were redacted by the collector before anything was stored.
+SELECT left(message, 70)                                   AS message,
+       count::bigint                                       AS errors,
+       to_char(last_seen, 'HH24:MI:SS')                    AS last_seen,
+       replace(array_to_string((string_to_array(sample_stacktrace, E'\\n'))[1:2], ' '), E'\\t', '') AS \"latest stack (top frame)\"
+  FROM track.event_errors
+ ORDER BY count DESC
+ LIMIT 5;"
+say "the errors behind the drop-outs"
+printf '%s\n\n' "$ERRORS"
+sql -c "$ERRORS"
 
 say "done; the collector log is in .demo/collector.log"
