@@ -44,8 +44,8 @@ collector: otelcol-track/go.mod
 	@echo "==> compiling $(COLLECTOR) (the first build takes ~5 minutes and ~3 GB of memory)"
 	cd otelcol-track && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(COLLECTOR) .
 
-## demo: a throwaway Postgres (or TRACK_PG_DSN), the collector, both example services for about a
-## minute, then two charts and an analyst's query; stops everything it started, also on Ctrl-C.
+## demo: a throwaway Postgres (or TRACK_PG_DSN), the collector, the example services (login, payment and
+## the web-signup funnel) for about a minute, then two charts, an analyst's query and the funnel; stops everything it started, also on Ctrl-C.
 demo: collector
 	./scripts/demo.sh
 
