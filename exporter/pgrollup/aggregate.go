@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -66,11 +67,31 @@ type aggKey struct {
 	minute int64
 }
 
+// knownRow is one counted point (or event) of a series whose id was already known when the
+// request was parsed; minute is the bucket start in Unix minutes (UTC).
+type knownRow struct {
+	series int64
+	minute int64
+	value  float64
+}
+
+// seriesCache maps canonical series identities to their ids in the series table. The flusher adds
+// and clears entries under mu; parsers read it under mu's read lock. Ids never change once stored
+// (series rows are never deleted), so an id read before a clear stays valid.
+type seriesCache struct {
+	mu  sync.RWMutex
+	ids map[string]int64
+}
+
 // item is one pushed request, pre-aggregated by (series, minute), waiting for the flush that
 // commits it. Its key is the idempotency key recorded with the counts.
 type item struct {
-	key    [16]byte
+	key [16]byte
+	// rows holds the points of series that were not in the series cache at parse time, by their
+	// canonical identity; known the points of series with a known id, one entry per point. The
+	// flush resolves rows to ids and moves them into known.
 	rows   map[aggKey]float64
+	known  []knownRow
 	points int
 	// events are the raw events of a logs request, written to the events table with the rollups.
 	events []eventRow
@@ -107,6 +128,9 @@ type parser struct {
 	kvs      []kv
 	resKVs   []kv
 	interned map[string]string
+	// cache, when set, is the exporter's series cache: points of cached series skip the identity
+	// string and the per-request map.
+	cache *seriesCache
 }
 
 type kv struct {
@@ -147,6 +171,10 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 	p.oldest = now.Add(-longest).UnixNano()
 	p.newest = now.Add(maxFuture).UnixNano()
 	clear(p.interned)
+	if p.cache != nil {
+		p.cache.mu.RLock()
+		defer p.cache.mu.RUnlock()
+	}
 	var it *item
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -202,11 +230,9 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 							continue
 						}
 						if it == nil {
-							it = &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+							it = p.newItem(md.DataPointCount())
 						}
-						series := p.identity(m.Name(), service, dp.Attributes())
-						it.rows[aggKey{series, floorDiv(ts, int64(time.Minute))}] += v
-						it.points++
+						p.count(it, m.Name(), service, dp.Attributes(), ts, v)
 					}
 				case pmetric.MetricTypeGauge:
 					ref.add(rGauge, m.Name(), m.Gauge().DataPoints().Len())
@@ -248,10 +274,46 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// identity returns the canonical identity of a series, interned for the current request:
-// uvarint(len(metric)) metric uvarint(len(service)) service attributes-as-JSON, with the kept
-// resource attributes and the point's attributes merged (the point wins), keys sorted.
-func (p *parser) identity(metric, service string, attrs pcommon.Map) string {
+// newItem returns an empty item for a request of about n points.
+func (p *parser) newItem(n int) *item {
+	it := &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+	if p.cache != nil {
+		it.known = make([]knownRow, 0, n)
+	}
+	return it
+}
+
+// count adds one accepted point (or event) of value v at ts (Unix nanoseconds) to it. The series'
+// identity is built in p.buf; its string is made only when the series cache misses. The caller
+// holds p.cache.mu's read lock when p.cache is set.
+func (p *parser) count(it *item, metric, service string, attrs pcommon.Map, ts int64, v float64) {
+	b := p.identityBytes(metric, service, attrs)
+	minute := floorDiv(ts, int64(time.Minute))
+	it.points++
+	if p.cache != nil {
+		if id, ok := p.cache.ids[string(b)]; ok {
+			it.known = append(it.known, knownRow{id, minute, v})
+			return
+		}
+	}
+	it.rows[aggKey{p.intern(b), minute}] += v
+}
+
+// intern returns b as a string, one string per distinct identity in the current request.
+func (p *parser) intern(b []byte) string {
+	if s, ok := p.interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	p.interned[s] = s
+	return s
+}
+
+// identityBytes builds the canonical identity of a series in p.buf and returns it; the bytes are
+// valid until the next call. The identity is uvarint(len(metric)) metric uvarint(len(service))
+// service attributes-as-JSON, with the kept resource attributes and the point's attributes merged
+// (the point wins), keys sorted.
+func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
 	b := p.buf[:0]
 	b = binary.AppendUvarint(b, uint64(len(metric)))
 	b = append(b, metric...)
@@ -281,12 +343,7 @@ func (p *parser) identity(metric, service string, attrs pcommon.Map) string {
 	}
 	b = append(b, '}')
 	p.buf = b
-	if s, ok := p.interned[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	p.interned[s] = s
-	return s
+	return b
 }
 
 func cmpKV(a, b kv) int { return strings.Compare(a.key, b.key) }

@@ -41,7 +41,9 @@ type rollupExporter struct {
 	pool   *pgxpool.Pool
 	schema string // quoted
 	sqls   statements
-	series map[string]int64 // identity -> id; used by the flusher goroutine only
+	ids    *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
+	// stage is the flusher's buffer for the binary COPY of the staging rows.
+	stage []byte
 	// partitions holds the Unix days whose events partition is known to exist; used by the
 	// flusher goroutine only.
 	partitions map[int64]bool
@@ -50,11 +52,17 @@ type rollupExporter struct {
 	mu      sync.Mutex
 	pending []*item
 	rows    int
-	closed  bool
-	kick    chan struct{} // a first item arrived
-	full    chan struct{} // the pending batch should not wait any longer
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// merged sums the known rows of the pending items by (series id, minute): the pushes merge
+	// their own rows, in parallel with the flush, instead of the flusher merging them all. It is
+	// stale (and the flush merges the items itself) once a pending item was withdrawn.
+	merged      map[idKey]float64
+	mergedStale bool
+	lastMerged  int // len(merged) of the previous flush, to size the next map
+	closed      bool
+	kick        chan struct{} // a first item arrived
+	full        chan struct{} // the pending batch should not wait any longer
+	stop        chan struct{}
+	wg          sync.WaitGroup
 
 	logged     sync.Map // metric name -> struct{}
 	loggedSize atomic.Int64
@@ -71,13 +79,17 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		telemetry:  tb,
 		now:        time.Now,
 		schema:     quoteIdent(cfg.Schema),
-		series:     make(map[string]int64),
+		ids:        &seriesCache{ids: make(map[string]int64)},
 		partitions: make(map[int64]bool),
 		kick:       make(chan struct{}, 1),
 		full:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
-	e.parsers.New = func() any { return newParser(cfg.KeepResourceAttributes) }
+	e.parsers.New = func() any {
+		p := newParser(cfg.KeepResourceAttributes)
+		p.cache = e.ids
+		return p
+	}
 	if cfg.QueueConfig.HasValue() {
 		e.maxItems = cfg.QueueConfig.Get().NumConsumers
 	}
@@ -183,7 +195,13 @@ func (e *rollupExporter) submit(ctx context.Context, it *item) error {
 		return ErrShutdown
 	}
 	e.pending = append(e.pending, it)
-	e.rows += len(it.rows)
+	e.rows += len(it.rows) + len(it.known)
+	if e.merged == nil {
+		e.merged = make(map[idKey]float64, max(e.lastMerged, len(it.known)))
+	}
+	for _, r := range it.known {
+		e.merged[idKey{r.series, r.minute}] += r.value
+	}
 	n, rows := len(e.pending), e.rows
 	e.mu.Unlock()
 	if n == 1 {
@@ -200,6 +218,7 @@ func (e *rollupExporter) submit(ctx context.Context, it *item) error {
 		// If no flush took the item yet, withdraw it; otherwise the flush may still commit it, and
 		// the retry that follows this error is recognised by the item's key.
 		it.cancelled = true
+		e.mergedStale = true
 		e.mu.Unlock()
 		return ctx.Err()
 	}
@@ -240,6 +259,15 @@ func (e *rollupExporter) flushPending() {
 	taken := e.pending
 	e.pending = nil
 	e.rows = 0
+	merged := e.merged
+	if e.mergedStale {
+		merged = nil
+	}
+	e.merged = nil
+	e.mergedStale = false
+	if merged != nil {
+		e.lastMerged = len(merged)
+	}
 	items := taken[:0:0]
 	for _, it := range taken {
 		if !it.cancelled {
@@ -255,7 +283,7 @@ func (e *rollupExporter) flushPending() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.TimeoutConfig.Timeout, 30*time.Second))
-	err := e.flush(ctx, items)
+	err := e.flush(ctx, items, merged)
 	cancel()
 	if err != nil {
 		e.logger.Warn("writing rollups failed; the pushes will be retried", zap.Int("requests", len(items)), zap.Error(err))

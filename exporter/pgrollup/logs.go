@@ -120,6 +120,10 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 	p.newest = now.Add(maxFuture).UnixNano()
 	rawOldest := now.Add(-keepRaw).UnixNano()
 	clear(p.interned)
+	if p.cache != nil {
+		p.cache.mu.RLock()
+		defer p.cache.mu.RUnlock()
+	}
 	var it *item
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -163,11 +167,9 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 					continue
 				}
 				if it == nil {
-					it = &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+					it = p.newItem(ld.LogRecordCount())
 				}
-				series := p.identity(eventMetricPrefix+name, service, emptyAttrs)
-				it.rows[aggKey{series, floorDiv(ts, int64(time.Minute))}] += weight
-				it.points++
+				p.count(it, eventMetricPrefix+name, service, emptyAttrs, ts, weight)
 				it.events = append(it.events, p.eventRow(lr, name, service, ts, weight, ts < rawOldest))
 			}
 		}

@@ -1,10 +1,14 @@
 package pgrollup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -82,13 +86,16 @@ func cmpRow(a, b rollupRow) int {
 // serialization failure, a key conflict or a connection that was dead before anything was sent.
 const maxTxAttempts = 4
 
-// flush writes items in one transaction, skipping those whose key is already committed. It is
-// called by the flusher goroutine only.
-func (e *rollupExporter) flush(ctx context.Context, items []*item) error {
+// flush writes items in one transaction, skipping those whose key is already committed. merged
+// holds the known rows of the items summed at submit time, or is nil to have flush sum them. It
+// is called by the flusher goroutine only.
+func (e *rollupExporter) flush(ctx context.Context, items []*item, merged map[idKey]float64) error {
 	start := time.Now()
-	merged := mergeItems(items)
-	if err := e.resolveSeries(ctx, merged); err != nil {
+	if err := e.resolveSeries(ctx, items, merged); err != nil {
 		return err
+	}
+	if merged == nil {
+		merged = mergeItems(items)
 	}
 	if err := e.ensurePartitions(ctx, items); err != nil {
 		return err
@@ -121,41 +128,72 @@ func retryable(err error) bool {
 	return pgconn.SafeToRetry(err)
 }
 
-// mergeItems sums the rows of items.
-func mergeItems(items []*item) map[aggKey]float64 {
+// idKey is one (series id, minute) bucket.
+type idKey struct {
+	series int64
+	minute int64
+}
+
+// mergeItems sums the rows of items by (series id, minute). The items' rows must have been
+// resolved to ids (see resolveSeries).
+func mergeItems(items []*item) map[idKey]float64 {
 	n := 0
 	for _, it := range items {
-		n += len(it.rows)
+		n += len(it.known)
 	}
-	merged := make(map[aggKey]float64, n)
+	merged := make(map[idKey]float64, min(n, maxPendingRows))
 	for _, it := range items {
-		for k, v := range it.rows {
-			merged[k] += v
+		for _, r := range it.known {
+			merged[idKey{r.series, r.minute}] += r.value
 		}
 	}
 	return merged
 }
 
-// resolveSeries makes sure every series of merged has an id in e.series, inserting new series
-// (sorted by key, ON CONFLICT DO NOTHING, so concurrent collectors neither fail nor duplicate) and
-// reading their ids back. It runs outside the flush transaction: a series row without counts is
-// harmless.
-func (e *rollupExporter) resolveSeries(ctx context.Context, merged map[aggKey]float64) error {
-	if len(e.series) > 2_000_000 {
-		clear(e.series) // bound the cache; ids are re-read on demand
+// resolveSeries makes sure every series of the items' rows (those not yet known at parse time) has
+// an id in e.ids, inserting new series (sorted by key, ON CONFLICT DO NOTHING, so concurrent
+// collectors neither fail nor duplicate) and reading their ids back; then it moves those rows into
+// the known rows of the items, adding them to merged unless it is nil. It runs outside the flush
+// transaction: a series row without counts is harmless.
+func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merged map[idKey]float64) error {
+	if len(e.ids.ids) > 2_000_000 {
+		// Bound the cache; ids are re-read on demand. Ids that parsers already read stay valid.
+		e.ids.mu.Lock()
+		clear(e.ids.ids)
+		e.ids.mu.Unlock()
 	}
+	if err := e.addSeries(ctx, items); err != nil {
+		return err
+	}
+	for _, it := range items {
+		for k, v := range it.rows {
+			r := knownRow{e.ids.ids[k.series], k.minute, v}
+			it.known = append(it.known, r)
+			if merged != nil {
+				merged[idKey{r.series, r.minute}] += v
+			}
+		}
+		it.rows = nil
+	}
+	return nil
+}
+
+// addSeries stores the series of the items' rows that e.ids lacks and caches their ids.
+func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	type newSeries struct {
 		key [16]byte
 		id  string
 	}
 	var missing []newSeries
 	seen := make(map[string]bool)
-	for k := range merged {
-		if _, ok := e.series[k.series]; ok || seen[k.series] {
-			continue
+	for _, it := range items {
+		for k := range it.rows {
+			if _, ok := e.ids.ids[k.series]; ok || seen[k.series] {
+				continue
+			}
+			seen[k.series] = true
+			missing = append(missing, newSeries{seriesKey(k.series), k.series})
 		}
-		seen[k.series] = true
-		missing = append(missing, newSeries{seriesKey(k.series), k.series})
 	}
 	if len(missing) == 0 {
 		return nil
@@ -180,18 +218,22 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, merged map[aggKey]fl
 	}
 	var key [16]byte
 	var id int64
+	found := make(map[string]int64, len(missing))
 	_, err = pgx.ForEachRow(rows, []any{&key, &id}, func() error {
-		e.series[byKey[key]] = id
+		found[byKey[key]] = id
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading series ids: %w", err)
 	}
 	for _, m := range missing {
-		if _, ok := e.series[m.id]; !ok {
+		if _, ok := found[m.id]; !ok {
 			return fmt.Errorf("reading series ids: series %q is missing after its insert", m.id)
 		}
 	}
+	e.ids.mu.Lock()
+	maps.Copy(e.ids.ids, found)
+	e.ids.mu.Unlock()
 	e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, int64(len(missing)))
 	return nil
 }
@@ -199,7 +241,7 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, merged map[aggKey]fl
 // writeTx is one attempt at the flush transaction: record the item keys, drop the items already
 // committed, COPY the pre-aggregated rows of the three resolutions into the staging table, and
 // upsert each resolution in (series_id, time) order.
-func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[aggKey]float64) error {
+func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[idKey]float64) error {
 	now := e.now()
 	keys := make([][16]byte, len(items))
 	for i, it := range items {
@@ -284,74 +326,86 @@ func dedupe(items []*item, fresh map[[16]byte]bool) []*item {
 
 // buildRows turns the (series, minute) sums into sorted rows per resolution, leaving out buckets
 // that are already past their resolution's retention.
-func (e *rollupExporter) buildRows(merged map[aggKey]float64, now time.Time) [3][]rollupRow {
+func (e *rollupExporter) buildRows(merged map[idKey]float64, now time.Time) [3][]rollupRow {
 	var out [3][]rollupRow
 	var cut [3]int64
 	for i, r := range resolutions {
 		// A bucket is kept while its end is after now - retention (see retention.go).
 		cut[i] = now.Add(-e.cfg.Retention.get(r)-r.width).Unix() + 1
 	}
-	type hk struct{ series, start int64 }
-	hours := make(map[hk]float64)
-	days := make(map[hk]float64)
-	out[0] = make([]rollupRow, 0, len(merged))
+	// All minute rows sorted by (series, start): the minutes of one hour, and the hours of one
+	// day, are then adjacent, so each coarser resolution is one pass over the finer one.
+	minutes := make([]rollupRow, 0, len(merged))
 	for k, v := range merged {
-		id := e.series[k.series]
-		start := k.minute * 60
-		if start >= cut[0] {
-			out[0] = append(out[0], rollupRow{id, start, v})
-		}
-		hours[hk{id, floorDiv(start, 3600) * 3600}] += v
-		days[hk{id, floorDiv(start, 86400) * 86400}] += v
+		minutes = append(minutes, rollupRow{k.series, k.minute * 60, v})
 	}
-	for i, m := range []map[hk]float64{hours, days} {
-		rows := make([]rollupRow, 0, len(m))
-		for k, v := range m {
-			if k.start >= cut[i+1] {
-				rows = append(rows, rollupRow{k.series, k.start, v})
+	slices.SortFunc(minutes, cmpRow)
+	hours := rollUp(minutes, 3600)
+	days := rollUp(hours, 86400)
+	for i, rows := range [3][]rollupRow{minutes, hours, days} {
+		// Keep the buckets at or after the cut (in place: the coarser rows are already built).
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.start >= cut[i] {
+				kept = append(kept, r)
 			}
 		}
-		out[i+1] = rows
-	}
-	for i := range out {
-		slices.SortFunc(out[i], cmpRow)
+		out[i] = kept
 	}
 	return out
 }
 
-// copyStage copies the rows of the three resolutions into the staging table.
+// rollUp sums rows sorted by (series, start) into buckets of width seconds, sorted the same way.
+func rollUp(rows []rollupRow, width int64) []rollupRow {
+	var out []rollupRow
+	for _, r := range rows {
+		start := floorDiv(r.start, width) * width
+		if n := len(out); n > 0 && out[n-1].series == r.series && out[n-1].start == start {
+			out[n-1].value += r.value
+			continue
+		}
+		out = append(out, rollupRow{r.series, start, r.value})
+	}
+	return out
+}
+
+// copyStage copies the rows of the three resolutions into the staging table, in COPY's binary
+// format built straight from the rows (no per-value boxing). It runs on the flusher goroutine and
+// reuses e.stage.
 func (e *rollupExporter) copyStage(ctx context.Context, tx pgx.Tx, res *[3][]rollupRow) error {
-	src := &stageSource{res: res, vals: make([]any, 4)}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"pgrollup_stage"}, []string{"res", "series_id", "time", "value"}, src)
+	e.stage = appendStage(e.stage[:0], res)
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.stage),
+		"COPY pgrollup_stage (res, series_id, time, value) FROM STDIN (FORMAT binary)")
 	return err
 }
 
-// stageSource feeds CopyFrom from the row slices without building a [][]any.
-type stageSource struct {
-	res  *[3][]rollupRow
-	r, i int
-	vals []any
-}
+// pgEpoch is 2000-01-01 UTC in Unix seconds, the epoch of Postgres' binary timestamps.
+const pgEpoch = 946684800
 
-func (s *stageSource) Next() bool {
-	for s.r < len(s.res) {
-		if s.i < len(s.res[s.r]) {
-			s.i++
-			return true
-		}
-		s.r++
-		s.i = 0
+// appendStage appends the binary COPY stream of the staging rows to b: the signature, flags and
+// header extension length, then per row 4 fields (smallint res, bigint series_id, timestamptz as
+// microseconds since 2000-01-01, float8 value), each preceded by its length, then the trailer.
+func appendStage(b []byte, res *[3][]rollupRow) []byte {
+	n := 0
+	for _, rows := range res {
+		n += len(rows)
 	}
-	return false
+	b = slices.Grow(b, 19+n*46+2)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
+	for r, rows := range res {
+		for _, row := range rows {
+			b = binary.BigEndian.AppendUint16(b, 4)
+			b = binary.BigEndian.AppendUint32(b, 2)
+			b = binary.BigEndian.AppendUint16(b, uint16(r))
+			b = binary.BigEndian.AppendUint32(b, 8)
+			b = binary.BigEndian.AppendUint64(b, uint64(row.series))
+			b = binary.BigEndian.AppendUint32(b, 8)
+			b = binary.BigEndian.AppendUint64(b, uint64((row.start-pgEpoch)*1_000_000))
+			b = binary.BigEndian.AppendUint32(b, 8)
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(row.value))
+		}
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff) // trailer: field count -1
 }
-
-func (s *stageSource) Values() ([]any, error) {
-	row := s.res[s.r][s.i-1]
-	s.vals[0] = int16(s.r)
-	s.vals[1] = row.series
-	s.vals[2] = time.Unix(row.start, 0).UTC()
-	s.vals[3] = row.value
-	return s.vals, nil
-}
-
-func (s *stageSource) Err() error { return nil }
