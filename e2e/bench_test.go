@@ -174,16 +174,7 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for {
-		got, err := sc.sumPrefix(ctx, loadMetricPrefix)
-		require.NoError(b, err)
-		if got == acked {
-			break
-		}
-		require.Less(b, got, acked+1, "stored more than was acknowledged")
-		require.NoError(b, ctx.Err(), "stored %d of %d", got, acked)
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitSum(ctx, b, sc, loadMetricPrefix, acked)
 	stored := time.Since(start)
 	rss := peakRSS(c.pid())
 	b.ReportMetric(float64(acked)/stored.Seconds(), "points/s")
@@ -191,6 +182,22 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	b.ReportMetric(rss, "peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("postgres: %d points acknowledged in %s, all stored after %s; peak RSS %.0f MiB", acked, sentFor, stored, rss)
+}
+
+// awaitSum polls until the rollups under prefix hold exactly want, failing if they ever hold
+// more or ctx ends first.
+func awaitSum(ctx context.Context, b *testing.B, sc db, prefix string, want int64) {
+	b.Helper()
+	for {
+		got, err := sc.sumPrefix(ctx, prefix)
+		require.NoError(b, err)
+		if got == want {
+			return
+		}
+		require.Less(b, got, want+1, "stored more than was acknowledged")
+		require.NoError(b, ctx.Err(), "stored %d of %d", got, want)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // BenchmarkEndToEndDebug is the same load into the same pipeline with the debug exporter

@@ -107,16 +107,7 @@ func BenchmarkEventsEndToEndPostgres(b *testing.B) {
 	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for {
-		got, err := sc.sumPrefix(ctx, eventRollupNames)
-		require.NoError(b, err)
-		if got == acked {
-			break
-		}
-		require.Less(b, got, acked+1, "counted more events than were acknowledged")
-		require.NoError(b, ctx.Err(), "counted %d of %d", got, acked)
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitSum(ctx, b, sc, eventRollupNames, acked)
 	stored := time.Since(start)
 	rss := peakRSS(c.pid())
 	conn, err := pgx.Connect(ctx, sc.dsn)
