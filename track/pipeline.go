@@ -184,49 +184,46 @@ func resolveTarget(cfg config, signal, path string) (otlpTarget, error) {
 	return t, nil
 }
 
+// endpointOptions spells t's endpoint and headers in one exporter package's
+// option type: the four OTLP exporters take the same settings, each with
+// its own types.
+func endpointOptions[O any](t otlpTarget, withURL, withEndpoint func(string) O, withInsecure func() O, withHeaders func(map[string]string) O) []O {
+	var opts []O
+	switch {
+	case t.url != "":
+		opts = append(opts, withURL(t.url))
+	case t.hostPort != "":
+		opts = append(opts, withEndpoint(t.hostPort), withInsecure())
+	}
+	if t.headers != nil {
+		opts = append(opts, withHeaders(t.headers))
+	}
+	return opts
+}
+
+// The exporters never retry inside one export: the backlog retries every
+// interval, in order, and a retry inside an export would only delay the next
+// collection.
+
 func newOTLPMetricExporter(ctx context.Context, cfg config) (sdkmetric.Exporter, error) {
 	t, err := resolveTarget(cfg, "METRICS", "/v1/metrics")
 	if err != nil {
 		return nil, err
 	}
+	var exp sdkmetric.Exporter
 	if t.protocol == ProtocolHTTPProtobuf {
-		opts := []otlpmetrichttp.Option{
+		exp, err = otlpmetrichttp.New(ctx, append([]otlpmetrichttp.Option{
 			otlpmetrichttp.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
 			otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
-		}
-		switch {
-		case t.url != "":
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(t.url))
-		case t.hostPort != "":
-			opts = append(opts, otlpmetrichttp.WithEndpoint(t.hostPort), otlpmetrichttp.WithInsecure())
-		}
-		if t.headers != nil {
-			opts = append(opts, otlpmetrichttp.WithHeaders(t.headers))
-		}
-		exp, err := otlpmetrichttp.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("creating OTLP HTTP metric exporter: %w", err)
-		}
-		return exp, nil
+		}, endpointOptions(t, otlpmetrichttp.WithEndpointURL, otlpmetrichttp.WithEndpoint, otlpmetrichttp.WithInsecure, otlpmetrichttp.WithHeaders)...)...)
+	} else {
+		exp, err = otlpmetricgrpc.New(ctx, append([]otlpmetricgrpc.Option{
+			otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
+			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
+		}, endpointOptions(t, otlpmetricgrpc.WithEndpointURL, otlpmetricgrpc.WithEndpoint, otlpmetricgrpc.WithInsecure, otlpmetricgrpc.WithHeaders)...)...)
 	}
-	opts := []otlpmetricgrpc.Option{
-		otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector),
-		// The backlog retries every interval, in order; retrying inside one
-		// export would only delay the next collection.
-		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
-	}
-	switch {
-	case t.url != "":
-		opts = append(opts, otlpmetricgrpc.WithEndpointURL(t.url))
-	case t.hostPort != "":
-		opts = append(opts, otlpmetricgrpc.WithEndpoint(t.hostPort), otlpmetricgrpc.WithInsecure())
-	}
-	if t.headers != nil {
-		opts = append(opts, otlpmetricgrpc.WithHeaders(t.headers))
-	}
-	exp, err := otlpmetricgrpc.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("creating OTLP gRPC metric exporter: %w", err)
+		return nil, fmt.Errorf("creating OTLP %s metric exporter: %w", t.protocol, err)
 	}
 	return exp, nil
 }
@@ -236,36 +233,16 @@ func newOTLPLogExporter(ctx context.Context, cfg config) (sdklog.Exporter, error
 	if err != nil {
 		return nil, err
 	}
+	var exp sdklog.Exporter
 	if t.protocol == ProtocolHTTPProtobuf {
-		opts := []otlploghttp.Option{otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false})}
-		switch {
-		case t.url != "":
-			opts = append(opts, otlploghttp.WithEndpointURL(t.url))
-		case t.hostPort != "":
-			opts = append(opts, otlploghttp.WithEndpoint(t.hostPort), otlploghttp.WithInsecure())
-		}
-		if t.headers != nil {
-			opts = append(opts, otlploghttp.WithHeaders(t.headers))
-		}
-		exp, err := otlploghttp.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("creating OTLP HTTP log exporter: %w", err)
-		}
-		return exp, nil
+		exp, err = otlploghttp.New(ctx, append([]otlploghttp.Option{otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false})},
+			endpointOptions(t, otlploghttp.WithEndpointURL, otlploghttp.WithEndpoint, otlploghttp.WithInsecure, otlploghttp.WithHeaders)...)...)
+	} else {
+		exp, err = otlploggrpc.New(ctx, append([]otlploggrpc.Option{otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false})},
+			endpointOptions(t, otlploggrpc.WithEndpointURL, otlploggrpc.WithEndpoint, otlploggrpc.WithInsecure, otlploggrpc.WithHeaders)...)...)
 	}
-	opts := []otlploggrpc.Option{otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false})}
-	switch {
-	case t.url != "":
-		opts = append(opts, otlploggrpc.WithEndpointURL(t.url))
-	case t.hostPort != "":
-		opts = append(opts, otlploggrpc.WithEndpoint(t.hostPort), otlploggrpc.WithInsecure())
-	}
-	if t.headers != nil {
-		opts = append(opts, otlploggrpc.WithHeaders(t.headers))
-	}
-	exp, err := otlploggrpc.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("creating OTLP gRPC log exporter: %w", err)
+		return nil, fmt.Errorf("creating OTLP %s log exporter: %w", t.protocol, err)
 	}
 	return exp, nil
 }
