@@ -72,8 +72,16 @@ func Start(t testing.TB) *Receiver {
 	colmetricspb.RegisterMetricsServiceServer(r.grpcServer, &grpcMetrics{r: r})
 	collogspb.RegisterLogsServiceServer(r.grpcServer, &grpcLogs{r: r})
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/metrics", r.serveHTTP)
-	mux.HandleFunc("/v1/logs", r.serveHTTPLogs)
+	mux.HandleFunc("/v1/metrics", r.serveOTLP(
+		func() proto.Message { return &colmetricspb.ExportMetricsServiceRequest{} },
+		&colmetricspb.ExportMetricsServiceResponse{},
+		func(m proto.Message, headers map[string]string) {
+			r.record(m.(*colmetricspb.ExportMetricsServiceRequest), headers)
+		}))
+	mux.HandleFunc("/v1/logs", r.serveOTLP(
+		func() proto.Message { return &collogspb.ExportLogsServiceRequest{} },
+		&collogspb.ExportLogsServiceResponse{},
+		func(m proto.Message, _ map[string]string) { r.recordLogs(m.(*collogspb.ExportLogsServiceRequest)) }))
 	r.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	go func() { _ = r.grpcServer.Serve(gl) }()
@@ -247,33 +255,38 @@ func (g *grpcMetrics) Export(ctx context.Context, req *colmetricspb.ExportMetric
 	return &colmetricspb.ExportMetricsServiceResponse{}, nil
 }
 
-func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+// serveOTLP answers OTLP/HTTP protobuf requests: each is decoded into a
+// fresh newReq(), handed to record with its headers (lower-cased keys), and
+// answered with resp.
+func (r *Receiver) serveOTLP(newReq func() proto.Message, resp proto.Message, record func(proto.Message, map[string]string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !r.admit(req.Context()) {
+			http.Error(w, "otlptest: told to fail", http.StatusServiceUnavailable)
+			return
+		}
+		msg := newReq()
+		if err := proto.Unmarshal(body, msg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		headers := map[string]string{}
+		for k, v := range req.Header {
+			headers[strings.ToLower(k)] = strings.Join(v, ",")
+		}
+		record(msg, headers)
+		out, err := proto.Marshal(resp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
 	}
-	if !r.admit(req.Context()) {
-		http.Error(w, "otlptest: told to fail", http.StatusServiceUnavailable)
-		return
-	}
-	msg := &colmetricspb.ExportMetricsServiceRequest{}
-	if err := proto.Unmarshal(body, msg); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	headers := map[string]string{}
-	for k, v := range req.Header {
-		headers[strings.ToLower(k)] = strings.Join(v, ",")
-	}
-	r.record(msg, headers)
-	out, err := proto.Marshal(&colmetricspb.ExportMetricsServiceResponse{})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
 }
 
 // LogRecord is one received log record, flattened.
@@ -319,6 +332,12 @@ func (r *Receiver) LogRequests() int {
 	return len(r.logs)
 }
 
+func (r *Receiver) recordLogs(req *collogspb.ExportLogsServiceRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, req)
+}
+
 type grpcLogs struct {
 	collogspb.UnimplementedLogsServiceServer
 	r *Receiver
@@ -328,35 +347,6 @@ func (g *grpcLogs) Export(ctx context.Context, req *collogspb.ExportLogsServiceR
 	if !g.r.admit(ctx) {
 		return nil, status.Error(codes.Unavailable, "otlptest: told to fail")
 	}
-	g.r.mu.Lock()
-	g.r.logs = append(g.r.logs, req)
-	g.r.mu.Unlock()
+	g.r.recordLogs(req)
 	return &collogspb.ExportLogsServiceResponse{}, nil
-}
-
-func (r *Receiver) serveHTTPLogs(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !r.admit(req.Context()) {
-		http.Error(w, "otlptest: told to fail", http.StatusServiceUnavailable)
-		return
-	}
-	msg := &collogspb.ExportLogsServiceRequest{}
-	if err := proto.Unmarshal(body, msg); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	r.logs = append(r.logs, msg)
-	r.mu.Unlock()
-	out, err := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
 }
