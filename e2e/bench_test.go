@@ -203,22 +203,28 @@ func awaitSum(ctx context.Context, b *testing.B, sc db, prefix string, want int6
 // BenchmarkEndToEndDebug is the same load into the same pipeline with the debug exporter
 // (verbosity basic) instead of pgrollup: the pipeline's own ceiling on this machine.
 func BenchmarkEndToEndDebug(b *testing.B) {
+	benchDebug(b, "metrics", "points", sendLoad)
+}
+
+// benchDebug sends load into a collector whose pipeline for signal ends in the debug
+// exporter, and reports the acknowledged rate in unit/s and the collector's peak RSS.
+func benchDebug(b *testing.B, signal, unit string, load func(*testing.B, string, time.Duration) int64) {
 	sc := sharedDB(b)
-	c := newCollector(b, "bench-debug", collectorOptions{dsn: sc.dsn, schema: sc.schema, override: `
+	c := newCollector(b, "bench-"+signal+"-debug", collectorOptions{dsn: sc.dsn, schema: sc.schema, override: `
 service:
   pipelines:
-    metrics:
+    ` + signal + `:
       exporters: [debug]
 `})
 	c.start()
 	start := time.Now()
-	acked := sendLoad(b, c.grpc, benchDuration())
+	acked := load(b, c.grpc, benchDuration())
 	took := time.Since(start)
 	rss := peakRSS(c.pid())
-	b.ReportMetric(float64(acked)/took.Seconds(), "points/s")
+	b.ReportMetric(float64(acked)/took.Seconds(), unit+"/s")
 	b.ReportMetric(rss, "peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("debug: %d points acknowledged in %s; peak RSS %.0f MiB", acked, took, rss)
+	b.Logf("debug: %d %s acknowledged in %s; peak RSS %.0f MiB", acked, unit, took, rss)
 }
 
 // BenchmarkFreshness measures the time from Increment to the count being visible in

@@ -126,20 +126,5 @@ func BenchmarkEventsEndToEndPostgres(b *testing.B) {
 // BenchmarkEventsEndToEndDebug is the same event load into the same logs pipeline with the debug
 // exporter (verbosity basic) instead of pgrollup: the pipeline's own ceiling on this machine.
 func BenchmarkEventsEndToEndDebug(b *testing.B) {
-	sc := sharedDB(b)
-	c := newCollector(b, "bench-events-debug", collectorOptions{dsn: sc.dsn, schema: sc.schema, override: `
-service:
-  pipelines:
-    logs:
-      exporters: [debug]
-`})
-	c.start()
-	start := time.Now()
-	acked := sendEventLoad(b, c.grpc, benchDuration())
-	took := time.Since(start)
-	rss := peakRSS(c.pid())
-	b.ReportMetric(float64(acked)/took.Seconds(), "events/s")
-	b.ReportMetric(rss, "peak-RSS-MiB")
-	b.ReportMetric(0, "ns/op")
-	b.Logf("debug: %d events acknowledged in %s; peak RSS %.0f MiB", acked, took, rss)
+	benchDebug(b, "logs", "events", sendEventLoad)
 }
