@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -75,12 +74,21 @@ type knownRow struct {
 	value  float64
 }
 
-// seriesCache maps canonical series identities to their ids in the series table. The flusher adds
-// and clears entries under mu; parsers read it under mu's read lock. Ids never change once stored
-// (series rows are never deleted), so an id read before a clear stays valid.
+// seriesCache maps series to their ids in the series table. The flusher adds and clears entries
+// under mu; parsers read it under mu's read lock. Ids never change once stored (series rows are
+// never deleted), so an id read before a clear stays valid.
 type seriesCache struct {
-	mu  sync.RWMutex
+	mu sync.RWMutex
+	// ids is keyed by the canonical identity (see identityBytes), which the series table's key is
+	// derived from; the flusher resolves new series with it.
 	ids map[string]int64
+	// byLookup is keyed by lookup keys (see lookupBytes), which parsers build for every point
+	// because they are cheaper than the canonical identity.
+	byLookup map[string]int64
+}
+
+func newSeriesCache() *seriesCache {
+	return &seriesCache{ids: make(map[string]int64), byLookup: make(map[string]int64)}
 }
 
 // item is one pushed request, pre-aggregated by (series, minute), waiting for the flush that
@@ -90,9 +98,12 @@ type item struct {
 	// rows holds the points of series that were not in the series cache at parse time, by their
 	// canonical identity; known the points of series with a known id, one entry per point. The
 	// flush resolves rows to ids and moves them into known.
-	rows   map[aggKey]float64
-	known  []knownRow
-	points int
+	rows map[aggKey]float64
+	// lookups holds, for each canonical identity in rows, the lookup key it was seen with, so that
+	// the flush can add it to the series cache.
+	lookups map[string]string
+	known   []knownRow
+	points  int
 	// events are the raw events of a logs request, written to the events table with the rollups.
 	events []eventRow
 	// done is closed when the flush holding the item ends; err then holds its outcome.
@@ -125,6 +136,7 @@ type parser struct {
 	oldest   int64 // refuse points before this Unix nanosecond
 	newest   int64 // refuse points after this Unix nanosecond
 	buf      []byte
+	lookup   []byte
 	kvs      []kv
 	resKVs   []kv
 	interned map[string]string
@@ -146,21 +158,6 @@ func newParser(keepResource []string) *parser {
 		}
 	}
 	return &parser{keep: keep, interned: make(map[string]string)}
-}
-
-// itemKey returns the idempotency key of a request: the first 16 bytes of the SHA-256 of its
-// deterministic protobuf encoding. A retried request, a request replayed by a persistent queue and
-// a request re-sent by a client all encode to the same bytes.
-func itemKey(md pmetric.Metrics) ([16]byte, error) {
-	var m pmetric.ProtoMarshaler
-	b, err := m.MarshalMetrics(md)
-	if err != nil {
-		return [16]byte{}, fmt.Errorf("encoding the request for its key: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	var k [16]byte
-	copy(k[:], sum[:16])
-	return k, nil
 }
 
 // parse aggregates the countable points of md by (series, minute) and counts the refused ones.
@@ -276,27 +273,79 @@ func floorDiv(a, b int64) int64 {
 
 // newItem returns an empty item for a request of about n points.
 func (p *parser) newItem(n int) *item {
-	it := &item{rows: make(map[aggKey]float64), done: make(chan struct{})}
+	it := &item{rows: make(map[aggKey]float64), lookups: make(map[string]string), done: make(chan struct{})}
 	if p.cache != nil {
 		it.known = make([]knownRow, 0, n)
 	}
 	return it
 }
 
-// count adds one accepted point (or event) of value v at ts (Unix nanoseconds) to it. The series'
-// identity is built in p.buf; its string is made only when the series cache misses. The caller
-// holds p.cache.mu's read lock when p.cache is set.
+// count adds one accepted point (or event) of value v at ts (Unix nanoseconds) to it. A point of a
+// cached series costs its lookup key in a reused buffer and one map read; the canonical identity
+// and its string are built only when the cache misses. The caller holds p.cache.mu's read lock
+// when p.cache is set.
 func (p *parser) count(it *item, metric, service string, attrs pcommon.Map, ts int64, v float64) {
-	b := p.identityBytes(metric, service, attrs)
 	minute := floorDiv(ts, int64(time.Minute))
 	it.points++
+	var lookup []byte
 	if p.cache != nil {
-		if id, ok := p.cache.ids[string(b)]; ok {
+		lookup = p.lookupBytes(metric, service, attrs)
+		if id, ok := p.cache.byLookup[string(lookup)]; ok {
 			it.known = append(it.known, knownRow{id, minute, v})
 			return
 		}
 	}
-	it.rows[aggKey{p.intern(b), minute}] += v
+	identity := p.intern(p.identityBytes(metric, service, attrs))
+	it.rows[aggKey{identity, minute}] += v
+	if lookup != nil {
+		if _, ok := it.lookups[identity]; !ok {
+			it.lookups[identity] = string(lookup)
+		}
+	}
+}
+
+// lookupBytes builds the lookup key of a series in p.lookup and returns it; the bytes are valid
+// until the next call. It holds the metric, the service, the kept resource attributes and the
+// point's attributes in the order the request has them, each length-prefixed and typed: the same
+// series always gets the same key from the same sender, and two series never share one. (A series
+// whose attributes come in another order gets a second key for the same id.)
+func (p *parser) lookupBytes(metric, service string, attrs pcommon.Map) []byte {
+	b := appendMetricService(p.lookup[:0], metric, service)
+	b = binary.AppendUvarint(b, uint64(len(p.resKVs)))
+	for _, e := range p.resKVs {
+		b = appendLookupKV(b, e.key, e.val)
+	}
+	for k, v := range attrs.All() {
+		b = appendLookupKV(b, k, v)
+	}
+	p.lookup = b
+	return b
+}
+
+func appendLookupKV(b []byte, k string, v pcommon.Value) []byte {
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	t := v.Type()
+	b = append(b, byte(t))
+	switch t {
+	case pcommon.ValueTypeStr:
+		s := v.Str()
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	case pcommon.ValueTypeInt:
+		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
+	case pcommon.ValueTypeDouble:
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	default: // empty, bytes, slices and maps: their JSON form, as in the identity
+		j := appendJSONValue(nil, v)
+		b = binary.AppendUvarint(b, uint64(len(j)))
+		return append(b, j...)
+	}
 }
 
 // intern returns b as a string, one string per distinct identity in the current request.
@@ -314,11 +363,7 @@ func (p *parser) intern(b []byte) string {
 // service attributes-as-JSON, with the kept resource attributes and the point's attributes merged
 // (the point wins), keys sorted.
 func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
-	b := p.buf[:0]
-	b = binary.AppendUvarint(b, uint64(len(metric)))
-	b = append(b, metric...)
-	b = binary.AppendUvarint(b, uint64(len(service)))
-	b = append(b, service...)
+	b := appendMetricService(p.buf[:0], metric, service)
 	p.kvs = append(p.kvs[:0], p.resKVs...)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		p.kvs = append(p.kvs, kv{k, v})
@@ -344,6 +389,15 @@ func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte
 	b = append(b, '}')
 	p.buf = b
 	return b
+}
+
+// appendMetricService appends uvarint(len(metric)) metric uvarint(len(service)) service, the
+// start of both the identity and the lookup key.
+func appendMetricService(b []byte, metric, service string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(metric)))
+	b = append(b, metric...)
+	b = binary.AppendUvarint(b, uint64(len(service)))
+	return append(b, service...)
 }
 
 func cmpKV(a, b kv) int { return strings.Compare(a.key, b.key) }

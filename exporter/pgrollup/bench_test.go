@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"slices"
@@ -299,4 +300,28 @@ SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM gener
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(bytesPerRow, "bytes/row")
+}
+
+// BenchmarkRequestKey measures the idempotency key of one 1,000-point request against its peer,
+// the SHA-256 of the request's protobuf encoding (the key this exporter used before).
+func BenchmarkRequestKey(b *testing.B) {
+	md := benchRequest(0, time.Now())
+	b.Run("canonical-xxh3", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := itemKey(md); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("peer-proto-sha256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = sha256.Sum256(buf)
+		}
+	})
 }

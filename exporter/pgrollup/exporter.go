@@ -79,7 +79,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		telemetry:  tb,
 		now:        time.Now,
 		schema:     quoteIdent(cfg.Schema),
-		ids:        &seriesCache{ids: make(map[string]int64)},
+		ids:        newSeriesCache(),
 		partitions: make(map[int64]bool),
 		kick:       make(chan struct{}, 1),
 		full:       make(chan struct{}, 1),

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -445,4 +447,58 @@ func TestIdentity(t *testing.T) {
 		assert.JSONEq(t, `{"a":1,"b":"x\"y","c":true,"deployment.environment":"prod"}`, attrs)
 	}
 	assert.Equal(t, fmt.Sprint(seriesKey("a")), fmt.Sprint(seriesKey("a")))
+}
+
+// TestSeriesLookupKeys: once a series is cached, its points are found by their lookup key. The same
+// series sent with its attributes in another order, or with a kept resource attribute, resolves to
+// the one series row; series whose attributes would run together without length prefixes, or
+// differ in a value's type (string or number), stay apart. Each push is checked twice, the second time through
+// the cache.
+func TestSeriesLookupKeys(t *testing.T) {
+	te := startExporter(t, nil, func(c *Config) { c.KeepResourceAttributes = []string{"service.name", "env"} })
+	at := time.Now().UTC().Add(-time.Minute)
+	ordered := func(md pmetric.Metrics, kvs ...any) pmetric.Metrics {
+		attrs := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).Attributes()
+		attrs.Clear()
+		for i := 0; i < len(kvs); i += 2 {
+			require.NoError(t, attrs.PutEmpty(kvs[i].(string)).FromRaw(kvs[i+1]))
+		}
+		return md
+	}
+	one := func(kvs ...any) pmetric.Metrics {
+		return ordered(request(pt{metric: "lk", service: "svc", at: at, value: 1}), kvs...)
+	}
+	withEnv := one("a", "x", "b", "y")
+	withEnv.ResourceMetrics().At(0).Resource().Attributes().PutStr("env", "prod")
+	cases := []pmetric.Metrics{
+		one("a", "x", "b", "y"),
+		one("b", "y", "a", "x"), // same series as the first
+		one("a", "xb", "", "y"), // would run together with the first without length prefixes
+		one("a", int64(1)),
+		one("a", "1"),
+		one("a", 1.0),
+		withEnv,
+	}
+	for round := range 2 {
+		for i, md := range cases {
+			md.ResourceMetrics().At(0).Resource().Attributes().PutInt("round", int64(round)) // a new request key
+			require.NoError(t, te.pushMetrics(context.Background(), md), "case %d", i)
+		}
+	}
+	assert.Equal(t, 14.0, te.total(t, "minutely", "lk"))
+	rows, err := te.pool.Query(context.Background(),
+		`SELECT attributes::text, sum(value) FROM `+te.schema+`.minutely WHERE metric = 'lk' GROUP BY 1 ORDER BY 1`)
+	require.NoError(t, err)
+	got := map[string]float64{}
+	var attrs string
+	var v float64
+	_, err = pgx.ForEachRow(rows, []any{&attrs, &v}, func() error { got[attrs] = v; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{
+		`{"a": "x", "b": "y"}`:                4,
+		`{"": "y", "a": "xb"}`:                2,
+		`{"a": 1}`:                            4, // int 1 and double 1.0: one identity, two lookup keys
+		`{"a": "1"}`:                          2,
+		`{"a": "x", "b": "y", "env": "prod"}`: 2,
+	}, got)
 }

@@ -2,9 +2,7 @@ package pgrollup
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -87,22 +85,6 @@ func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	it.key = key
 	e.telemetry.ExporterPgrollupEventsAccepted.Add(ctx, int64(it.points))
 	return e.submit(ctx, it)
-}
-
-// logsKey returns the idempotency key of a logs request: the first 16 bytes of the SHA-256 of its
-// deterministic protobuf encoding, prefixed so that it never equals a metrics request's key.
-func logsKey(ld plog.Logs) ([16]byte, error) {
-	var m plog.ProtoMarshaler
-	b, err := m.MarshalLogs(ld)
-	if err != nil {
-		return [16]byte{}, fmt.Errorf("encoding the request for its key: %w", err)
-	}
-	h := sha256.New()
-	h.Write([]byte("logs\x00"))
-	h.Write(b)
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k, nil
 }
 
 // emptyAttrs is the (empty) point attributes of an event's series: an event's series is its

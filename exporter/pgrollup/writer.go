@@ -156,15 +156,24 @@ func mergeItems(items []*item) map[idKey]float64 {
 // the known rows of the items, adding them to merged unless it is nil. It runs outside the flush
 // transaction: a series row without counts is harmless.
 func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merged map[idKey]float64) error {
-	if len(e.ids.ids) > 2_000_000 {
+	if len(e.ids.ids) > 2_000_000 || len(e.ids.byLookup) > 4_000_000 {
 		// Bound the cache; ids are re-read on demand. Ids that parsers already read stay valid.
 		e.ids.mu.Lock()
 		clear(e.ids.ids)
+		clear(e.ids.byLookup)
 		e.ids.mu.Unlock()
 	}
 	if err := e.addSeries(ctx, items); err != nil {
 		return err
 	}
+	e.ids.mu.Lock()
+	for _, it := range items {
+		for identity, lookup := range it.lookups {
+			e.ids.byLookup[lookup] = e.ids.ids[identity]
+		}
+		it.lookups = nil
+	}
+	e.ids.mu.Unlock()
 	for _, it := range items {
 		for k, v := range it.rows {
 			r := knownRow{e.ids.ids[k.series], k.minute, v}
