@@ -251,7 +251,9 @@ ON CONFLICT (series_id, time) DO UPDATE SET value = n.value + excluded.value`, k
 // of minutes, so a plan that does not bound time in the index would read 130k rows per series.
 // It reports p50 and p99 latency and the bytes per rollup row of the minute table. As a baseline
 // measured in the same run, each iteration also calls the function as migration 001 defined it
-// (installed as series_001, order alternating), reported as 001-p50-ms and 001-p99-ms.
+// (installed as series_001, order alternating), reported as 001-p50-ms and 001-p99-ms. The queried
+// metric has no filter, so series reads the metric's totals (migration 004); filtered-p50-ms is the
+// same range with a filter on one of its series ({"service": "svc-3"}), which reads the series' rows.
 func BenchmarkSeriesQuery6hPerMinute(b *testing.B) {
 	te := startExporter(b, nil)
 	ctx := context.Background()
@@ -278,13 +280,20 @@ SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM gener
 		_, err := pool.Exec(ctx, q, args...)
 		require.NoError(b, err, q)
 	}
+	recomputeTotals(b, pool, s)
+	_, err := pool.Exec(ctx, `VACUUM ANALYZE `+s+`.total_minute`)
+	require.NoError(b, err)
 	var bytesPerRow float64
 	require.NoError(b, pool.QueryRow(ctx, `SELECT pg_total_relation_size('`+s+`.rollup_minute')::float8 / count(*) FROM `+s+`.rollup_minute`).Scan(&bytesPerRow))
-	_, err := pool.Exec(ctx, series001(b, te.sc.Name))
+	_, err = pool.Exec(ctx, series001(b, te.sc.Name))
 	require.NoError(b, err)
-	query := func(fn string) time.Duration {
+	query := func(fn string, filter ...string) time.Duration {
 		t0 := time.Now()
-		rows, err := pool.Query(ctx, "SELECT time, value FROM "+s+"."+fn+"('bench-0', now() - interval '6 hours', now(), interval '1 minute')")
+		args := ""
+		if len(filter) > 0 {
+			args = ", '" + filter[0] + "'"
+		}
+		rows, err := pool.Query(ctx, "SELECT time, value FROM "+s+"."+fn+"('bench-0', now() - interval '6 hours', now(), interval '1 minute'"+args+")")
 		require.NoError(b, err)
 		n := 0
 		for rows.Next() {
@@ -297,7 +306,7 @@ SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM gener
 		}
 		return d
 	}
-	var durations, baseline []time.Duration
+	var durations, baseline, filtered []time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -308,12 +317,13 @@ SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM gener
 			baseline = append(baseline, query("series_001"))
 			durations = append(durations, query("series"))
 		}
+		filtered = append(filtered, query("series", `{"service": "svc-3"}`))
 	}
 	b.StopTimer()
 	for _, m := range []struct {
 		prefix string
 		d      []time.Duration
-	}{{"", durations}, {"001-", baseline}} {
+	}{{"", durations}, {"001-", baseline}, {"filtered-", filtered}} {
 		slices.Sort(m.d)
 		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.prefix+"p50-ms")
 		b.ReportMetric(float64(m.d[len(m.d)*99/100].Microseconds())/1000, m.prefix+"p99-ms")

@@ -42,6 +42,9 @@ type rollupExporter struct {
 	schema string // quoted
 	sqls   statements
 	ids    *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
+	// metricOf maps series ids to their metric, for the per-metric totals; used by the flusher
+	// goroutine only.
+	metricOf map[int64]string
 	// stage is the flusher's buffer for the binary COPY of the staging rows.
 	stage []byte
 	// partitions holds the Unix days whose events partition is known to exist; used by the
@@ -80,6 +83,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		now:        time.Now,
 		schema:     quoteIdent(cfg.Schema),
 		ids:        newSeriesCache(),
+		metricOf:   make(map[int64]string),
 		partitions: make(map[int64]bool),
 		kick:       make(chan struct{}, 1),
 		full:       make(chan struct{}, 1),

@@ -29,7 +29,8 @@ func TestGrants(t *testing.T) {
 		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + writer,
 		"GRANT SELECT, INSERT ON " + sc.Name + ".series TO " + writer,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + sc.Name + ".rollup_minute, " + sc.Name + ".rollup_hour, " +
-			sc.Name + ".rollup_day, " + sc.Name + ".item_keys TO " + writer,
+			sc.Name + ".rollup_day, " + sc.Name + ".total_minute, " + sc.Name + ".total_hour, " + sc.Name + ".total_day, " +
+			sc.Name + ".item_keys TO " + writer,
 		"GRANT SELECT, UPDATE ON " + sc.Name + ".resolutions TO " + writer,
 		"GRANT SELECT ON " + sc.Name + ".schema_migrations TO " + writer,
 		"GRANT INSERT ON " + sc.Name + ".events TO " + writer,

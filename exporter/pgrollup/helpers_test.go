@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -177,4 +178,32 @@ func (te *testExporter) series(t testing.TB, metric string, since, until time.Ti
 // hourAgo is the start of the UTC hour two hours before now: a safe, recent place for test points.
 func hoursAgo(n int) time.Time {
 	return time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n) * time.Hour)
+}
+
+// recomputeTotals sets the per-metric totals of schema (quoted) to the sums of its rollup rows, as
+// the exporter keeps them: for tests that write rollup rows directly.
+func recomputeTotals(tb testing.TB, pool *pgxpool.Pool, schema string) {
+	tb.Helper()
+	for _, r := range resolutions {
+		_, err := pool.Exec(context.Background(), `TRUNCATE `+schema+`.`+r.totals+`;
+INSERT INTO `+schema+`.`+r.totals+` (metric, time, value)
+SELECT s.metric, r.time, sum(r.value) FROM `+schema+`.`+r.table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2;
+ANALYZE `+schema+`.`+r.totals)
+		require.NoError(tb, err)
+	}
+}
+
+// assertTotalsAgree checks that, in every resolution, each metric's total per bucket equals the sum
+// of its series' rollup rows, and that no total exists without rows.
+func assertTotalsAgree(tb testing.TB, pool *pgxpool.Pool, schema string) {
+	tb.Helper()
+	for _, r := range resolutions {
+		var bad int
+		require.NoError(tb, pool.QueryRow(context.Background(), `
+WITH sums AS (SELECT s.metric, r.time, sum(r.value) AS value
+                FROM `+schema+`.`+r.table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2)
+SELECT count(*) FROM sums FULL JOIN `+schema+`.`+r.totals+` t USING (metric, time)
+ WHERE sums.value IS DISTINCT FROM t.value`).Scan(&bad))
+		assert.Zero(tb, bad, "%s buckets whose total differs from the sum of the series", r.name)
+	}
 }

@@ -131,6 +131,8 @@ func TestEventsExact(t *testing.T) {
 	}
 	assert.Equal(t, float64(total/3/2), sum)
 
+	assertTotalsAgree(t, te.pool, te.schema)
+
 	// One row with every field.
 	at := hoursAgo(1).Add(90 * time.Second)
 	te.pushEvents(t, ev{name: "error", service: "web", at: at, page: "/signup/payment", user: "h:abc", country: "FR",

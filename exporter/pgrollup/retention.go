@@ -68,6 +68,9 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 		// A bucket starting at t ends at t+width; it expires once t+width <= now-retention.
 		cutoff := now.Add(-e.cfg.Retention.get(r) - r.width)
 		n, err := e.deleteOlder(ctx, r.table, "time", cutoff)
+		if err == nil {
+			_, err = e.deleteOlder(ctx, r.totals, "time", cutoff)
+		}
 		if n > 0 {
 			e.telemetry.ExporterPgrollupRetentionDeleted.Add(ctx, n,
 				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.name))))

@@ -68,6 +68,7 @@ SELECT g, date_trunc('day', $1::timestamptz) - make_interval(days => d), (g + d)
 		_, err := te.pool.Exec(ctx, q, args...)
 		require.NoError(t, err, q)
 	}
+	recomputeTotals(t, te.pool, s)
 
 	type call struct {
 		since, until time.Duration // before now
@@ -145,9 +146,10 @@ SELECT g, date_trunc('day', $1::timestamptz) - make_interval(days => d), (g + d)
 	}
 }
 
-// TestSeriesUpgradeKeepsGrants applies migrations 001 and 002 as an older exporter did, grants EXECUTE
-// on series to an analyst role, then starts the exporter: migration 003 replaces the function, which
-// keeps the grant, stays SECURITY DEFINER and stays closed to PUBLIC.
+// TestSeriesUpgradeKeepsGrants applies migrations 001 and 002 as an older exporter did, stores some
+// counts, grants EXECUTE on series to an analyst role, then starts the exporter: migration 004 computes
+// the totals of the stored counts, and migrations 003 and 004 replace the function, which keeps the
+// grant, stays SECURITY DEFINER and stays closed to PUBLIC.
 func TestSeriesUpgradeKeepsGrants(t *testing.T) {
 	sc := pgtest.NewSchema(t)
 	ctx := context.Background()
@@ -181,10 +183,28 @@ func TestSeriesUpgradeKeepsGrants(t *testing.T) {
 		_, _ = pool.Exec(context.Background(), "DROP ROLE "+analyst)
 	})
 
+	// Counts stored before the upgrade: migration 004 computes their totals.
+	for _, stmt := range []string{
+		`INSERT INTO ` + q + `.series (id, key, metric, service, attributes)
+SELECT g, gen_random_uuid(), 'before-' || (g % 2), 'svc', jsonb_build_object('k', g) FROM generate_series(1000001, 1000006) g`,
+		`INSERT INTO ` + q + `.rollup_minute SELECT g, date_trunc('minute', now()) - make_interval(mins => m), g % 10 * m
+  FROM generate_series(1000001, 1000006) g, generate_series(1, 90) m`,
+		`INSERT INTO ` + q + `.rollup_hour SELECT g, date_trunc('hour', now()) - make_interval(hours => h), g % 10 + h
+  FROM generate_series(1000001, 1000006) g, generate_series(0, 2) h`,
+		`INSERT INTO ` + q + `.rollup_day SELECT g, date_trunc('day', now()), 3 * (g % 10) FROM generate_series(1000001, 1000006) g`,
+	} {
+		_, err := pool.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+
 	te := startExporter(t, sc)
 	var applied int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".schema_migrations WHERE version = 3").Scan(&applied))
-	require.Equal(t, 1, applied, "the exporter applies 003 to a schema at 002")
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".schema_migrations WHERE version IN (3, 4)").Scan(&applied))
+	require.Equal(t, 2, applied, "the exporter applies 003 and 004 to a schema at 002")
+	var totals int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".total_minute").Scan(&totals))
+	assert.Equal(t, 2*90, totals, "two metrics x 90 minutes")
+	assertTotalsAgree(t, pool, q)
 	var src string
 	var secdef, granted, public bool
 	var config []string
@@ -194,6 +214,7 @@ func TestSeriesUpgradeKeepsGrants(t *testing.T) {
                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
   FROM pg_proc p WHERE p.oid = $1::regprocedure`, fn, analyst).Scan(&src, &secdef, &config, &granted, &public))
 	assert.Contains(t, src, "series_id = ANY(ids)", "003's body")
+	assert.Contains(t, src, "total_minute", "004's body")
 	assert.True(t, secdef, "SECURITY DEFINER")
 	assert.ElementsMatch(t, []string{"search_path=pg_catalog, pg_temp", "plan_cache_mode=force_generic_plan"}, config)
 	assert.True(t, granted, "the analyst keeps EXECUTE")

@@ -18,17 +18,18 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// resolution is one rollup table.
+// resolution is one rollup table and the table of its per-metric totals.
 type resolution struct {
-	name  string
-	width time.Duration
-	table string
+	name   string
+	width  time.Duration
+	table  string
+	totals string
 }
 
 var resolutions = [3]resolution{
-	{"minute", time.Minute, "rollup_minute"},
-	{"hour", time.Hour, "rollup_hour"},
-	{"day", 24 * time.Hour, "rollup_day"},
+	{"minute", time.Minute, "rollup_minute", "total_minute"},
+	{"hour", time.Hour, "rollup_hour", "total_hour"},
+	{"day", 24 * time.Hour, "rollup_day", "total_day"},
 }
 
 // createStage creates, once per connection, the staging table a flush copies its rows into.
@@ -44,7 +45,9 @@ type statements struct {
 	insertKeys   string
 	insertSeries string
 	selectSeries string
+	selectMetric string
 	upsert       [3]string
+	upsertTotals [3]string
 }
 
 func newStatements(schema string) statements {
@@ -59,11 +62,16 @@ ON CONFLICT (key) DO NOTHING RETURNING key`,
 SELECT k, m, s, a::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(k, m, s, a) ORDER BY k
 ON CONFLICT (key) DO NOTHING`,
 		selectSeries: `SELECT key, id FROM ` + schema + `.series WHERE key = ANY($1::uuid[])`,
+		selectMetric: `SELECT id, metric FROM ` + schema + `.series WHERE id = ANY($1::bigint[])`,
 	}
 	for i, r := range resolutions {
 		s.upsert[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (series_id, time, value)
 SELECT series_id, time, value FROM pg_temp.pgrollup_stage WHERE res = %[3]d ORDER BY series_id, time
 ON CONFLICT (series_id, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.table, i)
+		// The totals are few (one per metric and bucket): arrays rather than a staging table.
+		s.upsertTotals[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (metric, time, value)
+SELECT m, t, v FROM unnest($1::text[], $2::timestamptz[], $3::float8[]) AS u(m, t, v) ORDER BY m, t
+ON CONFLICT (metric, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.totals)
 	}
 	return s
 }
@@ -96,6 +104,9 @@ func (e *rollupExporter) flush(ctx context.Context, items []*item, merged map[id
 	}
 	if merged == nil {
 		merged = mergeItems(items)
+	}
+	if err := e.resolveMetrics(ctx, merged); err != nil {
+		return err
 	}
 	if err := e.ensurePartitions(ctx, items); err != nil {
 		return err
@@ -162,6 +173,7 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merge
 		clear(e.ids.ids)
 		clear(e.ids.byLookup)
 		e.ids.mu.Unlock()
+		clear(e.metricOf)
 	}
 	if err := e.addSeries(ctx, items); err != nil {
 		return err
@@ -243,7 +255,46 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	e.ids.mu.Lock()
 	maps.Copy(e.ids.ids, found)
 	e.ids.mu.Unlock()
+	for identity, id := range found {
+		metric, _, _ := splitIdentity(identity)
+		e.metricOf[id] = metric
+	}
 	e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, int64(len(missing)))
+	return nil
+}
+
+// resolveMetrics makes sure e.metricOf knows the metric of every series in merged. Series added by
+// this exporter are known since their insert; the others (series of another collector found in the
+// cache, or ids read before the cache was cleared) are read from the series table.
+func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]float64) error {
+	seen := make(map[int64]bool)
+	var missing []int64
+	for k := range merged {
+		if _, ok := e.metricOf[k.series]; !ok && !seen[k.series] {
+			seen[k.series] = true
+			missing = append(missing, k.series)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := e.pool.Query(ctx, e.sqls.selectMetric, missing)
+	if err != nil {
+		return fmt.Errorf("reading the metrics of series: %w", err)
+	}
+	var id int64
+	var metric string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &metric}, func() error {
+		e.metricOf[id] = metric
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reading the metrics of series: %w", err)
+	}
+	for _, id := range missing {
+		if _, ok := e.metricOf[id]; !ok {
+			return fmt.Errorf("reading the metrics of series: series %d does not exist", id)
+		}
+	}
 	return nil
 }
 
@@ -295,6 +346,13 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		for i := range resolutions {
 			if len(res[i]) > 0 {
 				b.Queue(e.sqls.upsert[i])
+			}
+		}
+		// Totals after all rollups, in every collector: the same lock order everywhere.
+		for i := range resolutions {
+			if len(res[i]) > 0 {
+				metrics, times, values := metricTotals(res[i], e.metricOf)
+				b.Queue(e.sqls.upsertTotals[i], metrics, times, values)
 			}
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -362,6 +420,27 @@ func (e *rollupExporter) buildRows(merged map[idKey]float64, now time.Time) [3][
 		out[i] = kept
 	}
 	return out
+}
+
+// metricTotals sums rows by (metric, bucket start), as the arrays of the totals upsert.
+func metricTotals(rows []rollupRow, metricOf map[int64]string) (metrics []string, times []time.Time, values []float64) {
+	type bucket struct {
+		metric string
+		start  int64
+	}
+	sums := make(map[bucket]float64)
+	for _, r := range rows {
+		sums[bucket{metricOf[r.series], r.start}] += r.value
+	}
+	metrics = make([]string, 0, len(sums))
+	times = make([]time.Time, 0, len(sums))
+	values = make([]float64, 0, len(sums))
+	for k, v := range sums {
+		metrics = append(metrics, k.metric)
+		times = append(times, time.Unix(k.start, 0).UTC())
+		values = append(values, v)
+	}
+	return metrics, times, values
 }
 
 // rollUp sums rows sorted by (series, start) into buckets of width seconds, sorted the same way.
