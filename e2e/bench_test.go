@@ -1,16 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,8 +23,6 @@ import (
 	common "go.opentelemetry.io/proto/otlp/common/v1"
 	metrics "go.opentelemetry.io/proto/otlp/metrics/v1"
 	res "go.opentelemetry.io/proto/otlp/resource/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/trackhq/track/track"
 )
@@ -74,45 +74,47 @@ func loadRequest(worker int) *colmetrics.ExportMetricsServiceRequest {
 	}}}
 }
 
+// encodedLoadRequest is loadRequest(worker) encoded once, with a slot for each point's start time
+// (the send time - 1 s) and time (the send time + its index, so no two points are alike).
+func encodedLoadRequest(t testing.TB, worker int) *encodedRequest {
+	req := loadRequest(worker)
+	var offsets []int64
+	for _, m := range req.ResourceMetrics[0].ScopeMetrics[0].Metrics {
+		for _, p := range m.GetSum().DataPoints {
+			i := int64(len(offsets) / 2)
+			p.StartTimeUnixNano = stampSentinel(len(offsets))
+			p.TimeUnixNano = stampSentinel(len(offsets) + 1)
+			offsets = append(offsets, -int64(time.Second), i)
+		}
+	}
+	// NumberDataPoint: start_time_unix_nano is field 2, time_unix_nano field 3, both fixed64.
+	return encodeWithStamps(t, req, offsets, 2<<3|1, 3<<3|1)
+}
+
 // sendLoad sends requests from loadWorkers clients for d, each request with fresh timestamps (so
 // no two are the same request), retrying a refused request (a full queue) as a sender would. It
 // returns the points the collector acknowledged.
 func sendLoad(b *testing.B, endpoint string, d time.Duration) int64 {
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(b, err)
-	defer conn.Close()
-	client := colmetrics.NewMetricsServiceClient(conn)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	for w := range loadWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := loadRequest(w)
-			var points []*metrics.NumberDataPoint
-			for _, m := range req.ResourceMetrics[0].ScopeMetrics[0].Metrics {
-				points = append(points, m.GetSum().DataPoints...)
-			}
-			for time.Now().Before(deadline) {
-				now := uint64(time.Now().UnixNano())
-				for i, p := range points {
-					p.StartTimeUnixNano = now - uint64(time.Second)
-					p.TimeUnixNano = now + uint64(i)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := client.Export(ctx, req)
-				cancel()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				acked.Add(int64(len(points)))
-			}
-		}()
+	return sendEncoded(b, endpoint, "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+		loadPointsPerReq, d, func(w int) *encodedRequest { return encodedLoadRequest(b, w) })
+}
+
+// rssParts returns the current anonymous (heap, stacks) and file-backed (bbolt's mapped queue
+// file) resident memory of a process, in MiB.
+func rssParts(pid int) (anon, file float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
 	}
-	wg.Wait()
-	return acked.Load()
+	for _, line := range strings.Split(string(b), "\n") {
+		for key, dst := range map[string]*float64{"RssAnon:": &anon, "RssFile:": &file} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+				*dst = kb / 1024
+			}
+		}
+	}
+	return anon, file
 }
 
 // peakRSS returns the peak resident set of a process, in MiB.
@@ -128,6 +130,114 @@ func peakRSS(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuTimes is a snapshot of the CPU used so far by this process (the load generator), by a
+// collector, by the Postgres server and by the whole machine, for telling who took the cores.
+type cpuTimes struct {
+	self, collector, postgres time.Duration
+	busy, idle                time.Duration // all CPUs, from /proc/stat
+}
+
+const clockTick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+
+// procStat returns the fields of /proc/<pid>/stat after the command name (field 3 onwards).
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// ticks adds up the fields at idx (0 is field 3, the state) of a procStat result.
+func ticks(f []string, idx ...int) time.Duration {
+	var n int64
+	for _, i := range idx {
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			n += v
+		}
+	}
+	return time.Duration(n) * clockTick
+}
+
+// postgresCPU returns the CPU used by the Postgres server listening on port: its postmaster,
+// the children it has reaped and its live children.
+func postgresCPU(port string) time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	master := -1
+	stats := map[int][]string{}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		f := procStat(pid)
+		if len(f) < 15 {
+			continue
+		}
+		stats[pid] = f
+		if master < 0 {
+			if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil &&
+				bytes.Contains(cmd, []byte("-p\x00"+port+"\x00")) && bytes.Contains(cmd, []byte("postgres")) {
+				master = pid
+			}
+		}
+	}
+	if master < 0 {
+		return 0
+	}
+	total := ticks(stats[master], 11, 12, 13, 14) // utime, stime, cutime, cstime
+	for _, f := range stats {
+		if f[1] == strconv.Itoa(master) {
+			total += ticks(f, 11, 12)
+		}
+	}
+	return total
+}
+
+func takeCPUTimes(collectorPID int, dsn string) cpuTimes {
+	var t cpuTimes
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		t.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	t.collector = ticks(procStat(collectorPID), 11, 12)
+	if u, err := url.Parse(dsn); err == nil && u.Port() != "" {
+		t.postgres = postgresCPU(u.Port())
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch i {
+			case 3, 4: // idle, iowait
+				t.idle += time.Duration(n) * clockTick
+			case 0, 1, 2, 5, 6, 7: // user, nice, system, irq, softirq, steal
+				t.busy += time.Duration(n) * clockTick
+			}
+		}
+	}
+	return t
+}
+
+// cpuReport reports the cores the collector and the load generator used between a and z, and
+// describes who used the machine.
+func cpuReport(b *testing.B, a, z cpuTimes, wall time.Duration) string {
+	gen, col, pg := (z.self - a.self).Seconds(), (z.collector - a.collector).Seconds(), (z.postgres - a.postgres).Seconds()
+	busy, idle := (z.busy - a.busy).Seconds(), (z.idle - a.idle).Seconds()
+	if b != nil {
+		b.ReportMetric(col/wall.Seconds(), "collector-cores")
+		b.ReportMetric(gen/wall.Seconds(), "generator-cores")
+	}
+	return fmt.Sprintf("CPU over %.1fs: collector %.1fs, generator (this process) %.1fs, postgres %.1fs, "+
+		"others %.1fs, idle %.1fs", wall.Seconds(), col, gen, pg, busy-col-gen-pg, idle)
 }
 
 // profileCollector, when TRACK_BENCH_PROFILE names a file, writes a 10 s CPU profile of c taken
@@ -155,6 +265,14 @@ func profileCollector(b *testing.B, c *collector) <-chan struct{} {
 		}
 		defer f.Close()
 		_, _ = io.Copy(f, resp.Body)
+		// With pprof's mutex_profile_fraction set (TRACK_BENCH_CONFIG), the lock contention too.
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/mutex", c.pprof)); err == nil {
+			defer resp.Body.Close()
+			if f, err := os.Create(path + ".mutex"); err == nil {
+				defer f.Close()
+				_, _ = io.Copy(f, resp.Body)
+			}
+		}
 	}()
 	return done
 }
@@ -168,14 +286,24 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	c := newCollector(b, "bench-pg", collectorOptions{dsn: sc.dsn, schema: sc.schema})
 	c.start()
 	profiled := profileCollector(b, c)
+	cpu0 := takeCPUTimes(c.pid(), sc.dsn)
 	start := time.Now()
 	acked := sendLoad(b, c.grpc, benchDuration())
 	sentFor := time.Since(start)
+	cpu1 := takeCPUTimes(c.pid(), sc.dsn)
+	anon, file := rssParts(c.pid())
+	b.Logf("resident when the load stopped: %.0f MiB anonymous, %.0f MiB file-backed (the queue file)", anon, file)
 	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	storedWhenSent, err := sc.sumPrefix(ctx, loadMetricPrefix)
+	require.NoError(b, err)
 	awaitSum(ctx, b, sc, loadMetricPrefix, acked)
 	stored := time.Since(start)
+	cpu2 := takeCPUTimes(c.pid(), sc.dsn)
+	b.Logf("sending: %s; %d points stored when the load stopped", cpuReport(nil, cpu0, cpu1, sentFor), storedWhenSent)
+	b.Logf("draining: %s", cpuReport(nil, cpu1, cpu2, stored-sentFor))
+	b.Log(cpuReport(b, cpu0, cpu2, stored))
 	rss := peakRSS(c.pid())
 	b.ReportMetric(float64(acked)/stored.Seconds(), "points/s")
 	b.ReportMetric(float64(acked)/sentFor.Seconds(), "acked-points/s")
@@ -217,9 +345,11 @@ service:
       exporters: [debug]
 `})
 	c.start()
+	cpu0 := takeCPUTimes(c.pid(), sc.dsn)
 	start := time.Now()
 	acked := load(b, c.grpc, benchDuration())
 	took := time.Since(start)
+	b.Log(cpuReport(b, cpu0, takeCPUTimes(c.pid(), sc.dsn), took))
 	rss := peakRSS(c.pid())
 	b.ReportMetric(float64(acked)/took.Seconds(), unit+"/s")
 	b.ReportMetric(rss, "peak-RSS-MiB")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,8 +13,6 @@ import (
 	common "go.opentelemetry.io/proto/otlp/common/v1"
 	logs "go.opentelemetry.io/proto/otlp/logs/v1"
 	res "go.opentelemetry.io/proto/otlp/resource/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 const (
@@ -56,40 +52,25 @@ func eventRequest(worker int) (*collogs.ExportLogsServiceRequest, []*logs.LogRec
 	}}}, records
 }
 
+// encodedEventRequest is eventRequest(worker) encoded once, with a slot for each record's time
+// and observed time (both the send time + its index).
+func encodedEventRequest(t testing.TB, worker int) *encodedRequest {
+	req, records := eventRequest(worker)
+	var offsets []int64
+	for i, r := range records {
+		r.TimeUnixNano = stampSentinel(len(offsets))
+		r.ObservedTimeUnixNano = stampSentinel(len(offsets) + 1)
+		offsets = append(offsets, int64(i), int64(i))
+	}
+	// LogRecord: time_unix_nano is field 1, observed_time_unix_nano field 11, both fixed64.
+	return encodeWithStamps(t, req, offsets, 1<<3|1, 11<<3|1)
+}
+
 // sendEventLoad sends event requests from loadWorkers clients for d, each with fresh timestamps,
 // retrying a refused request as track would. It returns the events the collector acknowledged.
 func sendEventLoad(b *testing.B, endpoint string, d time.Duration) int64 {
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(b, err)
-	defer conn.Close()
-	client := collogs.NewLogsServiceClient(conn)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	for w := range loadWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, records := eventRequest(w)
-			for time.Now().Before(deadline) {
-				now := uint64(time.Now().UnixNano())
-				for i, r := range records {
-					r.TimeUnixNano = now + uint64(i)
-					r.ObservedTimeUnixNano = r.TimeUnixNano
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := client.Export(ctx, req)
-				cancel()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				acked.Add(int64(len(records)))
-			}
-		}()
-	}
-	wg.Wait()
-	return acked.Load()
+	return sendEncoded(b, endpoint, "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+		eventsPerReq, d, func(w int) *encodedRequest { return encodedEventRequest(b, w) })
 }
 
 // BenchmarkEventsEndToEndPostgres measures the events per second the built collector, on

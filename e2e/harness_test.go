@@ -153,6 +153,11 @@ func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 		require.NoError(t, os.WriteFile(p, []byte(o.override), 0o600))
 		configs = append(configs, p)
 	}
+	if _, bench := t.(*testing.B); bench && os.Getenv("TRACK_BENCH_CONFIG") != "" {
+		// Benchmarks only: a YAML file merged over everything else, for trying settings without
+		// editing examples/collector.yaml (e.g. a queue's num_consumers).
+		configs = append(configs, os.Getenv("TRACK_BENCH_CONFIG"))
+	}
 	c := &collector{
 		t:       t,
 		name:    name,
