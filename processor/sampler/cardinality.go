@@ -136,10 +136,20 @@ func attrHash(k string, v pcommon.Value) uint64 {
 
 // pairHash hashes a key, given by its hash hk, with its value.
 func pairHash(hk uint64, v pcommon.Value) uint64 {
+	return typedPairHash(hk, v, v.Type())
+}
+
+// strPairHash is pairHash for a string value s, without reading the value again.
+func strPairHash(hk uint64, s string) uint64 {
+	return mix64(hk ^ bits.RotateLeft64(maphash.String(seriesSeed, s), 31) ^ uint64(pcommon.ValueTypeStr))
+}
+
+// typedPairHash is pairHash for a value whose type t the caller already knows.
+func typedPairHash(hk uint64, v pcommon.Value, t pcommon.ValueType) uint64 {
 	var hv uint64
-	switch v.Type() {
+	switch t {
 	case pcommon.ValueTypeStr:
-		hv = maphash.String(seriesSeed, v.Str())
+		return strPairHash(hk, v.Str())
 	case pcommon.ValueTypeInt:
 		hv = mix64(uint64(v.Int()) ^ 0x1)
 	case pcommon.ValueTypeDouble:
@@ -156,7 +166,7 @@ func pairHash(hk uint64, v pcommon.Value) uint64 {
 	case pcommon.ValueTypeEmpty:
 		hv = 0x6
 	default:
-		hv = maphash.String(seriesSeed, v.AsString()) ^ uint64(v.Type())<<56
+		hv = maphash.String(seriesSeed, v.AsString()) ^ uint64(t)<<56
 	}
-	return mix64(hk ^ bits.RotateLeft64(hv, 31) ^ uint64(v.Type()))
+	return mix64(hk ^ bits.RotateLeft64(hv, 31) ^ uint64(t))
 }

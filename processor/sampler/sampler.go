@@ -146,10 +146,14 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 				return true
 			}
 		}
+		// The value's type is read once: a type switch on the value's oneof is a memory load that
+		// misses the cache on most points.
+		t := v.Type()
 		switch a {
 		case actHash:
 			if s.hasher.hashValue(v) {
 				c.hashed++
+				t = pcommon.ValueTypeStr
 			}
 		case actKeep:
 			maxLen := 0
@@ -159,14 +163,15 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 					maxLen = s.maxLongValueLen
 				}
 			}
-			if v.Type() == pcommon.ValueTypeStr {
-				s.scrubStr(v, maxLen, c)
-			} else {
-				s.scrubValue(v, k, c)
-				truncate(v, maxLen, c)
+			if t == pcommon.ValueTypeStr {
+				sum += strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+				return true
 			}
+			s.scrubValue(v, k, c)
+			truncate(v, maxLen, c)
+			t = v.Type()
 		}
-		sum += pairHash(ki.hash, v)
+		sum += typedPairHash(ki.hash, v, t)
 		return true
 	})
 	if remove {
@@ -201,8 +206,8 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 }
 
 // scrubStr scrubs a string value and truncates it to maxLen bytes (0: no limit), writing it only
-// when it changes.
-func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) {
+// when it changes. It returns the value's new content.
+func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
@@ -215,6 +220,7 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) {
 	if changed {
 		v.SetStr(out)
 	}
+	return out
 }
 
 // scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed
