@@ -198,6 +198,32 @@ func (c *collector) environ() []string {
 	if g := c.opts.agentOf; len(g) == 2 {
 		env = append(env, "TRACK_GATEWAY_1="+g[0].grpc, "TRACK_GATEWAY_2="+g[1].grpc)
 	}
+	return append(env, goRuntimeEnv()...)
+}
+
+// recommendedGOGC is the GOGC that examples/collector.yaml recommends for the collector.
+const recommendedGOGC = "200"
+
+// goRuntimeEnv is the Go runtime environment examples/collector.yaml recommends (and
+// scripts/demo.sh sets): GOGC=200, and GOMEMLIMIT at half the machine's memory. Values already in
+// the test's environment win.
+func goRuntimeEnv() []string {
+	var env []string
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		env = append(env, "GOGC="+recommendedGOGC)
+	}
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+					var kb int64
+					if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil && kb > 0 {
+						env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", kb/1024/2))
+					}
+				}
+			}
+		}
+	}
 	return env
 }
 

@@ -109,7 +109,10 @@ GRPC=$(free_port 4317)
 HTTP=$(free_port 4318)
 HEALTH=$(free_port 13133)
 say "starting the collector: OTLP gRPC 127.0.0.1:$GRPC, HTTP 127.0.0.1:$HTTP (log: .demo/collector.log)"
-TRACK_PG_DSN=$DSN \
+# The Go runtime settings examples/collector.yaml recommends: GOGC=200, GOMEMLIMIT at half the
+# machine's memory (your own GOGC / GOMEMLIMIT win).
+GOGC=${GOGC:-200} GOMEMLIMIT=${GOMEMLIMIT:-$(awk '/^MemTotal:/ {printf "%dMiB", $2 / 2048}' /proc/meminfo)} \
+	TRACK_PG_DSN=$DSN \
 	TRACK_OTLP_GRPC_ENDPOINT=127.0.0.1:$GRPC \
 	TRACK_OTLP_HTTP_ENDPOINT=127.0.0.1:$HTTP \
 	TRACK_HEALTH_ENDPOINT=127.0.0.1:$HEALTH \
