@@ -85,6 +85,8 @@ func BenchmarkEventsEndToEndPostgres(b *testing.B) {
 	start := time.Now()
 	acked := sendEventLoad(b, c.grpc, benchDuration())
 	sentFor := time.Since(start)
+	anon, file := rssParts(c.pid())
+	b.Logf("resident when the load stopped: %.0f MiB anonymous, %.0f MiB file-backed (the queue file)", anon, file)
 	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
