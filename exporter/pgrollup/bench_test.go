@@ -252,7 +252,7 @@ ON CONFLICT (series_id, time) DO UPDATE SET value = n.value + excluded.value`, k
 // It reports p50 and p99 latency and the bytes per rollup row of the minute table. As a baseline
 // measured in the same run, each iteration also calls the function as migration 001 defined it
 // (installed as series_001, order alternating), reported as 001-p50-ms and 001-p99-ms. The queried
-// metric has no filter, so series reads the metric's totals (migration 004); filtered-p50-ms is the
+// metric has no filter, so series reads the metric's totals (migration 003); filtered-p50-ms is the
 // same range with a filter on one of its series ({"service": "svc-3"}), which reads the series' rows.
 func BenchmarkSeriesQuery6hPerMinute(b *testing.B) {
 	te := startExporter(b, nil)

@@ -147,8 +147,8 @@ SELECT g, date_trunc('day', $1::timestamptz) - make_interval(days => d), (g + d)
 }
 
 // TestSeriesUpgradeKeepsGrants applies migrations 001 and 002 as an older exporter did, stores some
-// counts, grants EXECUTE on series to an analyst role, then starts the exporter: migration 004 computes
-// the totals of the stored counts, and migrations 003 and 004 replace the function, which keeps the
+// counts, grants EXECUTE on series to an analyst role, then starts the exporter: migration 003 computes
+// the totals of the stored counts and replaces the function, which keeps the
 // grant, stays SECURITY DEFINER and stays closed to PUBLIC.
 func TestSeriesUpgradeKeepsGrants(t *testing.T) {
 	sc := pgtest.NewSchema(t)
@@ -183,7 +183,7 @@ func TestSeriesUpgradeKeepsGrants(t *testing.T) {
 		_, _ = pool.Exec(context.Background(), "DROP ROLE "+analyst)
 	})
 
-	// Counts stored before the upgrade: migration 004 computes their totals.
+	// Counts stored before the upgrade: migration 003 computes their totals.
 	for _, stmt := range []string{
 		`INSERT INTO ` + q + `.series (id, key, metric, service, attributes)
 SELECT g, gen_random_uuid(), 'before-' || (g % 2), 'svc', jsonb_build_object('k', g) FROM generate_series(1000001, 1000006) g`,
@@ -199,8 +199,8 @@ SELECT g, gen_random_uuid(), 'before-' || (g % 2), 'svc', jsonb_build_object('k'
 
 	te := startExporter(t, sc)
 	var applied int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".schema_migrations WHERE version IN (3, 4)").Scan(&applied))
-	require.Equal(t, 2, applied, "the exporter applies 003 and 004 to a schema at 002")
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".schema_migrations WHERE version = 3").Scan(&applied))
+	require.Equal(t, 1, applied, "the exporter applies 003 to a schema at 002")
 	var totals int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".total_minute").Scan(&totals))
 	assert.Equal(t, 2*90, totals, "two metrics x 90 minutes")
@@ -214,7 +214,7 @@ SELECT g, gen_random_uuid(), 'before-' || (g % 2), 'svc', jsonb_build_object('k'
                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
   FROM pg_proc p WHERE p.oid = $1::regprocedure`, fn, analyst).Scan(&src, &secdef, &config, &granted, &public))
 	assert.Contains(t, src, "series_id = ANY(ids)", "003's body")
-	assert.Contains(t, src, "total_minute", "004's body")
+	assert.Contains(t, src, "total_minute", "003's body")
 	assert.True(t, secdef, "SECURITY DEFINER")
 	assert.ElementsMatch(t, []string{"search_path=pg_catalog, pg_temp", "plan_cache_mode=force_generic_plan"}, config)
 	assert.True(t, granted, "the analyst keeps EXECUTE")
