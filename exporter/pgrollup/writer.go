@@ -299,8 +299,8 @@ func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]fl
 }
 
 // writeTx is one attempt at the flush transaction: record the item keys, drop the items already
-// committed, COPY the pre-aggregated rows of the three resolutions into the staging table, and
-// upsert each resolution in (series_id, time) order.
+// committed, COPY the pre-aggregated rows of the three resolutions into the staging table, upsert
+// each resolution in (series_id, time) order, then each resolution's per-metric totals.
 func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[idKey]float64) error {
 	now := e.now()
 	keys := make([][16]byte, len(items))
