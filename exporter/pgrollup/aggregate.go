@@ -164,14 +164,8 @@ func newParser(keepResource []string) *parser {
 // now and longest bound the accepted timestamps. It returns a nil item when nothing is countable.
 func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration) (*item, refusals) {
 	var ref refusals
-	p.now = now
-	p.oldest = now.Add(-longest).UnixNano()
-	p.newest = now.Add(maxFuture).UnixNano()
-	clear(p.interned)
-	if p.cache != nil {
-		p.cache.mu.RLock()
-		defer p.cache.mu.RUnlock()
-	}
+	p.begin(now, longest)
+	defer p.end()
 	var it *item
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -246,6 +240,25 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 		}
 	}
 	return it, ref
+}
+
+// begin prepares p for one request parsed at now, whose points may be up to longest old, and takes
+// the series cache's read lock until end.
+func (p *parser) begin(now time.Time, longest time.Duration) {
+	p.now = now
+	p.oldest = now.Add(-longest).UnixNano()
+	p.newest = now.Add(maxFuture).UnixNano()
+	clear(p.interned)
+	if p.cache != nil {
+		p.cache.mu.RLock()
+	}
+}
+
+// end releases what begin took.
+func (p *parser) end() {
+	if p.cache != nil {
+		p.cache.mu.RUnlock()
+	}
 }
 
 // readResource returns the service.name of res and keeps its other kept attributes in p.resKVs.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -167,13 +168,13 @@ func benchRows(n, offset int) [][]any {
 	return rows
 }
 
-// BenchmarkCopyFloor: the raw COPY of (series_id, time, value) rows into a table without indexes;
-// the floor under any COPY-based writer. Reported as rows/s.
-func BenchmarkCopyFloor(b *testing.B) {
+// benchChunks creates a table with createTable, then writes b.N chunks of 10k new rows with write
+// (building each chunk outside the timer) and reports rows/s.
+func benchChunks(b *testing.B, createTable string, write func(ctx context.Context, pool *pgxpool.Pool, rows [][]any) error) {
 	sc := pgtest.NewSchema(b)
 	pool := sc.Pool(b)
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, "CREATE TABLE floor (series_id bigint, time timestamptz, value double precision)")
+	_, err := pool.Exec(ctx, createTable)
 	require.NoError(b, err)
 	const chunk = 10_000
 	b.ReportAllocs()
@@ -182,41 +183,39 @@ func BenchmarkCopyFloor(b *testing.B) {
 		b.StopTimer()
 		rows := benchRows(chunk, i*chunk)
 		b.StartTimer()
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"floor"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows))
-		require.NoError(b, err)
+		require.NoError(b, write(ctx, pool, rows))
 	}
 	b.ReportMetric(float64(b.N*chunk)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkCopyFloor: the raw COPY of (series_id, time, value) rows into a table without indexes;
+// the floor under any COPY-based writer. Reported as rows/s.
+func BenchmarkCopyFloor(b *testing.B) {
+	benchChunks(b, "CREATE TABLE floor (series_id bigint, time timestamptz, value double precision)",
+		func(ctx context.Context, pool *pgxpool.Pool, rows [][]any) error {
+			_, err := pool.CopyFrom(ctx, pgx.Identifier{"floor"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows))
+			return err
+		})
 }
 
 // BenchmarkCopyMerge: COPY into a temp table, then one INSERT ... ON CONFLICT DO UPDATE into a
 // table keyed like the rollups, per transaction: the peer the exporter's new-row path is measured
 // against. Reported as rows/s.
 func BenchmarkCopyMerge(b *testing.B) {
-	sc := pgtest.NewSchema(b)
-	pool := sc.Pool(b)
-	ctx := context.Background()
-	_, err := pool.Exec(ctx, "CREATE TABLE merged (series_id bigint, time timestamptz, value double precision, PRIMARY KEY (series_id, time))")
-	require.NoError(b, err)
-	const chunk = 10_000
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		rows := benchRows(chunk, i*chunk)
-		b.StartTimer()
-		require.NoError(b, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "CREATE TEMP TABLE st (series_id bigint, time timestamptz, value double precision) ON COMMIT DROP"); err != nil {
-				return err
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"st"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows)); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO merged AS m SELECT * FROM st ORDER BY 1, 2
+	benchChunks(b, "CREATE TABLE merged (series_id bigint, time timestamptz, value double precision, PRIMARY KEY (series_id, time))",
+		func(ctx context.Context, pool *pgxpool.Pool, rows [][]any) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, "CREATE TEMP TABLE st (series_id bigint, time timestamptz, value double precision) ON COMMIT DROP"); err != nil {
+					return err
+				}
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"st"}, []string{"series_id", "time", "value"}, pgx.CopyFromRows(rows)); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO merged AS m SELECT * FROM st ORDER BY 1, 2
 ON CONFLICT (series_id, time) DO UPDATE SET value = m.value + excluded.value`)
-			return err
-		}))
-	}
-	b.ReportMetric(float64(b.N*chunk)/b.Elapsed().Seconds(), "rows/s")
+				return err
+			})
+		})
 }
 
 // BenchmarkNaiveInsertPerPoint: one INSERT ... ON CONFLICT per data point (autocommit), from

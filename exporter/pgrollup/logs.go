@@ -97,15 +97,9 @@ var emptyAttrs = pcommon.NewMap()
 // counted but not stored raw. It returns a nil item when no record is countable.
 func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Duration) (*item, eventRefusals) {
 	var ref eventRefusals
-	p.now = now
-	p.oldest = now.Add(-longest).UnixNano()
-	p.newest = now.Add(maxFuture).UnixNano()
+	p.begin(now, longest)
+	defer p.end()
 	rawOldest := now.Add(-keepRaw).UnixNano()
-	clear(p.interned)
-	if p.cache != nil {
-		p.cache.mu.RLock()
-		defer p.cache.mu.RUnlock()
-	}
 	var it *item
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {

@@ -267,17 +267,17 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 // this exporter are known since their insert; the others (series of another collector found in the
 // cache, or ids read before the cache was cleared) are read from the series table.
 func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]float64) error {
-	seen := make(map[int64]bool)
 	var missing []int64
 	for k := range merged {
-		if _, ok := e.metricOf[k.series]; !ok && !seen[k.series] {
-			seen[k.series] = true
+		if _, ok := e.metricOf[k.series]; !ok {
 			missing = append(missing, k.series)
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
+	slices.Sort(missing) // a series has one entry per minute in merged
+	missing = slices.Compact(missing)
 	rows, err := e.pool.Query(ctx, e.sqls.selectMetric, missing)
 	if err != nil {
 		return fmt.Errorf("reading the metrics of series: %w", err)
