@@ -14,7 +14,7 @@ BENCHTIME ?= 1s
 
 TOOLS := $(BIN)/mdatagen $(BIN)/builder $(BIN)/staticcheck
 
-.PHONY: test bench lint build tools generate clean collector demo
+.PHONY: test bench fuzz lint build tools generate clean collector demo
 
 $(BIN)/mdatagen: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/mdatagen go.opentelemetry.io/collector/cmd/mdatagen
@@ -59,6 +59,18 @@ test: build collector
 ## measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -cpu 1,2 $(PKGS)
+
+## fuzz: every fuzz target for FUZZTIME each (make test runs only their seeds). Targets are found
+## with grep, so a new one is fuzzed without editing this file.
+FUZZTIME ?= 1m
+fuzz:
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./otelcol-track/'); do \
+	  dir=$$(dirname $$f); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "==> $$dir $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$dir || exit 1; \
+	  done; \
+	done
 
 ## lint: formatting, go vet and staticcheck at a pinned version.
 lint: $(BIN)/staticcheck
