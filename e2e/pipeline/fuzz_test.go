@@ -198,7 +198,9 @@ func metricSeeds() []pmetric.Metrics {
 		m.PutEmptyBytes("b").FromRaw([]byte{0, 1, 0xff})
 	})
 	add("svc", func(res pcommon.Map, _ pmetric.NumberDataPoint) { res.PutStr("service.name", "s\x00\xff") })
-	add("big", func(_ pcommon.Map, dp pmetric.NumberDataPoint) { dp.Attributes().PutStr("v", strings.Repeat("é", 4000)) })
+	add("big", func(_ pcommon.Map, dp pmetric.NumberDataPoint) {
+		dp.Attributes().PutStr("v", strings.Repeat("é", 4000))
+	})
 	add("double", func(_ pcommon.Map, dp pmetric.NumberDataPoint) { dp.SetDoubleValue(1e308) })
 	add("name\x00bad\xff", func(pcommon.Map, pmetric.NumberDataPoint) {})
 	return seeds
