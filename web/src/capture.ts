@@ -59,7 +59,7 @@ function errorAttrs(e: unknown, fallback: string): [Attrs, string] {
 
 /**
  * capture installs the automatic events and returns a function that removes them. Scroll depth is
- * reported once per threshold (25, 50, 75, 100 %) and page view.
+ * reported once per threshold (25, 50, 75, 100 %) and page view, on pages taller than the window.
  */
 export function capture(emit: Emit, auto: Auto): () => void {
   const off: Array<() => void> = [];
@@ -104,7 +104,10 @@ export function capture(emit: Emit, auto: Auto): () => void {
     on(window, "scroll", () => {
       const d = document.documentElement;
       const height = d.scrollHeight - innerHeight;
-      const pct = height <= 0 ? 100 : ((scrollY + 1) / height) * 100;
+      // A page that fits the window has no depth to report (a scroll event there comes from the
+      // browser clamping the position after the content shrank, not from the reader).
+      if (height <= 0) return;
+      const pct = ((scrollY + 1) / height) * 100;
       while (reached < 4 && pct >= (reached + 1) * 25) {
         reached++;
         emit("scroll", { [KEY_PAGE]: path(), [KEY_SCROLL]: reached * 25 });

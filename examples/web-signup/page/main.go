@@ -72,6 +72,7 @@ func handler(client string, cfg config) (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /signup", page)
 	mux.HandleFunc("GET /signup/", page)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signup", http.StatusFound)
 	})

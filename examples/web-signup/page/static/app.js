@@ -50,6 +50,7 @@
 
   function go(path) {
     history.pushState(null, "", path);
+    scrollTo(0, 0);
     show(path);
   }
 
