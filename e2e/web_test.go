@@ -230,6 +230,26 @@ func TestBrowserClient(t *testing.T) {
 		}
 	})
 
+	t.Run("hostile", func(t *testing.T) {
+		// Anyone can POST to the endpoint: filter/web drops a service name outside TRACK_WEB_SERVICES
+		// and a sampling.adjusted_count above 100 (checked below: neither is stored nor counted).
+		for _, body := range []string{
+			`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"login-service"}}]},` +
+				`"scopeLogs":[{"logRecords":[{"eventName":"hostile_service"}]}]}]}`,
+			`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web-signup"}}]},` +
+				`"scopeLogs":[{"logRecords":[{"eventName":"hostile_weight","attributes":[{"key":"sampling.adjusted_count","value":{"doubleValue":1e6}}]}]}]}]}`,
+		} {
+			req, err := http.NewRequest(http.MethodPost, "http://"+c.web+"/v1/logs", strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", allowed)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+		}
+	})
+
 	reports := runBrowser(t, c, chromiumBin, allowed, other)
 	for _, s := range []string{"form", "hide", "cors", "oversized", "outage"} {
 		require.Contains(t, reports, s, "scenario %s did not report", s)
@@ -250,7 +270,7 @@ func TestBrowserClient(t *testing.T) {
 	assert.Contains(t, big.Text, "request body too large")
 	assert.Zero(t, outage.Down.Sent, "outage: nothing sent while the collector was down")
 	assert.GreaterOrEqual(t, outage.Down.Retries, 1)
-	assert.Equal(t, 5, outage.Up.Sent, "outage: the queued events are sent once the collector is back")
+	assert.Equal(t, 9, outage.Up.Sent, "outage: the queued events are sent once the collector is back")
 	assert.Empty(t, outage.PageErrors, "outage: the page keeps working")
 
 	// What landed in Postgres: each visitor's events exactly once.
@@ -266,8 +286,11 @@ func TestBrowserClient(t *testing.T) {
 			"page_view /signup/done", "signup_complete /signup/done", "click /signup/done click.target=send-receipt",
 		},
 		hide.Visitor: {"page_view /signup", "signup_start /signup"},
-		outage.Visitor: {"page_view /signup", "signup_start /signup", "click /signup click.target=next",
-			"page_view /signup/profile", "signup_profile /signup/profile"},
+		// Checking the box scrolls it (below the terms) into view.
+		outage.Visitor: {"page_view /signup", "signup_start /signup",
+			"scroll /signup scroll.depth=25", "scroll /signup scroll.depth=50",
+			"scroll /signup scroll.depth=75", "scroll /signup scroll.depth=100",
+			"click /signup click.target=next", "page_view /signup/profile", "signup_profile /signup/profile"},
 	}
 	var total int64
 	for _, w := range want {
@@ -326,8 +349,9 @@ func TestBrowserClient(t *testing.T) {
 	assert.Contains(t, stack, "chargeCard", "the stack trace names the function that threw")
 	assert.Contains(t, stack, "/static/app.js", "the stack trace names the script")
 
-	// The rollups count the same events.
-	for name, n := range map[string]int64{"event.page_view": 7, "event.click": 6, "event.scroll": 4, "event.error": 1} {
+	// The rollups count the same events, and nothing of what filter/web dropped.
+	for name, n := range map[string]int64{"event.page_view": 7, "event.click": 6, "event.scroll": 8, "event.error": 1,
+		"event.hostile_service": 0, "event.hostile_weight": 0} {
 		v, err := d.sum(ctx, name, "")
 		require.NoError(t, err)
 		assert.Equal(t, n, v, name)

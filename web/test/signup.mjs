@@ -88,14 +88,26 @@ try {
   }
 
   // 2. Page hide: with a flush interval of an hour, the page view and signup_start wait in the queue
-  // until the page is left; then pagehide sends them (fetch with keepalive).
+  // until the page is left; then pagehide sends them (fetch with keepalive). Before that, from the
+  // same page (the allowed origin): an oversized batch, 100 000 bytes, refused with a clear status.
   {
     const { ctx, page } = await newPage();
     await page.goto(`${PAGE}/signup?flush=3600000`);
     await page.locator("#start").waitFor();
+    const res = await page.evaluate(async () => {
+      const cfg = window.SIGNUP_CONFIG;
+      const big = "x".repeat(100000);
+      const body = JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "web-signup" } }] },
+        scopeLogs: [{ logRecords: [{ eventName: "oversized", body: { stringValue: big } }] }] }] });
+      const r = await fetch(cfg.endpoint + "/v1/logs", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+      return { status: r.status, text: await r.text(), bytes: body.length };
+    });
+    out({ scenario: "oversized", ...res });
     const before = await until(page, (s) => s.queued === 2, "two events queued");
     const visitor = await page.evaluate(() => window.signupVisitor);
     await page.goto("about:blank");
+    // The keepalive request outlives the page, not the browser context: give it time before closing.
+    await page.waitForTimeout(2000);
     out({ scenario: "hide", visitor, before });
     await ctx.close();
   }
@@ -119,35 +131,19 @@ try {
     await ctx.close();
   }
 
-  // 4. An oversized batch: a 100 000-byte body from the allowed origin is refused with a clear status.
-  {
-    const { ctx, page } = await newPage();
-    await page.goto(`${PAGE}/signup?flush=3600000`);
-    const res = await page.evaluate(async () => {
-      const cfg = window.SIGNUP_CONFIG;
-      const big = "x".repeat(100000);
-      const body = JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "web-signup" } }] },
-        scopeLogs: [{ logRecords: [{ eventName: "oversized", body: { stringValue: big } }] }] }] });
-      const r = await fetch(cfg.endpoint + "/v1/logs", { method: "POST", headers: { "Content-Type": "application/json" }, body });
-      return { status: r.status, text: await r.text(), bytes: body.length };
-    });
-    out({ scenario: "oversized", ...res });
-    await ctx.close(); // the queued page view is dropped with the context, never sent
-  }
-
-  // 5. The collector is down: the page keeps working, the client queues and retries, and the events
+  // 4. The collector is down: the page keeps working, the client queues and retries, and the events
   // arrive once the collector is back.
   {
     await waitFor("collector-down");
     const { ctx, page, pageErrors } = await newPage();
     await page.goto(`${PAGE}/signup?flush=100&backoff=1000`);
     await page.locator("#start").waitFor();
-    await page.check("#accept");
+    await page.check("#accept"); // scrolls the checkbox (below the terms) into view: scroll 25..100
     await page.click("#start-next");
     await page.locator("#profile").waitFor();
-    const down = await until(page, (s) => s.retries >= 1 && s.queued === 5, "events queued while the collector is down");
+    const down = await until(page, (s) => s.retries >= 1 && s.queued === 9, "events queued while the collector is down");
     await waitFor("collector-up");
-    const up = await until(page, (s) => s.queued === 0 && s.sent === 5, "queued events sent after the collector is back", 60000);
+    const up = await until(page, (s) => s.queued === 0 && s.sent === 9, "queued events sent after the collector is back", 60000);
     out({ scenario: "outage", visitor: await page.evaluate(() => window.signupVisitor), down, up, pageErrors });
     await ctx.close();
   }
