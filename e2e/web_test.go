@@ -104,7 +104,7 @@ type browserReport struct {
 	Stats    struct {
 		Queued, Sent, Dropped, Refused, Retries int
 	} `json:"stats"`
-	Before     struct{ Queued, Sent int } `json:"before"`
+	Before     struct{ Queued, Sent, Refused int } `json:"before"`
 	Down       struct{ Queued, Sent, Retries int }
 	Up         struct{ Queued, Sent, Dropped int }
 	PageErrors []string `json:"pageErrors"`
@@ -264,6 +264,7 @@ func TestBrowserClient(t *testing.T) {
 	assert.Zero(t, form.Stats.Dropped+form.Stats.Refused, "form: nothing dropped or refused")
 	assert.Equal(t, 2, hide.Before.Queued, "hide: two events queued before the page was left")
 	assert.Zero(t, hide.Before.Sent, "hide: nothing sent before the page was left")
+	assert.Equal(t, 4, hide.Before.Refused, "hide: four invalid event names refused and counted")
 	assert.Zero(t, cors.Stats.Sent, "cors: the browser let nothing through")
 	assert.GreaterOrEqual(t, cors.Stats.Retries, 2, "cors: the client retries")
 	assert.Equal(t, http.StatusBadRequest, big.Status, "oversized: %d bytes", big.Bytes)

@@ -162,7 +162,7 @@ function post(s: State, body: string, batch: string[], hiding: boolean) {
   if (!hiding) inflight = true;
   const requeue = () => {
     stats.retries++;
-    // Put the batch back in front; the oldest events are the ones beyond the bound.
+    // Put the batch back in front, oldest first; beyond the bound, the newest events are dropped.
     q = batch.concat(q);
     const over = q.length - s.maxQueue;
     if (over > 0) {
@@ -228,7 +228,8 @@ function emit(name: string, a: Attrs, body?: string, error?: boolean) {
       `"attributes":[${attrList(all)}]}`,
   );
   stats.queued = q.length;
-  schedule(q.length >= s.maxBatch ? 0 : s.flushMs);
+  // While backing off after a failure, the retry timer is already set: new events wait for it.
+  if (!backoff) schedule(q.length >= s.maxBatch ? 0 : s.flushMs);
 }
 
 const num = (v: unknown, d: number, lo: number, hi: number) =>

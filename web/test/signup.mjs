@@ -103,7 +103,20 @@ try {
       return { status: r.status, text: await r.text(), bytes: body.length };
     });
     out({ scenario: "oversized", ...res });
-    const before = await until(page, (s) => s.queued === 2, "two events queued");
+    // Invalid calls never throw into the page; invalid names are refused and counted.
+    const misuse = await page.evaluate(() => {
+      try {
+        window.track.event();
+        window.track.event("1st-not-a-letter");
+        window.track.event("has space", { a: 1 });
+        window.track.event("x".repeat(300));
+        return "";
+      } catch (e) {
+        return String(e);
+      }
+    });
+    if (misuse) throw new Error(`the client threw into the page: ${misuse}`);
+    const before = await until(page, (s) => s.queued === 2 && s.refused === 4, "two events queued, four refused");
     const visitor = await page.evaluate(() => window.signupVisitor);
     await page.goto("about:blank");
     // The keepalive request outlives the page, not the browser context: give it time before closing.
