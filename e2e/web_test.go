@@ -267,6 +267,8 @@ func TestBrowserClient(t *testing.T) {
 	assert.Equal(t, 4, hide.Before.Refused, "hide: four invalid event names refused and counted")
 	assert.Zero(t, cors.Stats.Sent, "cors: the browser let nothing through")
 	assert.GreaterOrEqual(t, cors.Stats.Retries, 2, "cors: the client retries")
+	assert.Equal(t, 5, cors.Stats.Queued, "cors: the queue holds its bound (?queue=5)")
+	assert.Equal(t, 4, cors.Stats.Dropped, "cors: the events beyond the bound are dropped and counted")
 	assert.Equal(t, http.StatusBadRequest, big.Status, "oversized: %d bytes", big.Bytes)
 	assert.Contains(t, big.Text, "request body too large")
 	assert.Zero(t, outage.Down.Sent, "outage: nothing sent while the collector was down")

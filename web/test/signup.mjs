@@ -126,19 +126,21 @@ try {
   }
 
   // 3. An origin the collector does not allow: the browser refuses every send (CORS), the page works
-  // on, and the client keeps the events queued and retries.
+  // on, and the client keeps the events queued and retries, within its bound (?queue=5: of the 9
+  // events, the 4 newest are dropped and counted).
   {
     const { ctx, page } = await newPage();
     const refused = [];
     page.on("console", (m) => {
       if (/CORS|Access-Control-Allow-Origin/i.test(m.text())) refused.push(m.text());
     });
-    await page.goto(`${OTHER}/signup?flush=100&backoff=1000`);
+    await page.goto(`${OTHER}/signup?flush=100&backoff=1000&queue=5`);
     await page.locator("#start").waitFor();
     await page.check("#accept");
     await page.click("#start-next");
     await page.locator("#profile").waitFor();
-    const s = await until(page, (s) => s.retries >= 2, "retries from the disallowed origin");
+    const s = await until(page, (s) => s.retries >= 2 && s.queued + s.dropped === 9 && s.dropped === 4,
+      "retries from the disallowed origin, 5 events kept and 4 dropped");
     out({ scenario: "cors", visitor: await page.evaluate(() => window.signupVisitor), stats: s, consoleRefusals: refused.length,
       corsError: refused[0] || "" });
     await ctx.close();

@@ -27,9 +27,10 @@
     service: cfg.service,
     user: visitor,
     location: "locale",
-    // ?flush= and ?backoff= (milliseconds) exist for the tests and demos.
+    // ?flush= and ?backoff= (milliseconds) and ?queue= (events) exist for the tests and demos.
     flushInterval: Number(params.get("flush")) || 2000,
     maxBackoff: Number(params.get("backoff")) || 30000,
+    maxQueue: Number(params.get("queue")) || 1000,
   });
 
   var email = "";
