@@ -14,7 +14,7 @@ BENCHTIME ?= 1s
 
 TOOLS := $(BIN)/mdatagen $(BIN)/builder $(BIN)/staticcheck
 
-.PHONY: test bench fuzz lint build tools generate clean collector demo
+.PHONY: test bench fuzz lint build tools generate clean collector demo web chromium
 
 $(BIN)/mdatagen: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/mdatagen go.opentelemetry.io/collector/cmd/mdatagen
@@ -49,10 +49,33 @@ collector: otelcol-track/go.mod
 demo: collector
 	./scripts/demo.sh
 
+## web: the browser client (web/): npm ci at the versions pinned in web/package-lock.json, then
+## web/build.mjs type-checks it (tsc), bundles web/dist/track.js (plain script) and track.mjs (ES
+## module) with esbuild, builds the OpenTelemetry JS SDK comparison, and fails over 8 KiB gzipped.
+WEB_DEPS := web/node_modules/.package-lock.json
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+web: $(WEB_DEPS)
+	cd web && node build.mjs
+
+## chromium: Debian's chromium for the browser tests (e2e/web_test.go drives it with playwright-core
+## from web/node_modules); installed with apt-get when $(CHROMIUM) is missing.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "==> installing Debian's chromium for the browser tests"; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+	@"$(CHROMIUM)" --version
+
 ## test: the whole suite with the race detector and goleak; storage tests start
 ## their own throwaway Postgres unless TRACK_TEST_DSN is set. The end-to-end tests
-## (e2e/) run the built collector, so it is built first.
-test: build collector
+## (e2e/) run the built collector, and the browser test (e2e/web_test.go) the built
+## client in Chromium, so all three are built or installed first.
+test: build collector web chromium
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## bench: every benchmark; figures go to BENCHMARKS.md as ratios to a peer

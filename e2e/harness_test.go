@@ -109,6 +109,7 @@ type collector struct {
 	configs []string // --config arguments
 	grpc    string   // host:port
 	http    string   // host:port
+	web     string   // host:port of the browser endpoint (otlp/web)
 	health  string   // host:port
 	logPath string
 	opts    collectorOptions
@@ -127,6 +128,8 @@ type collectorOptions struct {
 	schema   string // exporters::pgrollup::schema
 	override string // extra YAML merged over examples/collector.yaml
 	dataDir  string // TRACK_DATA_DIR; a fresh temp dir when empty
+	// webOrigin is TRACK_WEB_ALLOWED_ORIGIN, the origin allowed to send from a browser (CORS).
+	webOrigin string
 	// agentOf, when not empty, makes this collector an agent on examples/gateway.yaml whose
 	// load_balancing exporter spreads over these gateways (dsn and schema are then unused).
 	agentOf []*collector
@@ -179,6 +182,7 @@ func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 func (c *collector) pickPorts() {
 	c.grpc = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
 	c.http = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	c.web = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
 	c.health = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
 	c.pprof, c.metrics = freePort(c.t), freePort(c.t)
 }
@@ -189,12 +193,16 @@ func (c *collector) environ() []string {
 		"TRACK_PG_DSN="+c.opts.dsn,
 		"TRACK_OTLP_GRPC_ENDPOINT="+c.grpc,
 		"TRACK_OTLP_HTTP_ENDPOINT="+c.http,
+		"TRACK_WEB_ENDPOINT="+c.web,
 		"TRACK_HEALTH_ENDPOINT="+c.health,
 		"TRACK_DATA_DIR="+c.opts.dataDir,
 		fmt.Sprintf("TRACK_PPROF_ENDPOINT=127.0.0.1:%d", c.pprof),
 		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", c.metrics),
 		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
 	)
+	if c.opts.webOrigin != "" {
+		env = append(env, "TRACK_WEB_ALLOWED_ORIGIN="+c.opts.webOrigin)
+	}
 	if g := c.opts.agentOf; len(g) == 2 {
 		env = append(env, "TRACK_GATEWAY_1="+g[0].grpc, "TRACK_GATEWAY_2="+g[1].grpc)
 	}
