@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math"
@@ -120,7 +121,9 @@ func hostileCases() []hostileCase {
 			m := a.PutEmptyMap("ctx")
 			m.PutStr("in\x00ner", "v\x00\xc3")
 		}),
-		attrCase("bytes-value", func(a pcommon.Map) { a.PutEmptyBytes("raw").FromRaw([]byte{0, 0xff, 'a', 0}) }),
+		attrCase("bytes-card", func(a pcommon.Map) {
+			a.PutEmptyBytes("raw").FromRaw([]byte("\x00\xff " + strconv.Itoa(hostileCardValue)))
+		}),
 		attrCase("huge-value", func(a pcommon.Map) { a.PutStr("plan", strings.Repeat("x", 1<<20)) }),
 		attrCase("huge-key", func(a pcommon.Map) { a.PutStr(strings.Repeat("k", 10_000), "x") }),
 		attrCase("deep-map", func(a pcommon.Map) { nested(300, "deep")(a.PutEmptyMap("d")) }),
@@ -279,7 +282,7 @@ func (tm telemetry) hostileCounters() float64 {
 		if !strings.Contains(name, "sampler") && !strings.Contains(name, "pgrollup") {
 			continue
 		}
-		for _, w := range []string{"dropped", "refused", "repaired", "sanitized", "truncated", "redacted", "removed", "rejected"} {
+		for _, w := range []string{"dropped", "refused", "repaired", "sanitized", "truncated", "redacted", "removed", "rejected", "hashed"} {
 			if strings.Contains(name, w) {
 				n += v
 				break
@@ -430,6 +433,9 @@ func requireNoUnsafeText(ctx context.Context, t *testing.T, conn *pgx.Conn, sche
 	require.NoError(t, err)
 	require.NotEmpty(t, cols)
 	card := strconv.Itoa(hostileCardValue)
+	// A bytes value is stored as base64: its card number must not hide there either.
+	cardB64 := []string{base64.StdEncoding.EncodeToString([]byte(card))[:16],
+		base64.StdEncoding.EncodeToString([]byte(" " + card))[4:20]}
 	for _, tc := range cols {
 		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT %q::text FROM %s.%q WHERE %q IS NOT NULL", tc[1], schema, tc[0], tc[1]))
 		require.NoError(t, err)
@@ -438,6 +444,9 @@ func requireNoUnsafeText(ctx context.Context, t *testing.T, conn *pgx.Conn, sche
 		for _, v := range vals {
 			require.True(t, utf8.ValidString(v), "%s.%s holds invalid UTF-8", tc[0], tc[1])
 			require.NotContains(t, v, card, "%s.%s holds a card number", tc[0], tc[1])
+			for _, b := range cardB64 {
+				require.NotContains(t, v, b, "%s.%s holds a card number in base64", tc[0], tc[1])
+			}
 		}
 	}
 }
