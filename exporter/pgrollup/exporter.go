@@ -176,8 +176,10 @@ func (e *rollupExporter) shutdown(context.Context) error {
 func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())
+	rep := p.rep
 	e.parsers.Put(p)
 	e.reportRefusals(ctx, &ref)
+	e.reportRepairs(ctx, &rep)
 	if it == nil {
 		return nil
 	}
@@ -295,6 +297,16 @@ func (e *rollupExporter) flushPending() {
 	for _, it := range items {
 		it.err = err
 		close(it.done)
+	}
+}
+
+// reportRepairs counts the strings repaired while a request was parsed, by reason.
+func (e *rollupExporter) reportRepairs(ctx context.Context, rep *repairs) {
+	for r, n := range rep {
+		if n > 0 {
+			e.telemetry.ExporterPgrollupValuesRepaired.Add(ctx, n,
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", repairNames[r]))))
+		}
 	}
 }
 

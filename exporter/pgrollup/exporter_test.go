@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,6 +322,8 @@ func TestRefusals(t *testing.T) {
 		{"negative", pt{metric: "neg", at: ok, value: -1}},
 		{"too_old", pt{metric: "old", at: now.Add(-4 * 365 * 24 * time.Hour), value: 1}},
 		{"future", pt{metric: "future", at: now.Add(2 * time.Hour), value: 1}},
+		{"name_too_long", pt{metric: strings.Repeat("m", maxNameBytes+1), at: ok, value: 1}},
+		{"too_large", pt{metric: "huge", at: ok, value: maxDelta * 2}},
 	}
 	var points []pt
 	var want []metricdata.DataPoint[int64]
