@@ -289,15 +289,24 @@ func (e *rollupExporter) flushPending() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.TimeoutConfig.Timeout, 30*time.Second))
-	err := e.flush(ctx, items, merged)
+	e.flushRound(ctx, items, merged)
 	cancel()
-	if err != nil {
-		e.logger.Warn("writing rollups failed; the pushes will be retried", zap.Int("requests", len(items)), zap.Error(err))
-	}
 	for _, it := range items {
-		it.err = err
 		close(it.done)
 	}
+}
+
+// logOnce reports whether the log line keyed by key is to be written: the first time key is seen,
+// while fewer than maxLoggedNames keys have been seen.
+func (e *rollupExporter) logOnce(key string) bool {
+	if _, seen := e.logged.Load(key); seen || e.loggedSize.Load() >= maxLoggedNames {
+		return false
+	}
+	if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
+		return false
+	}
+	e.loggedSize.Add(1)
+	return true
 }
 
 // reportRepairs counts the strings repaired while a request was parsed, by reason.
@@ -319,13 +328,9 @@ func (e *rollupExporter) reportRefusals(ctx context.Context, ref *refusals) {
 		e.telemetry.ExporterPgrollupPointsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[r]))))
 		for _, name := range ref.names[r] {
-			if _, seen := e.logged.Load(name); seen || e.loggedSize.Load() >= maxLoggedNames {
+			if !e.logOnce(name) {
 				continue
 			}
-			if _, seen := e.logged.LoadOrStore(name, struct{}{}); seen {
-				continue
-			}
-			e.loggedSize.Add(1)
 			e.logger.Warn("refusing data points (logged once per metric name)",
 				zap.String("metric", name), zap.String("reason", reasonNames[r]), zap.Error(reasonErrs[r]))
 		}

@@ -213,14 +213,9 @@ func (e *rollupExporter) reportEventRefusals(ctx context.Context, ref *eventRefu
 		e.telemetry.ExporterPgrollupEventsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", eventReasonNames[r]))))
 		for _, name := range ref.names[r] {
-			key := "event\x00" + eventReasonNames[r] + "\x00" + name
-			if _, seen := e.logged.Load(key); seen || e.loggedSize.Load() >= maxLoggedNames {
+			if !e.logOnce("event\x00" + eventReasonNames[r] + "\x00" + name) {
 				continue
 			}
-			if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
-				continue
-			}
-			e.loggedSize.Add(1)
 			e.logger.Warn("refusing events (logged once per event name and reason)",
 				zap.String("event", name), zap.String("reason", eventReasonNames[r]), zap.Error(eventReasonErrs[r]))
 		}
