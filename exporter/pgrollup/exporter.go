@@ -40,8 +40,16 @@ type rollupExporter struct {
 
 	pool   *pgxpool.Pool
 	schema string // quoted
-	sqls   statements
-	ids    *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
+	host   component.Host
+	// ready is set once the exporter has connected and migrated; pushes fail with ErrNotConnected
+	// until then. connErr holds the last error of getting ready.
+	ready   atomic.Bool
+	connErr atomic.Pointer[error]
+	// healthMu guards degraded, the status last reported through componentstatus.
+	healthMu sync.Mutex
+	degraded bool
+	sqls     statements
+	ids      *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
 	// metricOf maps series ids to their metric, for the per-metric totals; used by the flusher
 	// goroutine only.
 	metricOf map[int64]string
@@ -101,42 +109,30 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 	return e, nil
 }
 
-// start connects, migrates (or checks the schema), records the retention settings and starts the
-// flusher and the retention loop.
-func (e *rollupExporter) start(ctx context.Context, _ component.Host) error {
-	pcfg, err := pgxpool.ParseConfig(string(e.cfg.DSN))
+// start parses the DSN, makes one bounded attempt to connect and migrate, and starts the flusher;
+// then the retention loop, at once if the attempt succeeded, else once the background connection
+// loop succeeds (see connect.go). Only a DSN that does not parse fails it.
+func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
+	pool, err := e.newPool()
 	if err != nil {
-		return fmt.Errorf("parsing dsn: %w", err)
-	}
-	pcfg.MaxConns = e.cfg.MaxConns
-	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, createStage)
 		return err
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return fmt.Errorf("connecting to postgres: %w", err)
-	}
-	if e.cfg.MigrateOnStart {
-		err = migrate(ctx, pool, e.cfg.Schema)
-	} else {
-		err = checkMigrated(ctx, pool, e.cfg.Schema)
-	}
-	if err == nil {
-		err = e.recordRetention(ctx, pool)
-	}
-	e.pool = pool
-	if err == nil {
-		err = e.ensurePartitionsAhead(ctx)
-	}
-	if err != nil {
-		e.pool = nil
-		pool.Close()
-		return err
-	}
+	e.pool, e.host = pool, host
+	first, cancel := context.WithTimeout(ctx, firstConnectTimeout)
+	err = e.prepare(first)
+	cancel()
 	e.wg.Add(2)
 	go e.flusher()
-	go e.retentionLoop()
+	if err == nil {
+		e.connected()
+		go func() {
+			defer e.wg.Done()
+			e.retentionLoop()
+		}()
+		return nil
+	}
+	e.notConnected(err, 1)
+	go e.connectLoop(err)
 	return nil
 }
 
@@ -174,6 +170,9 @@ func (e *rollupExporter) shutdown(context.Context) error {
 // pushMetrics aggregates md, hands it to the next flush and returns once that flush has committed
 // (or failed, or ctx is done). Refused points are counted and logged; they never fail the request.
 func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if !e.ready.Load() {
+		return e.notReady()
+	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())
 	rep := p.rep

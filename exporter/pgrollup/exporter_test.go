@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -426,7 +427,8 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, len(migs), n)
 	assert.Equal(t, migs[len(migs)-1].version, maxV)
-	// A collector that does not migrate starts on a migrated schema, and refuses an empty one.
+	// A collector that does not migrate starts on a migrated schema. On an empty one it starts too,
+	// but refuses pushes (retryably) until the owner has migrated it.
 	startExporter(t, sc, func(c *Config) { c.MigrateOnStart = false })
 	empty := pgtest.NewSchema(t)
 	cfg := createDefaultConfig().(*Config)
@@ -435,7 +437,15 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	cfg.MigrateOnStart = false
 	e, err := newExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
 	require.NoError(t, err)
-	require.ErrorIs(t, e.start(context.Background(), componenttest.NewNopHost()), ErrSchemaOutdated)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	md := request(pt{metric: "m", service: "s", at: time.Now().Add(-time.Minute), value: 1})
+	err = e.pushMetrics(context.Background(), md)
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorIs(t, err, ErrSchemaOutdated)
+	assert.False(t, consumererror.IsPermanent(err))
+	owner := startExporter(t, empty)
+	require.Eventually(t, func() bool { return e.pushMetrics(context.Background(), md) == nil }, 20*time.Second, 50*time.Millisecond)
+	assert.Equal(t, 1.0, owner.total(t, "minutely", "m"))
 	require.NoError(t, e.shutdown(context.Background()))
 }
 

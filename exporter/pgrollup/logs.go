@@ -73,6 +73,9 @@ func (r *eventRefusals) add(reason int, name string) {
 // and under the same per-request idempotency key as metrics. It returns once that flush has
 // committed. Refused records are counted and logged; they never fail the request.
 func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	if !e.ready.Load() {
+		return e.notReady()
+	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parseLogs(ld, e.now(), e.cfg.Retention.longest(), e.cfg.Retention.Events.Duration())
 	rep := p.rep

@@ -64,11 +64,13 @@ func (e *rollupExporter) flushRound(ctx context.Context, items []*item, merged m
 		for _, it := range items {
 			it.err = nil
 		}
+		e.reportHealth(nil)
 		return
 	}
 	reason, isData := dataErrorReason(err)
 	switch {
 	case !isData:
+		e.reportHealth(err)
 		e.logger.Warn("writing rollups failed; the pushes will be retried", zap.Int("requests", len(items)), zap.Error(err))
 		for _, it := range items {
 			it.err = err
