@@ -169,6 +169,9 @@ func (e *rollupExporter) shutdown(context.Context) error {
 
 // pushMetrics aggregates md, hands it to the next flush and returns once that flush has committed
 // (or failed, or ctx is done). Refused points are counted and logged; they never fail the request.
+// It fails with ErrNotConnected (retryable) before the exporter is connected, with a permanent
+// error when Postgres refuses the request's data (see refuse.go), and with the flush's retryable
+// error otherwise.
 func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
 	if !e.ready.Load() {
 		return e.notReady()

@@ -71,7 +71,8 @@ func (r *eventRefusals) add(reason int, name string) {
 // pushLogs counts the events of ld into the rollups (metric event.<name>, weighted by
 // sampling.adjusted_count) and stores them raw in the events table, in the same flush transaction
 // and under the same per-request idempotency key as metrics. It returns once that flush has
-// committed. Refused records are counted and logged; they never fail the request.
+// committed. Refused records are counted and logged; they never fail the request. Its errors are
+// those of pushMetrics.
 func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if !e.ready.Load() {
 		return e.notReady()
