@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 )
 
@@ -116,11 +117,16 @@ func TestDataErrorRefusesOnlyItsRequest(t *testing.T) {
 
 // TestTransientErrorIsRetried makes the first flush fail with errors that are not caused by the
 // data (the server running out of memory, shutting down, a broken connection): the push fails with
-// a retryable error, nothing is refused or recorded, and the retry counts once.
+// a retryable error, the component reports itself degraded, nothing is refused or recorded, and
+// the retry counts once and reports it healthy again.
 func TestTransientErrorIsRetried(t *testing.T) {
 	for _, code := range []string{pgerrcode.OutOfMemory, pgerrcode.AdminShutdown, pgerrcode.ConnectionFailure} {
 		t.Run(code, func(t *testing.T) {
 			te := startExporter(t, nil)
+			host := &statusHost{}
+			te.healthMu.Lock()
+			te.host = host
+			te.healthMu.Unlock()
 			ctx := context.Background()
 			// Fails the first insert only: a sequence is not rolled back with the transaction.
 			_, err := te.pool.Exec(ctx, fmt.Sprintf(`CREATE SEQUENCE %[1]s.flaky;
@@ -142,8 +148,10 @@ CREATE TRIGGER flaky BEFORE INSERT ON %[1]s.rollup_minute FOR EACH ROW EXECUTE F
 			require.True(t, errors.As(err, &pgErr))
 			assert.Equal(t, code, pgErr.Code)
 			assert.Zero(t, te.count(t, "SELECT count(*) FROM "+te.schema+".item_keys"))
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
 			require.NoError(t, te.pushMetrics(ctx, md), "the retry (exporterhelper's) succeeds")
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 			require.NoError(t, te.pushMetrics(ctx, md), "and a later replay is skipped")
 			assert.Equal(t, 3.0, te.total(t, "minutely", "m"))
 			assert.Empty(t, countsBy(t, te.tel, "requests_refused"))
