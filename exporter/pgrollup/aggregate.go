@@ -191,16 +191,15 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 					name := m.Name()
 					switch {
 					case len(name) > maxNameBytes:
-						ref.add(rNameTooLong, displayName(name), dps.Len())
+						ref.add(rNameTooLong, name, dps.Len())
 						continue
 					case sum.AggregationTemporality() != pmetric.AggregationTemporalityDelta:
-						ref.add(rCumulative, displayName(name), dps.Len())
+						ref.add(rCumulative, name, dps.Len())
 						continue
 					case !sum.IsMonotonic():
-						ref.add(rNonMonotonic, displayName(name), dps.Len())
+						ref.add(rNonMonotonic, name, dps.Len())
 						continue
 					}
-					name = p.rep.text(name, maxNameBytes)
 					for d := 0; d < dps.Len(); d++ {
 						dp := dps.At(d)
 						var v float64
@@ -242,15 +241,15 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 						p.count(it, name, service, dp.Attributes(), ts, v)
 					}
 				case pmetric.MetricTypeGauge:
-					ref.add(rGauge, displayName(m.Name()), m.Gauge().DataPoints().Len())
+					ref.add(rGauge, m.Name(), m.Gauge().DataPoints().Len())
 				case pmetric.MetricTypeHistogram:
-					ref.add(rHistogram, displayName(m.Name()), m.Histogram().DataPoints().Len())
+					ref.add(rHistogram, m.Name(), m.Histogram().DataPoints().Len())
 				case pmetric.MetricTypeExponentialHistogram:
-					ref.add(rHistogram, displayName(m.Name()), m.ExponentialHistogram().DataPoints().Len())
+					ref.add(rHistogram, m.Name(), m.ExponentialHistogram().DataPoints().Len())
 				case pmetric.MetricTypeSummary:
-					ref.add(rUnsupported, displayName(m.Name()), m.Summary().DataPoints().Len())
+					ref.add(rUnsupported, m.Name(), m.Summary().DataPoints().Len())
 				default:
-					ref.add(rUnsupported, displayName(m.Name()), 1)
+					ref.add(rUnsupported, m.Name(), 1)
 				}
 			}
 		}
@@ -394,7 +393,9 @@ func (p *parser) intern(b []byte) string {
 // service attributes-as-JSON, with the kept resource attributes and the point's attributes merged
 // (the point wins), keys sorted.
 func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
-	b := appendMetricService(p.buf[:0], metric, service)
+	// The metric name is repaired here, on a cache miss, rather than per point: a cached series was
+	// looked up by its raw name. (service is repaired once per resource, by readResource.)
+	b := appendMetricService(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
 	p.kvs = append(p.kvs[:0], p.resKVs...)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		p.kvs = append(p.kvs, kv{k, v})

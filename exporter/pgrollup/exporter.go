@@ -330,6 +330,7 @@ func (e *rollupExporter) reportRefusals(ctx context.Context, ref *refusals) {
 		e.telemetry.ExporterPgrollupPointsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[r]))))
 		for _, name := range ref.names[r] {
+			name = displayName(name)
 			if !e.logOnce(name) {
 				continue
 			}

@@ -124,7 +124,7 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 					ref.add(erMissingName, "")
 					continue
 				case len(name) > maxNameBytes:
-					ref.add(erNameTooLong, displayName(name))
+					ref.add(erNameTooLong, name)
 					continue
 				}
 				name = p.rep.text(name, maxNameBytes)
@@ -217,6 +217,7 @@ func (e *rollupExporter) reportEventRefusals(ctx context.Context, ref *eventRefu
 		e.telemetry.ExporterPgrollupEventsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", eventReasonNames[r]))))
 		for _, name := range ref.names[r] {
+			name = displayName(name)
 			if !e.logOnce("event\x00" + eventReasonNames[r] + "\x00" + name) {
 				continue
 			}

@@ -59,8 +59,24 @@ const tooDeepValue = "[nested deeper than 16 levels]"
 type repairs [numRepairs]int64
 
 // storable reports whether s can be written as it is: no NUL, valid UTF-8, at most limit bytes.
+// Short strings (names, most attribute values) are checked in one pass over their bytes, which
+// costs less than the calls of the vectorised checks that long strings get.
 func storable(s string, limit int) bool {
-	return len(s) <= limit && strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	if len(s) > limit {
+		return false
+	}
+	if len(s) <= 64 {
+		ascii := true
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c == 0 {
+				return false
+			} else if c >= utf8.RuneSelf {
+				ascii = false
+			}
+		}
+		return ascii || utf8.ValidString(s)
+	}
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
 // text returns s ready for a text column: each NUL and each invalid byte replaced by U+FFFD, and
