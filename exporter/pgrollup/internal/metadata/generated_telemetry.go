@@ -173,7 +173,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupValuesRepaired, err = builder.meter.Int64Counter(
 		"otelcol_exporter_pgrollup_values_repaired",
-		metric.WithDescription("Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, and per string of a series identity when this collector first meets the series. [Alpha]"),
+		metric.WithDescription("Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, per string of a series identity when this collector first meets the series, and per service.name of each resource. [Alpha]"),
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)

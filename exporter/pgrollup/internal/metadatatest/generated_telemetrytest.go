@@ -279,7 +279,7 @@ func AssertEqualExporterPgrollupSeriesCreated(t *testing.T, tt *componenttest.Te
 func AssertEqualExporterPgrollupValuesRepaired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_pgrollup_values_repaired",
-		Description: "Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, and per string of a series identity when this collector first meets the series. [Alpha]",
+		Description: "Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, per string of a series identity when this collector first meets the series, and per service.name of each resource. [Alpha]",
 		Unit:        "{value}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
