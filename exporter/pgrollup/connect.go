@@ -19,10 +19,10 @@ import (
 // or refuses (a wrong password, a missing database, a schema that migrate_on_start: false finds
 // outdated), Start still succeeds: the collector accepts OTLP into its sending queue, and the
 // exporter keeps trying in the background with exponential backoff (connectBackoffMin to
-// connectBackoffMax). Until the first attempt succeeds every push fails with ErrNotConnected, a
-// retryable error, so the (persistent) queue keeps the data and exporterhelper retries it; the
-// component reports a recoverable error through componentstatus (the health check, with
-// component status, then answers unhealthy). Once connected and migrated it reports OK, and the
+// connectBackoffMax). Until the first attempt succeeds a push waits (at most notReadyWait) and then
+// fails with ErrNotConnected, a retryable error, so the (persistent) queue keeps the data and
+// exporterhelper retries it; the component reports a recoverable error through componentstatus
+// (the health check, with component status, then answers unhealthy). Once connected and migrated it reports OK, and the
 // retried pushes are written exactly once as usual. A flush that later fails for a reason other
 // than its data (a lost connection) reports the recoverable error again, and the next committed
 // flush reports OK.
@@ -43,6 +43,8 @@ const (
 	connectTimeout = 30 * time.Second
 	// dialTimeout is the connect timeout of a pool connection when the DSN sets none.
 	dialTimeout = 10 * time.Second
+	// notReadyWait is how long a push waits for the exporter to get ready before it fails.
+	notReadyWait = 10 * time.Second
 	// connectBackoffMin and connectBackoffMax bound the wait between background attempts.
 	connectBackoffMin = 500 * time.Millisecond
 	connectBackoffMax = 30 * time.Second
@@ -137,9 +139,11 @@ func (e *rollupExporter) notConnected(err error, attempt int) {
 		zap.Int("attempt", attempt), zap.Error(err))
 }
 
-// connected marks the exporter ready for pushes and reports OK.
+// connected marks the exporter ready for pushes, wakes the pushes waiting for it and reports OK.
+// It is called once.
 func (e *rollupExporter) connected() {
 	e.ready.Store(true)
+	close(e.readyCh)
 	e.reportHealth(nil)
 	e.logger.Info("connected to postgres; the schema is ready")
 }
@@ -156,6 +160,26 @@ func misconfigured(err error) bool {
 	}
 	return pgerrcode.IsInvalidAuthorizationSpecification(pgErr.Code) || pgerrcode.IsInvalidCatalogName(pgErr.Code) ||
 		pgErr.Code == pgerrcode.InsufficientPrivilege
+}
+
+// awaitReady returns nil once the exporter is ready. A push that arrives before waits for it, for
+// at most notReadyWait and while ctx lasts, so that it goes on at once when Postgres comes back
+// rather than after exporterhelper's next backoff; then it fails with ErrNotConnected.
+func (e *rollupExporter) awaitReady(ctx context.Context) error {
+	if e.ready.Load() {
+		return nil
+	}
+	t := time.NewTimer(notReadyWait)
+	defer t.Stop()
+	select {
+	case <-e.readyCh:
+		return nil
+	case <-e.stop:
+		return ErrShutdown
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return e.notReady()
 }
 
 // notReady returns the error of a push that arrives before the exporter is ready.

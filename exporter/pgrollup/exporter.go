@@ -44,6 +44,7 @@ type rollupExporter struct {
 	// ready is set once the exporter has connected and migrated; pushes fail with ErrNotConnected
 	// until then. connErr holds the last error of getting ready.
 	ready   atomic.Bool
+	readyCh chan struct{} // closed when ready is set
 	connErr atomic.Pointer[error]
 	// healthMu guards degraded, the status last reported through componentstatus.
 	healthMu sync.Mutex
@@ -93,6 +94,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		ids:        newSeriesCache(),
 		metricOf:   make(map[int64]string),
 		partitions: make(map[int64]bool),
+		readyCh:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		full:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -169,12 +171,12 @@ func (e *rollupExporter) shutdown(context.Context) error {
 
 // pushMetrics aggregates md, hands it to the next flush and returns once that flush has committed
 // (or failed, or ctx is done). Refused points are counted and logged; they never fail the request.
-// It fails with ErrNotConnected (retryable) before the exporter is connected, with a permanent
-// error when Postgres refuses the request's data (see refuse.go), and with the flush's retryable
-// error otherwise.
+// Before the exporter is connected it waits for it, at most 10s, then fails with ErrNotConnected
+// (retryable). It fails with a permanent error when Postgres refuses the request's data (see
+// refuse.go), and with the flush's retryable error otherwise.
 func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	if !e.ready.Load() {
-		return e.notReady()
+	if err := e.awaitReady(ctx); err != nil {
+		return err
 	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())

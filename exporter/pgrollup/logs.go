@@ -74,8 +74,8 @@ func (r *eventRefusals) add(reason int, name string) {
 // committed. Refused records are counted and logged; they never fail the request. Its errors are
 // those of pushMetrics.
 func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	if !e.ready.Load() {
-		return e.notReady()
+	if err := e.awaitReady(ctx); err != nil {
+		return err
 	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parseLogs(ld, e.now(), e.cfg.Retention.longest(), e.cfg.Retention.Events.Duration())

@@ -191,8 +191,10 @@ func TestStartFailsOnlyOnWhatCanNeverWork(t *testing.T) {
 	e, err := start(u.String())
 	require.NoError(t, err, "an authentication failure does not fail Start")
 	defer func() { require.NoError(t, e.shutdown(ctx)) }()
-	err = e.pushMetrics(ctx, request(pt{metric: "m", service: "s", at: time.Now(), value: 1}))
-	require.ErrorIs(t, err, ErrNotConnected)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = e.pushMetrics(short, request(pt{metric: "m", service: "s", at: time.Now(), value: 1}))
+	require.ErrorIs(t, err, ErrNotConnected, "a push waits for the connection while its context lasts, then fails")
 	assert.False(t, consumererror.IsPermanent(err))
 	var pgErr *pgconn.PgError
 	require.True(t, errors.As(err, &pgErr), "%v", err)
