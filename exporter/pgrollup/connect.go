@@ -29,7 +29,7 @@ import (
 //
 // An authentication failure does not fail Start either: in compose or Kubernetes the writer role
 // is often created by a job that runs after the database is up, and a collector that exited would
-// restart in a loop without its queue being served; it is logged at error level on every attempt.
+// restart in a loop without its queue being served; it is logged at error level.
 
 // ErrNotConnected is returned (wrapped with the last connection error) by pushes that arrive
 // before the exporter has connected to Postgres and applied or checked its migrations. It is
@@ -45,9 +45,11 @@ const (
 	dialTimeout = 10 * time.Second
 	// notReadyWait is how long a push waits for the exporter to get ready before it fails.
 	notReadyWait = 10 * time.Second
-	// connectBackoffMin and connectBackoffMax bound the wait between background attempts.
+	// connectBackoffMin and connectBackoffMax bound the wait between background attempts. An attempt
+	// on a Postgres that is down costs a refused connection; a short maximum means the queue starts
+	// draining within seconds of Postgres coming back.
 	connectBackoffMin = 500 * time.Millisecond
-	connectBackoffMax = 30 * time.Second
+	connectBackoffMax = 5 * time.Second
 )
 
 // newPool parses the DSN and returns a pool that has not connected yet.
@@ -131,6 +133,9 @@ func (e *rollupExporter) stopContext(timeout time.Duration) (context.Context, co
 func (e *rollupExporter) notConnected(err error, attempt int) {
 	e.connErr.Store(&err)
 	e.reportHealth(err)
+	if attempt > 3 && attempt%12 != 0 { // the first attempts, then about once a minute
+		return
+	}
 	log := e.logger.Warn
 	if misconfigured(err) {
 		log = e.logger.Error
