@@ -192,7 +192,7 @@ func TestSlowSignupsQuery(t *testing.T) {
 	assert.Equal(t, 0.75, share)
 }
 
-// TestFunnelTiesAndDuplicates checks migration 004: a step whose event has the same timestamp as
+// TestFunnelTiesAndDuplicates checks migration 005: a step whose event has the same timestamp as
 // the previous step's counts as in order, and an event re-sent in another request (stored twice)
 // counts once, also in a funnel that repeats a step name and so could match the copy.
 func TestFunnelTiesAndDuplicates(t *testing.T) {

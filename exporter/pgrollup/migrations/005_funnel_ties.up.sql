@@ -1,4 +1,4 @@
--- 004: {{schema}}.funnel counts ties and re-sent duplicates right (same signature, arguments, errors and
+-- 005: {{schema}}.funnel counts ties and re-sent duplicates right (same signature, arguments, errors and
 -- grants as in 002; CREATE OR REPLACE keeps the grants).
 --
 -- {{schema}} is replaced by the configured schema (default track) before the file runs.
