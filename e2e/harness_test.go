@@ -133,6 +133,11 @@ type collectorOptions struct {
 	// agentOf, when not empty, makes this collector an agent on examples/gateway.yaml whose
 	// load_balancing exporter spreads over these gateways (dsn and schema are then unused).
 	agentOf []*collector
+	// args are extra command-line arguments (a feature gate).
+	args []string
+	// degraded makes start return once the collector accepts OTLP (its gRPC port answers) instead
+	// of once health_check reports it healthy: for a collector started while Postgres is down.
+	degraded bool
 }
 
 // newCollector prepares (but does not start) a collector; it is stopped when the test ends.
@@ -262,6 +267,7 @@ func (c *collector) tryStart() error {
 	for _, p := range c.configs {
 		args = append(args, "--config", p)
 	}
+	args = append(args, c.opts.args...)
 	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		c.mu.Unlock()
@@ -301,8 +307,12 @@ func (c *collector) tryStart() error {
 			return errors.New("exited during start")
 		default:
 		}
-		resp, err := client.Get("http://" + c.health + "/")
-		if err == nil {
+		if c.opts.degraded {
+			if conn, err := net.DialTimeout("tcp", c.grpc, time.Second); err == nil {
+				conn.Close()
+				return nil
+			}
+		} else if resp, err := client.Get("http://" + c.health + "/"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil

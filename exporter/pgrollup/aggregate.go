@@ -3,11 +3,9 @@ package pgrollup
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,11 +27,13 @@ const (
 	rNegative
 	rTooOld
 	rFuture
+	rNameTooLong
+	rTooLarge
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"cumulative", "non_monotonic", "gauge", "histogram",
-	"unsupported_type", "nan", "inf", "negative", "too_old", "future"}
+	"unsupported_type", "nan", "inf", "negative", "too_old", "future", "name_too_long", "too_large"}
 
 const (
 	// maxFuture is how far ahead of the collector's clock a point may be.
@@ -54,10 +54,16 @@ var (
 	ErrBadValue = errors.New("NaN, infinite and negative deltas are refused")
 	// ErrOutOfRange refuses points older than the longest retention or more than 1 hour in the future.
 	ErrOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
+	// ErrNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
+	// Postgres, whose btree entries hold at most 2,704 bytes, and cutting it could merge two series.
+	ErrNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
+	// ErrTooLarge refuses deltas above 2^53: a double no longer counts in units beyond it, and the
+	// bound keeps the rollup sums from overflowing.
+	ErrTooLarge = errors.New("deltas above 2^53 are refused")
 )
 
 var reasonErrs = [numReasons]error{ErrCumulative, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
-	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange}
+	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong, ErrTooLarge}
 
 // aggKey is one (series, minute) bucket: series is the series' canonical identity (see
 // appendIdentity) and minute the bucket start in Unix minutes (UTC).
@@ -143,6 +149,8 @@ type parser struct {
 	// cache, when set, is the exporter's series cache: points of cached series skip the identity
 	// string and the per-request map.
 	cache *seriesCache
+	// rep counts the strings repaired while parsing the current request (see sanitize.go).
+	rep repairs
 }
 
 type kv struct {
@@ -180,12 +188,16 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 				case pmetric.MetricTypeSum:
 					sum := m.Sum()
 					dps := sum.DataPoints()
+					name := m.Name()
 					switch {
+					case len(name) > maxNameBytes:
+						ref.add(rNameTooLong, name, dps.Len())
+						continue
 					case sum.AggregationTemporality() != pmetric.AggregationTemporalityDelta:
-						ref.add(rCumulative, m.Name(), dps.Len())
+						ref.add(rCumulative, name, dps.Len())
 						continue
 					case !sum.IsMonotonic():
-						ref.add(rNonMonotonic, m.Name(), dps.Len())
+						ref.add(rNonMonotonic, name, dps.Len())
 						continue
 					}
 					for d := 0; d < dps.Len(); d++ {
@@ -197,33 +209,36 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 						case pmetric.NumberDataPointValueTypeDouble:
 							v = dp.DoubleValue()
 						default:
-							ref.add(rUnsupported, m.Name(), 1)
+							ref.add(rUnsupported, name, 1)
 							continue
 						}
 						switch {
 						case math.IsNaN(v):
-							ref.add(rNaN, m.Name(), 1)
+							ref.add(rNaN, name, 1)
 							continue
 						case math.IsInf(v, 0):
-							ref.add(rInf, m.Name(), 1)
+							ref.add(rInf, name, 1)
 							continue
 						case v < 0:
-							ref.add(rNegative, m.Name(), 1)
+							ref.add(rNegative, name, 1)
+							continue
+						case v > maxDelta:
+							ref.add(rTooLarge, name, 1)
 							continue
 						}
 						ts := int64(dp.Timestamp())
 						switch {
 						case ts < p.oldest:
-							ref.add(rTooOld, m.Name(), 1)
+							ref.add(rTooOld, name, 1)
 							continue
 						case ts > p.newest:
-							ref.add(rFuture, m.Name(), 1)
+							ref.add(rFuture, name, 1)
 							continue
 						}
 						if it == nil {
 							it = p.newItem(md.DataPointCount())
 						}
-						p.count(it, m.Name(), service, dp.Attributes(), ts, v)
+						p.count(it, name, service, dp.Attributes(), ts, v)
 					}
 				case pmetric.MetricTypeGauge:
 					ref.add(rGauge, m.Name(), m.Gauge().DataPoints().Len())
@@ -248,6 +263,7 @@ func (p *parser) begin(now time.Time, longest time.Duration) {
 	p.now = now
 	p.oldest = now.Add(-longest).UnixNano()
 	p.newest = now.Add(maxFuture).UnixNano()
+	p.rep = repairs{}
 	clear(p.interned)
 	if p.cache != nil {
 		p.cache.mu.RLock()
@@ -267,7 +283,7 @@ func (p *parser) readResource(res pcommon.Resource) string {
 	p.resKVs = p.resKVs[:0]
 	res.Attributes().Range(func(k string, v pcommon.Value) bool {
 		if k == resourceServiceName {
-			service = v.AsString()
+			service = p.rep.text(v.AsString(), maxStringBytes)
 		} else if p.keep[k] {
 			p.resKVs = append(p.resKVs, kv{k, v})
 		}
@@ -355,7 +371,8 @@ func appendLookupKV(b []byte, k string, v pcommon.Value) []byte {
 		}
 		return append(b, 0)
 	default: // empty, bytes, slices and maps: their JSON form, as in the identity
-		j := appendJSONValue(nil, v)
+		var scratch repairs // counted when the identity is built
+		j := scratch.jsonValue(nil, v)
 		b = binary.AppendUvarint(b, uint64(len(j)))
 		return append(b, j...)
 	}
@@ -376,7 +393,9 @@ func (p *parser) intern(b []byte) string {
 // service attributes-as-JSON, with the kept resource attributes and the point's attributes merged
 // (the point wins), keys sorted.
 func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
-	b := appendMetricService(p.buf[:0], metric, service)
+	// The metric name is repaired here, on a cache miss, rather than per point: a cached series was
+	// looked up by its raw name. (service is repaired once per resource, by readResource.)
+	b := appendMetricService(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
 	p.kvs = append(p.kvs[:0], p.resKVs...)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		p.kvs = append(p.kvs, kv{k, v})
@@ -395,9 +414,9 @@ func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, e.key)
+		b = p.rep.jsonString(b, e.key, maxKeyBytes)
 		b = append(b, ':')
-		b = appendJSONValue(b, e.val)
+		b = p.rep.jsonValue(b, e.val)
 	}
 	b = append(b, '}')
 	p.buf = b
@@ -432,43 +451,4 @@ func seriesKey(id string) [16]byte {
 	var k [16]byte
 	copy(k[:], sum[:16])
 	return k
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
-			enc, _ := json.Marshal(s)
-			return append(b, enc...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONValue encodes an attribute value; non-finite doubles become strings, and bytes, slices
-// and maps their JSON form.
-func appendJSONValue(b []byte, v pcommon.Value) []byte {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return appendJSONString(b, v.Str())
-	case pcommon.ValueTypeInt:
-		return strconv.AppendInt(b, v.Int(), 10)
-	case pcommon.ValueTypeDouble:
-		f := v.Double()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return appendJSONString(b, strconv.FormatFloat(f, 'g', -1, 64))
-		}
-		return strconv.AppendFloat(b, f, 'g', -1, 64)
-	case pcommon.ValueTypeBool:
-		return strconv.AppendBool(b, v.Bool())
-	case pcommon.ValueTypeEmpty:
-		return append(b, "null"...)
-	default:
-		enc, err := json.Marshal(v.AsRaw())
-		if err != nil {
-			return appendJSONString(b, v.AsString())
-		}
-		return append(b, enc...)
-	}
 }

@@ -26,7 +26,8 @@ type Config struct {
 	// BackOffConfig is the exporterhelper retry policy (key `retry_on_failure`).
 	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
-	// DSN is the Postgres connection string, for example ${env:TRACK_PG_DSN}. Required.
+	// DSN is the Postgres connection string, for example ${env:TRACK_PG_DSN}. Required. A DSN that does
+	// not parse fails the start; a server that cannot be reached or refuses the login does not.
 	DSN configopaque.String `mapstructure:"dsn"`
 	// Schema is the Postgres schema holding the tables, views and functions. Default "track".
 	Schema string `mapstructure:"schema"`
@@ -41,7 +42,9 @@ type Config struct {
 	// service add up.
 	KeepResourceAttributes []string `mapstructure:"keep_resource_attributes"`
 	// MigrateOnStart applies the embedded migrations at start, under an advisory lock. Default true.
-	// When false, start fails if the schema is not at the version this exporter needs.
+	// When false, the exporter only checks that the schema is at the version it needs, and refuses
+	// pushes (retryably, see ErrNotConnected) until it is. Either way start does not wait for
+	// Postgres: it connects and migrates in the background when Postgres is not reachable yet.
 	MigrateOnStart bool `mapstructure:"migrate_on_start"`
 	// DedupWindow is how long the idempotency key of a committed request is kept. A request pushed
 	// again within the window (a retry, a persistent-queue replay, an OTLP client re-sending) is

@@ -40,8 +40,17 @@ type rollupExporter struct {
 
 	pool   *pgxpool.Pool
 	schema string // quoted
-	sqls   statements
-	ids    *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
+	host   component.Host
+	// ready is set once the exporter has connected and migrated; pushes fail with ErrNotConnected
+	// until then. connErr holds the last error of getting ready.
+	ready   atomic.Bool
+	readyCh chan struct{} // closed when ready is set
+	connErr atomic.Pointer[error]
+	// healthMu guards degraded, the status last reported through componentstatus.
+	healthMu sync.Mutex
+	degraded bool
+	sqls     statements
+	ids      *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
 	// metricOf maps series ids to their metric, for the per-metric totals; used by the flusher
 	// goroutine only.
 	metricOf map[int64]string
@@ -85,6 +94,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		ids:        newSeriesCache(),
 		metricOf:   make(map[int64]string),
 		partitions: make(map[int64]bool),
+		readyCh:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		full:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -101,42 +111,30 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 	return e, nil
 }
 
-// start connects, migrates (or checks the schema), records the retention settings and starts the
-// flusher and the retention loop.
-func (e *rollupExporter) start(ctx context.Context, _ component.Host) error {
-	pcfg, err := pgxpool.ParseConfig(string(e.cfg.DSN))
+// start parses the DSN, makes one bounded attempt to connect and migrate, and starts the flusher;
+// then the retention loop, at once if the attempt succeeded, else once the background connection
+// loop succeeds (see connect.go). Only a DSN that does not parse fails it.
+func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
+	pool, err := e.newPool()
 	if err != nil {
-		return fmt.Errorf("parsing dsn: %w", err)
-	}
-	pcfg.MaxConns = e.cfg.MaxConns
-	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, createStage)
 		return err
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return fmt.Errorf("connecting to postgres: %w", err)
-	}
-	if e.cfg.MigrateOnStart {
-		err = migrate(ctx, pool, e.cfg.Schema)
-	} else {
-		err = checkMigrated(ctx, pool, e.cfg.Schema)
-	}
-	if err == nil {
-		err = e.recordRetention(ctx, pool)
-	}
-	e.pool = pool
-	if err == nil {
-		err = e.ensurePartitionsAhead(ctx)
-	}
-	if err != nil {
-		e.pool = nil
-		pool.Close()
-		return err
-	}
+	e.pool, e.host = pool, host
+	first, cancel := context.WithTimeout(ctx, firstConnectTimeout)
+	err = e.prepare(first)
+	cancel()
 	e.wg.Add(2)
 	go e.flusher()
-	go e.retentionLoop()
+	if err == nil {
+		e.connected()
+		go func() {
+			defer e.wg.Done()
+			e.retentionLoop()
+		}()
+		return nil
+	}
+	e.notConnected(err, 1)
+	go e.connectLoop(err)
 	return nil
 }
 
@@ -173,11 +171,19 @@ func (e *rollupExporter) shutdown(context.Context) error {
 
 // pushMetrics aggregates md, hands it to the next flush and returns once that flush has committed
 // (or failed, or ctx is done). Refused points are counted and logged; they never fail the request.
+// Before the exporter is connected it waits for it, at most 10s, then fails with ErrNotConnected
+// (retryable). It fails with a permanent error when Postgres refuses the request's data (see
+// refuse.go), and with the flush's retryable error otherwise.
 func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if err := e.awaitReady(ctx); err != nil {
+		return err
+	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())
+	rep := p.rep
 	e.parsers.Put(p)
 	e.reportRefusals(ctx, &ref)
+	e.reportRepairs(ctx, &rep)
 	if it == nil {
 		return nil
 	}
@@ -287,14 +293,33 @@ func (e *rollupExporter) flushPending() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.TimeoutConfig.Timeout, 30*time.Second))
-	err := e.flush(ctx, items, merged)
+	e.flushRound(ctx, items, merged)
 	cancel()
-	if err != nil {
-		e.logger.Warn("writing rollups failed; the pushes will be retried", zap.Int("requests", len(items)), zap.Error(err))
-	}
 	for _, it := range items {
-		it.err = err
 		close(it.done)
+	}
+}
+
+// logOnce reports whether the log line keyed by key is to be written: the first time key is seen,
+// while fewer than maxLoggedNames keys have been seen.
+func (e *rollupExporter) logOnce(key string) bool {
+	if _, seen := e.logged.Load(key); seen || e.loggedSize.Load() >= maxLoggedNames {
+		return false
+	}
+	if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
+		return false
+	}
+	e.loggedSize.Add(1)
+	return true
+}
+
+// reportRepairs counts the strings repaired while a request was parsed, by reason.
+func (e *rollupExporter) reportRepairs(ctx context.Context, rep *repairs) {
+	for r, n := range rep {
+		if n > 0 {
+			e.telemetry.ExporterPgrollupValuesRepaired.Add(ctx, n,
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", repairNames[r]))))
+		}
 	}
 }
 
@@ -307,13 +332,10 @@ func (e *rollupExporter) reportRefusals(ctx context.Context, ref *refusals) {
 		e.telemetry.ExporterPgrollupPointsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[r]))))
 		for _, name := range ref.names[r] {
-			if _, seen := e.logged.Load(name); seen || e.loggedSize.Load() >= maxLoggedNames {
+			name = displayName(name)
+			if !e.logOnce(name) {
 				continue
 			}
-			if _, seen := e.logged.LoadOrStore(name, struct{}{}); seen {
-				continue
-			}
-			e.loggedSize.Add(1)
 			e.logger.Warn("refusing data points (logged once per metric name)",
 				zap.String("metric", name), zap.String("reason", reasonNames[r]), zap.Error(reasonErrs[r]))
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -321,6 +323,8 @@ func TestRefusals(t *testing.T) {
 		{"negative", pt{metric: "neg", at: ok, value: -1}},
 		{"too_old", pt{metric: "old", at: now.Add(-4 * 365 * 24 * time.Hour), value: 1}},
 		{"future", pt{metric: "future", at: now.Add(2 * time.Hour), value: 1}},
+		{"name_too_long", pt{metric: strings.Repeat("m", maxNameBytes+1), at: ok, value: 1}},
+		{"too_large", pt{metric: "huge", at: ok, value: maxDelta * 2}},
 	}
 	var points []pt
 	var want []metricdata.DataPoint[int64]
@@ -423,7 +427,8 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, len(migs), n)
 	assert.Equal(t, migs[len(migs)-1].version, maxV)
-	// A collector that does not migrate starts on a migrated schema, and refuses an empty one.
+	// A collector that does not migrate starts on a migrated schema. On an empty one it starts too,
+	// but refuses pushes (retryably) until the owner has migrated it.
 	startExporter(t, sc, func(c *Config) { c.MigrateOnStart = false })
 	empty := pgtest.NewSchema(t)
 	cfg := createDefaultConfig().(*Config)
@@ -432,7 +437,17 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	cfg.MigrateOnStart = false
 	e, err := newExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
 	require.NoError(t, err)
-	require.ErrorIs(t, e.start(context.Background(), componenttest.NewNopHost()), ErrSchemaOutdated)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	md := request(pt{metric: "m", service: "s", at: time.Now().Add(-time.Minute), value: 1})
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = e.pushMetrics(short, md)
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorIs(t, err, ErrSchemaOutdated)
+	assert.False(t, consumererror.IsPermanent(err))
+	owner := startExporter(t, empty)
+	require.Eventually(t, func() bool { return e.pushMetrics(context.Background(), md) == nil }, 20*time.Second, 50*time.Millisecond)
+	assert.Equal(t, 1.0, owner.total(t, "minutely", "m"))
 	require.NoError(t, e.shutdown(context.Background()))
 }
 

@@ -191,3 +191,55 @@ func TestSlowSignupsQuery(t *testing.T) {
 	assert.Equal(t, 4.0, signups)
 	assert.Equal(t, 0.75, share)
 }
+
+// TestFunnelTiesAndDuplicates checks migration 005: a step whose event has the same timestamp as
+// the previous step's counts as in order, and an event re-sent in another request (stored twice)
+// counts once, also in a funnel that repeats a step name and so could match the copy.
+func TestFunnelTiesAndDuplicates(t *testing.T) {
+	te := startExporter(t, nil)
+	t0 := hoursAgo(3)
+	m := func(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Minute))) }
+	e := func(user, name string, at time.Time) ev {
+		return ev{name: name, service: "web", at: at, user: user}
+	}
+	te.pushEvents(t,
+		// tie: profile stamped with the start's clock reading.
+		e("tie", "start", m(0)), e("tie", "profile", m(0)), e("tie", "pay", m(2)),
+		// a tie on a later step.
+		e("tie3", "start", m(0)), e("tie3", "profile", m(1)), e("tie3", "pay", m(1)),
+		// the profile strictly before the start stays out of order.
+		e("early", "profile", m(0)), e("early", "start", m(0).Add(time.Microsecond)),
+		// one view, re-sent below in another request.
+		e("dup", "view", m(0)), e("dup", "start", m(0)),
+		// two real views.
+		e("twice", "view", m(0)), e("twice", "view", m(2)),
+		// a, b, a at one instant: the second a must be another event than the first.
+		e("aba", "view", m(0)), e("aba", "click", m(0)),
+	)
+	// The re-sends: other requests (other keys), the same events.
+	te.pushEvents(t, e("dup", "view", m(0)), e("dup", "start", m(0)), e("tie", "profile", m(0)))
+	te.pushEvents(t, e("dup", "view", m(0)))
+	require.Equal(t, 3.0, te.count(t, "SELECT count(*) FROM "+te.schema+".events WHERE user_id = 'dup' AND name = 'view'"),
+		"the copies are stored: the funnel, not the write path, treats them as one")
+
+	since, until := t0.Add(-time.Hour), t0.Add(time.Hour)
+	users := func(steps ...string) []float64 {
+		var out []float64
+		for _, r := range te.funnel(t, steps, since, until, "30 minutes") {
+			out = append(out, r.Users)
+		}
+		return out
+	}
+	// start: tie, tie3, early, dup (once although stored twice); profile: tie (tie), tie3;
+	// pay: tie (2m after), tie3 (tie).
+	assert.Equal(t, []float64{4, 2, 2}, users("start", "profile", "pay"))
+	// view twice: only "twice" viewed twice; dup's copies and aba's single view do not count.
+	assert.Equal(t, []float64{3, 1}, users("view", "view"))
+	// view, click, view at one instant: aba has one view, so stops at click.
+	assert.Equal(t, []float64{3, 1, 0}, users("view", "click", "view"))
+	// A tie's time to the step is zero.
+	rows := te.funnel(t, []string{"start", "profile"}, since, until, "30 minutes")
+	require.Len(t, rows, 2)
+	require.NotNil(t, rows[1].Median)
+	assert.Equal(t, 30*time.Second, *rows[1].Median, "median of 0 (tie) and 1m (tie3)")
+}

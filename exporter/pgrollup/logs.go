@@ -20,10 +20,11 @@ const (
 	erBadAdjustedCount
 	erTooOld
 	erFuture
+	erNameTooLong
 	numEventReasons
 )
 
-var eventReasonNames = [numEventReasons]string{"missing_event_name", "bad_adjusted_count", "too_old", "future"}
+var eventReasonNames = [numEventReasons]string{"missing_event_name", "bad_adjusted_count", "too_old", "future", "name_too_long"}
 
 // Errors describing refused events; they are logged (at most once per event name and reason) and
 // the events counted in telemetry, while the rest of the request is written.
@@ -31,11 +32,12 @@ var (
 	// ErrMissingEventName refuses a log record without an event name.
 	ErrMissingEventName = errors.New("log records without an event name are refused: pgrollup counts product events " +
 		"(track.Event, or any OTel log record with its event name set)")
-	// ErrBadAdjustedCount refuses an event whose sampling.adjusted_count is not a finite positive number.
-	ErrBadAdjustedCount = errors.New("events whose sampling.adjusted_count is not a finite positive number are refused")
+	// ErrBadAdjustedCount refuses an event whose sampling.adjusted_count is not a positive number of
+	// at most 2^53.
+	ErrBadAdjustedCount = errors.New("events whose sampling.adjusted_count is not a positive number of at most 2^53 are refused")
 )
 
-var eventReasonErrs = [numEventReasons]error{ErrMissingEventName, ErrBadAdjustedCount, ErrOutOfRange, ErrOutOfRange}
+var eventReasonErrs = [numEventReasons]error{ErrMissingEventName, ErrBadAdjustedCount, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong}
 
 // The log record attributes that have columns of their own in the events table.
 const (
@@ -69,12 +71,18 @@ func (r *eventRefusals) add(reason int, name string) {
 // pushLogs counts the events of ld into the rollups (metric event.<name>, weighted by
 // sampling.adjusted_count) and stores them raw in the events table, in the same flush transaction
 // and under the same per-request idempotency key as metrics. It returns once that flush has
-// committed. Refused records are counted and logged; they never fail the request.
+// committed. Refused records are counted and logged; they never fail the request. Its errors are
+// those of pushMetrics.
 func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	if err := e.awaitReady(ctx); err != nil {
+		return err
+	}
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parseLogs(ld, e.now(), e.cfg.Retention.longest(), e.cfg.Retention.Events.Duration())
+	rep := p.rep
 	e.parsers.Put(p)
 	e.reportEventRefusals(ctx, &ref)
+	e.reportRepairs(ctx, &rep)
 	if it == nil {
 		return nil
 	}
@@ -111,10 +119,15 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				name := lr.EventName()
-				if name == "" {
+				switch {
+				case name == "":
 					ref.add(erMissingName, "")
 					continue
+				case len(name) > maxNameBytes:
+					ref.add(erNameTooLong, name)
+					continue
 				}
+				name = p.rep.text(name, maxNameBytes)
 				weight := 1.0
 				if v, ok := lr.Attributes().Get(attrAdjustedCount); ok {
 					switch v.Type() {
@@ -125,7 +138,7 @@ func (p *parser) parseLogs(ld plog.Logs, now time.Time, longest, keepRaw time.Du
 					default:
 						weight = math.NaN()
 					}
-					if math.IsNaN(weight) || math.IsInf(weight, 0) || weight <= 0 {
+					if math.IsNaN(weight) || weight <= 0 || weight > maxDelta {
 						ref.add(erBadAdjustedCount, name)
 						continue
 					}
@@ -169,28 +182,28 @@ func (p *parser) eventRow(lr plog.LogRecord, name, service string, ts int64, wei
 	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case attrPage:
-			r.page, r.hasPage = v.AsString(), true
+			r.page, r.hasPage = p.rep.text(v.AsString(), maxStringBytes), true
 		case attrUser:
-			r.user, r.hasUser = v.AsString(), true
+			r.user, r.hasUser = p.rep.text(v.AsString(), maxKeyBytes), true
 		case attrCountry:
-			r.country, r.hasCountry = v.AsString(), true
+			r.country, r.hasCountry = p.rep.text(v.AsString(), maxStringBytes), true
 		case attrRegion:
-			r.region, r.hasRegion = v.AsString(), true
+			r.region, r.hasRegion = p.rep.text(v.AsString(), maxStringBytes), true
 		case attrAdjustedCount:
 		default:
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONString(b, k)
+			b = p.rep.jsonString(b, k, maxKeyBytes)
 			b = append(b, ':')
-			b = appendJSONValue(b, v)
+			b = p.rep.jsonValue(b, v)
 		}
 		return true
 	})
 	r.attributes = append(b, '}')
 	if body := lr.Body(); body.Type() != pcommon.ValueTypeEmpty {
-		r.body, r.hasBody = body.AsString(), true
+		r.body, r.hasBody = p.rep.text(body.AsString(), maxStringBytes), true
 	}
 	return r
 }
@@ -204,14 +217,10 @@ func (e *rollupExporter) reportEventRefusals(ctx context.Context, ref *eventRefu
 		e.telemetry.ExporterPgrollupEventsRefused.Add(ctx, ref.n[r],
 			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", eventReasonNames[r]))))
 		for _, name := range ref.names[r] {
-			key := "event\x00" + eventReasonNames[r] + "\x00" + name
-			if _, seen := e.logged.Load(key); seen || e.loggedSize.Load() >= maxLoggedNames {
+			name = displayName(name)
+			if !e.logOnce("event\x00" + eventReasonNames[r] + "\x00" + name) {
 				continue
 			}
-			if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
-				continue
-			}
-			e.loggedSize.Add(1)
 			e.logger.Warn("refusing events (logged once per event name and reason)",
 				zap.String("event", name), zap.String("reason", eventReasonNames[r]), zap.Error(eventReasonErrs[r]))
 		}

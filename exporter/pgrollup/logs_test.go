@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,6 +192,8 @@ func TestEventRefusals(t *testing.T) {
 		{"bad_adjusted_count", ev{name: "text", at: ok, raw: "ten"}},
 		{"too_old", ev{name: "old", at: now.Add(-4 * 365 * 24 * time.Hour)}},
 		{"future", ev{name: "future", at: now.Add(2 * time.Hour)}},
+		{"name_too_long", ev{name: strings.Repeat("e", maxNameBytes+1), at: ok}},
+		{"bad_adjusted_count", ev{name: "huge", at: ok, raw: float64(maxDelta * 2)}},
 	}
 	var events []ev
 	counts := map[string]int64{}
@@ -208,7 +211,7 @@ func TestEventRefusals(t *testing.T) {
 	assert.Equal(t, 4.0, te.count(t, "SELECT coalesce(sum(value), 0) FROM "+te.schema+".minutely"), "only the good event is counted")
 	assert.Equal(t, 1.0, te.count(t, "SELECT count(*) FROM "+te.schema+".events"), "only the good event is stored")
 	var want []metricdata.DataPoint[int64]
-	for _, r := range []string{"missing_event_name", "bad_adjusted_count", "too_old", "future"} {
+	for _, r := range []string{"missing_event_name", "bad_adjusted_count", "too_old", "future", "name_too_long"} {
 		want = append(want, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attribute.String("reason", r)), Value: counts[r]})
 	}
 	metadatatest.AssertEqualExporterPgrollupEventsRefused(t, te.tel, want, metricdatatest.IgnoreTimestamp())

@@ -17,7 +17,6 @@ const deleteBatch = 5000
 
 // retentionLoop removes expired rows every retention::interval until shutdown.
 func (e *rollupExporter) retentionLoop() {
-	defer e.wg.Done()
 	t := time.NewTicker(e.cfg.Retention.Interval)
 	defer t.Stop()
 	for {

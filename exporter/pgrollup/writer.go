@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
@@ -127,11 +128,14 @@ func (e *rollupExporter) flush(ctx context.Context, items []*item, merged map[id
 	return nil
 }
 
+// retryable reports whether a failed flush transaction is tried again at once: a deadlock, a
+// serialization failure, a key conflict with another collector, or a connection that was dead
+// before anything was sent.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "40P01", "40001", "23505": // deadlock, serialization failure, unique violation
+		case pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure, pgerrcode.UniqueViolation:
 			return true
 		}
 		return false

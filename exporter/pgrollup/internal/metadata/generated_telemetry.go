@@ -38,9 +38,11 @@ type TelemetryBuilder struct {
 	ExporterPgrollupKeysExpired            metric.Int64Counter
 	ExporterPgrollupPointsAccepted         metric.Int64Counter
 	ExporterPgrollupPointsRefused          metric.Int64Counter
+	ExporterPgrollupRequestsRefused        metric.Int64Counter
 	ExporterPgrollupRetentionDeleted       metric.Int64Counter
 	ExporterPgrollupRowsWritten            metric.Int64Counter
 	ExporterPgrollupSeriesCreated          metric.Int64Counter
+	ExporterPgrollupValuesRepaired         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -145,6 +147,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupRequestsRefused, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_requests_refused",
+		metric.WithDescription("Pushed requests refused with a permanent error because Postgres refused their data (SQLSTATE class 22 data_exception, 23 integrity_constraint_violation, 54 program_limit_exceeded; attribute `reason`); the other requests of their flush were committed. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupRetentionDeleted, err = builder.meter.Int64Counter(
 		"otelcol_exporter_pgrollup_retention_deleted",
 		metric.WithDescription("Rows removed by retention, by resolution (attribute `resolution`). [Alpha]"),
@@ -161,6 +169,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_pgrollup_series_created",
 		metric.WithDescription("Series looked up in or added to the series table because this collector had not seen them yet. [Alpha]"),
 		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupValuesRepaired, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_values_repaired",
+		metric.WithDescription("Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, per string of a series identity when this collector first meets the series, and per service.name of each resource. [Alpha]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -212,6 +212,22 @@ func AssertEqualExporterPgrollupPointsRefused(t *testing.T, tt *componenttest.Te
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExporterPgrollupRequestsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_pgrollup_requests_refused",
+		Description: "Pushed requests refused with a permanent error because Postgres refused their data (SQLSTATE class 22 data_exception, 23 integrity_constraint_violation, 54 program_limit_exceeded; attribute `reason`); the other requests of their flush were committed. [Alpha]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_pgrollup_requests_refused")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterPgrollupRetentionDeleted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_pgrollup_retention_deleted",
@@ -256,6 +272,22 @@ func AssertEqualExporterPgrollupSeriesCreated(t *testing.T, tt *componenttest.Te
 		},
 	}
 	got, err := tt.GetMetric("otelcol_exporter_pgrollup_series_created")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterPgrollupValuesRepaired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_pgrollup_values_repaired",
+		Description: "Strings repaired before they were written, by reason (attribute `reason`): nul (a NUL byte replaced by U+FFFD), invalid_utf8 (invalid bytes replaced by U+FFFD), truncated (cut to its bound), too_deep (a list or map nested deeper than 16 levels replaced by a placeholder). Counted per string of each event, per string of a series identity when this collector first meets the series, and per service.name of each resource. [Alpha]",
+		Unit:        "{value}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_pgrollup_values_repaired")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -31,9 +31,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterPgrollupKeysExpired.Add(context.Background(), 1)
 	tb.ExporterPgrollupPointsAccepted.Add(context.Background(), 1)
 	tb.ExporterPgrollupPointsRefused.Add(context.Background(), 1)
+	tb.ExporterPgrollupRequestsRefused.Add(context.Background(), 1)
 	tb.ExporterPgrollupRetentionDeleted.Add(context.Background(), 1)
 	tb.ExporterPgrollupRowsWritten.Add(context.Background(), 1)
 	tb.ExporterPgrollupSeriesCreated.Add(context.Background(), 1)
+	tb.ExporterPgrollupValuesRepaired.Add(context.Background(), 1)
 	AssertEqualExporterPgrollupEventPartitionsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -70,6 +72,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualExporterPgrollupPointsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupRequestsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupRetentionDeleted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -77,6 +82,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupSeriesCreated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupValuesRepaired(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
