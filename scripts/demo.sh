@@ -119,7 +119,7 @@ GOGC=${GOGC:-200} GOMEMLIMIT=${GOMEMLIMIT:-$(awk '/^MemTotal:/ {printf "%dMiB", 
 	TRACK_PPROF_ENDPOINT=127.0.0.1:$(free_port 1777) \
 	TRACK_TELEMETRY_PORT=$(free_port 8888) \
 	TRACK_DATA_DIR=$DEMO/data \
-	"$COLLECTOR" --config examples/collector.yaml >"$DEMO/collector.log" 2>&1 &
+	"$COLLECTOR" --config examples/collector.yaml --feature-gates=+extension.healthcheck.useComponentStatus >"$DEMO/collector.log" 2>&1 &
 COLLECTOR_PID=$!
 PIDS+=("$COLLECTOR_PID")
 for ((i = 0; ; i++)); do
