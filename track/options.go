@@ -19,6 +19,11 @@ const (
 	defaultInterval    = 10 * time.Second
 	defaultBacklog     = 60 // ten minutes of exports at the default interval
 	defaultSeriesLimit = 2000
+	// defaultIdleIntervals forgets a series after one collection without
+	// increments: the limit then applies to the sets used in the current
+	// and the previous interval, close to the SDK's delta aggregation, which
+	// keeps those of the current interval only.
+	defaultIdleIntervals = 1
 )
 
 // Option configures a Tracker in New or Start. Options win over the
@@ -41,14 +46,19 @@ type config struct {
 	meterProvider metric.MeterProvider
 	backlog       int
 	seriesLimit   int
+	idleIntervals int
+	idleSet       bool
 	errorHandler  func(error)
 	err           error
 }
 
 func newConfig(opts []Option) config {
-	c := config{backlog: defaultBacklog, seriesLimit: defaultSeriesLimit}
+	c := config{backlog: defaultBacklog, seriesLimit: defaultSeriesLimit, idleIntervals: defaultIdleIntervals}
 	for _, o := range opts {
 		o.apply(&c)
+	}
+	if c.idleSet && c.meterProvider != nil {
+		c.invalid("WithIdleIntervals does not apply with WithMeterProvider: series on the service's provider are never forgotten")
 	}
 	if c.errorHandler == nil {
 		c.errorHandler = otel.Handle
@@ -159,9 +169,13 @@ func WithBacklog(exports int) Option {
 	})
 }
 
-// WithSeriesLimit sets how many distinct attribute sets each name keeps;
-// further sets fold into one series with otel.metric.overflow=true. Without
-// it, the limit is 2000, the SDK's own default.
+// WithSeriesLimit sets how many active attribute sets each name keeps;
+// further sets fold into one series with otel.metric.overflow=true, and the
+// first overflow of a name is reported to the error handler (wrapping
+// ErrSeriesOverflow). Sets idle long enough are forgotten (see
+// WithIdleIntervals) and free their place, so the limit bounds the sets in
+// use at once, not those ever seen. Without it, the limit is 2000, the SDK's
+// own default.
 func WithSeriesLimit(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
@@ -171,8 +185,31 @@ func WithSeriesLimit(n int) Option {
 	})
 }
 
-// WithErrorHandler receives refused calls (rate-limited to one report per
-// second, with a count of those not reported) and failed exports. It is
+// WithIdleIntervals sets after how many collections without an increment a
+// series is forgotten: its delta has been exported by then, its memory is
+// released and its place counts no more against WithSeriesLimit. A name
+// whose series are all forgotten is forgotten too, and its place counts no
+// more against the limit of 10000 names. The next increment of a forgotten
+// series creates it again, and a CounterHandle bound to it attaches to the
+// new one on its next use; no count is lost or counted twice, also when an
+// increment races with the forgetting. n must be at least 1. Without it, a
+// series is forgotten after one collection without increments (it is not
+// sent again, as the SDK's delta aggregation does). It cannot be combined
+// with WithMeterProvider, whose readers may need cumulative totals: series
+// on a service's provider are never forgotten.
+func WithIdleIntervals(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.invalid("WithIdleIntervals: %d is below 1", n)
+		}
+		c.idleIntervals = n
+		c.idleSet = true
+	})
+}
+
+// WithErrorHandler receives refused calls and the first overflow of each
+// name (each rate-limited to one report per second, with a count of those
+// not reported) and failed exports. It is
 // called from track's own goroutines, never from the caller of Increment.
 // Without it, errors go to otel.Handle, the global OpenTelemetry handler.
 func WithErrorHandler(handle func(error)) Option {

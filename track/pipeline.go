@@ -26,8 +26,10 @@ import (
 const scopeName = "github.com/trackhq/track"
 
 // pipeline connects a tracker to OpenTelemetry: counters go to track's own
-// MeterProvider with the backlog exporter, or to a provider the service
-// owns; events go to track's own LoggerProvider with a backlog exporter.
+// MeterProvider, whose periodic reader collects track's deltas through a
+// producer and exports them through the backlog, or to observable counters
+// on a provider the service owns; events go to track's own LoggerProvider
+// with a backlog exporter.
 type pipeline struct {
 	meter    metric.Meter
 	provider *sdkmetric.MeterProvider // nil when the service owns the provider
@@ -43,7 +45,7 @@ type pipeline struct {
 	emittedAtStart, settledAtStart uint64
 }
 
-func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusals) (*pipeline, error) {
+func newPipeline(ctx context.Context, cfg config, reg *registry, stats *exportStats, r *refusals) (*pipeline, error) {
 	res, err := newResource(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,7 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 			_ = logExp.Shutdown(ctx)
 			return nil, err
 		}
-		var readerOpts []sdkmetric.PeriodicReaderOption
+		readerOpts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithProducer(newProducer(reg, cfg.idleIntervals))}
 		if cfg.interval > 0 {
 			readerOpts = append(readerOpts, sdkmetric.WithInterval(cfg.interval))
 		} else if os.Getenv("OTEL_METRIC_EXPORT_INTERVAL") == "" {
@@ -70,8 +72,6 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 		p.provider = sdkmetric.NewMeterProvider(
 			sdkmetric.WithResource(res),
 			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(newMetricExporter(exp, cfg.backlog, stats, r.report), readerOpts...)),
-			// track caps series itself; the SDK must never fold them again.
-			sdkmetric.WithCardinalityLimit(0),
 		)
 		p.meter = p.provider.Meter(scopeName)
 	}
@@ -84,8 +84,9 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 	return p, nil
 }
 
-// register creates c's observable counter. It is called with the registry
-// lock held, so it never runs concurrently with itself or shutdown.
+// register creates c's observable counter on the service's provider (see
+// WithMeterProvider). It is called with the registry lock held, so it never
+// runs concurrently with itself or shutdown.
 func (p *pipeline) register(c *counter) {
 	inst, err := p.meter.Int64ObservableCounter(c.name)
 	if err != nil {

@@ -3,6 +3,7 @@ package track
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -55,14 +56,15 @@ func (t *Tracker) start(ctx context.Context, cfg config) error {
 		return ErrAlreadyStarted
 	}
 	t.refusals.setHandler(cfg.errorHandler)
-	p, err := newPipeline(ctx, cfg, &t.stats, &t.refusals)
+	p, err := newPipeline(ctx, cfg, t.reg, &t.stats, &t.refusals)
 	if err != nil {
 		return err
 	}
-	t.reg.mu.Lock()
-	t.reg.seriesLimit = cfg.seriesLimit
-	t.reg.mu.Unlock()
-	t.reg.attach(p.register)
+	if p.provider != nil {
+		t.reg.attach(cfg.seriesLimit, nil) // the producer collects
+	} else {
+		t.reg.attach(cfg.seriesLimit, p.register)
+	}
 	p.emittedAtStart = t.stats.eventsEmitted.Load()
 	p.settledAtStart = t.stats.events.exported.Load() + t.stats.events.dropped.Load()
 	t.pipe = p
@@ -136,78 +138,113 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 	} else {
 		s = c.seriesFor(attrs)
 	}
-	s.cells[procPin()&(len(s.cells)-1)].n.Add(n)
+	// Test the result before unpinning, while it is still in a register.
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) < n {
+		procUnpin()
+		s.landed(n) // forgotten meanwhile: counted again on the live series
+		return
+	}
 	procUnpin()
 }
 
 // Counter returns a handle bound to one (name, attributes) series, whose
-// Increment and Add skip every lookup. A handle for an invalid name refuses
+// Increment and Add skip every lookup. When the series is forgotten after
+// idling (see WithIdleIntervals), the handle attaches to a new one on its
+// next use, and no count is lost. A handle for an invalid name refuses
 // every call. Handles are safe for concurrent use.
 func (t *Tracker) Counter(name string, attrs ...attribute.KeyValue) *CounterHandle {
+	h := &CounterHandle{t: t, name: name, attrs: slices.Clone(attrs)}
 	if validateName(name) != nil {
-		return &CounterHandle{refusals: &t.refusals, name: name} // refuses each call
+		return h // refuses each call
 	}
-	c := t.reg.lookup(name)
-	if c == nil {
-		return &CounterHandle{refusals: &t.refusals, name: name}
+	if c := t.reg.lookup(name); c != nil {
+		h.s.Store(c.seriesFor(h.attrs))
 	}
-	return &CounterHandle{s: c.seriesFor(attrs), refusals: &t.refusals, name: name}
+	return h
 }
 
-// Stats reports what the tracker exported, held, dropped and refused.
+// Stats reports what the tracker exported, held, dropped and refused, and
+// how many series it keeps.
 func (t *Tracker) Stats() Statistics {
 	return Statistics{
-		PointsExported:  t.stats.points.exported.Load(),
-		ExportFailures:  t.stats.failures.Load(),
-		PointsInBacklog: t.stats.points.held.Load(),
-		PointsDropped:   t.stats.points.dropped.Load(),
-		EventsExported:  t.stats.events.exported.Load(),
-		EventsInBacklog: t.stats.events.held.Load(),
-		EventsDropped:   t.stats.events.dropped.Load(),
-		Refused:         t.refusals.count.Load(),
+		PointsExported:     t.stats.points.exported.Load(),
+		ExportFailures:     t.stats.failures.Load(),
+		PointsInBacklog:    t.stats.points.held.Load(),
+		PointsDropped:      t.stats.points.dropped.Load(),
+		EventsExported:     t.stats.events.exported.Load(),
+		EventsInBacklog:    t.stats.events.held.Load(),
+		EventsDropped:      t.stats.events.dropped.Load(),
+		Refused:            t.refusals.count.Load(),
+		ActiveSeries:       t.reg.liveSeries.Load(),
+		ActiveNames:        t.reg.liveNames.Load(),
+		FoldedIntoOverflow: t.reg.foldedIntoOverflow(),
 	}
 }
 
 // CounterHandle is a counter pre-bound to one attribute set. It is safe for
 // concurrent use; a nil handle refuses nothing and does nothing.
 type CounterHandle struct {
-	s        *series
-	refusals *refusals
-	name     string
+	s     atomic.Pointer[series] // nil until attached
+	t     *Tracker
+	name  string
+	attrs []attribute.KeyValue
 }
 
 // Increment adds one. It never blocks and never panics.
 func (h *CounterHandle) Increment() {
-	if h == nil || h.s == nil {
-		h.refuseName()
+	if h == nil {
+		return
+	}
+	s := h.s.Load()
+	if s == nil {
+		h.attachAndAdd(1)
 		return
 	}
 	// series.add, inlined by hand for the tightest loops.
-	h.s.cells[procPin()&(len(h.s.cells)-1)].n.Add(1)
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) < 1 {
+		procUnpin()
+		h.bind(s.landed(1)) // forgotten meanwhile: attach to the live series
+		return
+	}
 	procUnpin()
 }
 
 // Add adds n; a negative n is refused and counted. It never blocks and never
 // panics.
 func (h *CounterHandle) Add(n int64) {
-	if h == nil || h.s == nil {
-		h.refuseName()
-		return
-	}
-	if n < 0 {
-		h.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, h.name, n))
-		return
-	}
-	h.s.add(n)
-}
-
-func (h *CounterHandle) refuseName() {
 	if h == nil {
 		return
 	}
-	err := validateName(h.name)
-	if err == nil {
-		err = fmt.Errorf("%w: %q", ErrTooManyNames, h.name)
+	if n < 0 {
+		h.t.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, h.name, n))
+		return
 	}
-	h.refusals.refuse(err)
+	s := h.s.Load()
+	if s == nil {
+		h.attachAndAdd(n)
+		return
+	}
+	if live := s.add(n); live != s {
+		h.bind(live)
+	}
+}
+
+// attachAndAdd binds a handle whose name was refused when it was made to
+// the name's series, if the name is accepted now, and adds n there. A name
+// refused again (invalid, or too many names) is counted as a refusal.
+func (h *CounterHandle) attachAndAdd(n int64) {
+	c := h.t.reg.find(h.name)
+	if c == nil {
+		return // refused and counted
+	}
+	h.bind(c.seriesFor(h.attrs).add(n))
+}
+
+// bind attaches the handle to s; after discard (its name was refused when
+// its series was found again), the next call tries again.
+func (h *CounterHandle) bind(s *series) {
+	if s == discard {
+		s = nil
+	}
+	h.s.Store(s)
 }
