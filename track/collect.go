@@ -21,8 +21,9 @@ type producer struct {
 	reg           *registry
 	idleIntervals int
 
-	mu   sync.Mutex
-	last time.Time // the end of the last collection, the start of the next window
+	mu      sync.Mutex
+	last    time.Time                     // the end of the last collection, the start of the next window
+	scratch []metricdata.DataPoint[int64] // reused between counters and collections
 }
 
 var _ sdkmetric.Producer = (*producer)(nil)
@@ -36,7 +37,7 @@ func (p *producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	metrics := p.reg.collect(p.idleIntervals, p.last, now)
+	metrics := p.reg.collect(p.idleIntervals, p.last, now, &p.scratch)
 	p.last = now
 	if len(metrics) == 0 {
 		return nil, nil
@@ -46,8 +47,9 @@ func (p *producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 
 // collect returns the non-zero deltas of every counter over [start, end],
 // forgets series idle for idleIntervals collections and names left without
-// series, and releases the memory they held.
-func (r *registry) collect(idleIntervals int, start, end time.Time) []metricdata.Metrics {
+// series, and releases the memory they held. Points are gathered in scratch,
+// then copied into slices of their exact size, which the caller owns.
+func (r *registry) collect(idleIntervals int, start, end time.Time, scratch *[]metricdata.DataPoint[int64]) []metricdata.Metrics {
 	r.mu.Lock()
 	counters := r.counters
 	r.mu.Unlock()
@@ -55,10 +57,11 @@ func (r *registry) collect(idleIntervals int, start, end time.Time) []metricdata
 	var metrics []metricdata.Metrics
 	forgotten := 0
 	for _, c := range counters {
-		if dps := c.collect(idleIntervals, start, end); len(dps) > 0 {
+		*scratch = c.collect(idleIntervals, start, end, (*scratch)[:0])
+		if len(*scratch) > 0 {
 			metrics = append(metrics, metricdata.Metrics{
 				Name: c.name,
-				Data: metricdata.Sum[int64]{DataPoints: dps, Temporality: metricdata.DeltaTemporality, IsMonotonic: true},
+				Data: metricdata.Sum[int64]{DataPoints: slices.Clone(*scratch), Temporality: metricdata.DeltaTemporality, IsMonotonic: true},
 			})
 		}
 		if c.retired.Load() {
@@ -98,12 +101,11 @@ func (r *registry) forgetCounters() {
 	r.byName.Store(&m)
 }
 
-// collect returns c's non-zero deltas and forgets its idle series; when none
-// is left, c itself is forgotten.
-func (c *counter) collect(idleIntervals int, start, end time.Time) []metricdata.DataPoint[int64] {
+// collect appends c's non-zero deltas to dps and forgets its idle series;
+// when none is left, c itself is forgotten.
+func (c *counter) collect(idleIntervals int, start, end time.Time, dps []metricdata.DataPoint[int64]) []metricdata.DataPoint[int64] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var dps []metricdata.DataPoint[int64]
 	kept := c.list[:0]
 	forgotten := false
 	for _, s := range c.list {
