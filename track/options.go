@@ -72,12 +72,25 @@ func (c *config) invalid(format string, args ...any) {
 	}
 }
 
-// WithEndpoint sets where the OTLP exporter sends: a URL such as
-// "https://collector:4317" (https means TLS) or a plain "host:port", which is
-// sent in plaintext. Over HTTP, a URL without a path gets /v1/metrics, as
-// OTEL_EXPORTER_OTLP_ENDPOINT does. Without it, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then
-// OTEL_EXPORTER_OTLP_ENDPOINT, is used, and without those plaintext
-// localhost:4317 for gRPC or localhost:4318 for HTTP.
+// WithEndpoint sets where the OTLP exporters send counts and events: a URL
+// such as "https://collector:4317" (https means TLS, http plaintext) or a
+// plain "host:port", which is sent in plaintext. Over HTTP, a URL without a
+// path gets /v1/metrics (and /v1/logs for events). Without it,
+// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT for
+// events), then OTEL_EXPORTER_OTLP_ENDPOINT, is used, and without those
+// plaintext localhost:4317 for gRPC or localhost:4318 for HTTP.
+//
+// The variables take the same two forms: a value without a scheme, such as
+// "127.0.0.1:4317" or "collector:4317", is a plaintext host:port as here,
+// although the OpenTelemetry specification asks for a URL (the SDK's
+// exporters, which read the variables too, may log that they cannot parse
+// it; track does not use their reading). Over HTTP, the generic variable
+// is a base URL to which /v1/metrics or /v1/logs is appended, and a
+// per-signal URL is used as is, as the specification says. A value track
+// cannot use (no host, a port outside 1-65535, a scheme other than http or
+// https, such as ":::" or "http://") makes New and Start fail with an error
+// wrapping ErrInvalidOption that names the option or variable: track never
+// sends to another endpoint than the one configured.
 func WithEndpoint(endpoint string) Option {
 	return optionFunc(func(c *config) {
 		if endpoint == "" {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -132,57 +130,6 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 		p.regsMu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-// otlpTarget is where and how one signal is exported, resolved from the
-// options, then the OTEL_* variables, then the defaults.
-type otlpTarget struct {
-	protocol string
-	// Exactly one of url and hostPort is set, or neither when the exporter
-	// reads its endpoint from the environment itself.
-	url      string
-	hostPort string // sent in plaintext
-	headers  map[string]string
-}
-
-// resolveTarget resolves the target of signal ("METRICS" or "LOGS"), whose
-// OTLP HTTP path is path.
-func resolveTarget(cfg config, signal, path string) (otlpTarget, error) {
-	t := otlpTarget{protocol: cfg.protocol, headers: cfg.headers}
-	if t.protocol == "" {
-		t.protocol = firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	if t.protocol == "" {
-		t.protocol = ProtocolGRPC
-	}
-	if t.protocol != ProtocolGRPC && t.protocol != ProtocolHTTPProtobuf {
-		return t, fmt.Errorf("%w: OTLP protocol %q is not %q or %q", ErrInvalidOption, t.protocol, ProtocolGRPC, ProtocolHTTPProtobuf)
-	}
-	endpoint := cfg.endpoint
-	if endpoint == "" && firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
-		return t, nil
-	}
-	if endpoint == "" {
-		endpoint = "localhost:4317"
-		if t.protocol == ProtocolHTTPProtobuf {
-			endpoint = "localhost:4318"
-		}
-	}
-	if !strings.Contains(endpoint, "://") {
-		t.hostPort = endpoint
-		return t, nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return t, fmt.Errorf("%w: endpoint %q: %v", ErrInvalidOption, endpoint, err)
-	}
-	// Over HTTP a base URL gets the signal's path, as the exporters do for
-	// OTEL_EXPORTER_OTLP_ENDPOINT.
-	if t.protocol == ProtocolHTTPProtobuf && (u.Path == "" || u.Path == "/") {
-		u.Path = path
-	}
-	t.url = u.String()
-	return t, nil
 }
 
 // endpointOptions spells t's endpoint and headers in one exporter package's
