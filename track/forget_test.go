@@ -170,6 +170,8 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 			}
 			assert.NoError(t, tr.Flush(ctx))
 			flushes.Add(1)
+			st := tr.Stats() // read while series come and go
+			assert.GreaterOrEqual(t, st.ActiveSeries, int64(0))
 		}
 	}()
 

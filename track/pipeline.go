@@ -29,7 +29,7 @@ const scopeName = "github.com/trackhq/track"
 // on a provider the service owns; events go to track's own LoggerProvider
 // with a backlog exporter.
 type pipeline struct {
-	meter    metric.Meter
+	meter    metric.Meter             // the service's provider's; nil with track's own
 	provider *sdkmetric.MeterProvider // nil when the service owns the provider
 	logs     *sdklog.LoggerProvider
 	logger   log.Logger
@@ -71,7 +71,6 @@ func newPipeline(ctx context.Context, cfg config, reg *registry, stats *exportSt
 			sdkmetric.WithResource(res),
 			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(newMetricExporter(exp, cfg.backlog, stats, r.report), readerOpts...)),
 		)
-		p.meter = p.provider.Meter(scopeName)
 	}
 	p.logs = sdklog.NewLoggerProvider(
 		sdklog.WithResource(res),

@@ -474,11 +474,10 @@ func (r *registry) reportOverflow(c *counter) {
 // foldedIntoOverflow returns the sum of the values counted into overflow
 // series, live and forgotten.
 func (r *registry) foldedIntoOverflow() uint64 {
-	r.mu.Lock()
-	counters := r.counters
-	r.mu.Unlock()
+	r.mu.Lock() // forgetCounters clears the list's old backing array
+	defer r.mu.Unlock()
 	var total uint64
-	for _, c := range counters {
+	for _, c := range r.counters {
 		c.mu.Lock()
 		if c.overflow != nil {
 			total += uint64(c.overflow.total())
