@@ -133,6 +133,18 @@ func (c *counter) collect(idleIntervals int, start, end time.Time, dps []metricd
 			kept = append(kept, s)
 		}
 	}
+	if o := c.overflow; forgotten && o != nil && c.activeSets() < c.limit {
+		// Forgetting made room: the sets folded so far may have series of
+		// their own again. Forgetting the overflow series sends its callers
+		// (table nodes, handles) back to a lookup that gives them one.
+		total := o.retire()
+		c.forget(o, total)
+		if total != o.observed {
+			dps = append(dps, metricdata.DataPoint[int64]{Attributes: o.attrs, StartTime: start, Time: end, Value: total - o.observed})
+			o.observed = total
+		}
+		kept = slices.DeleteFunc(kept, func(s *series) bool { return s == o })
+	}
 	clear(c.list[len(kept):])
 	c.list = kept
 	if forgotten {

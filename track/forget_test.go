@@ -109,6 +109,39 @@ func TestMoreActiveSetsThanTheLimitStillFoldIntoOverflow(t *testing.T) {
 	assert.Contains(t, reports[0].Error(), "5 active attribute sets")
 }
 
+// Sets that folded into overflow get series of their own once forgetting
+// made room, through plain calls and handles alike.
+func TestFoldedSetsGetTheirOwnSeriesOnceThereIsRoom(t *testing.T) {
+	r := otlptest.Start(t)
+	tr := newTracker(t, r, track.WithSeriesLimit(5), track.WithIdleIntervals(1))
+	ctx := context.Background()
+	user := func(u int) attribute.KeyValue { return attribute.String("user", fmt.Sprint(u)) }
+	for u := 0; u < 20; u++ {
+		tr.Increment("logins", user(u))
+	}
+	h := tr.Counter("logins", user(7)) // bound to the overflow series
+	require.NoError(t, tr.Flush(ctx))
+
+	h.Increment() // users 7, 8, 9 go on; 0 to 4 fall idle
+	tr.Increment("logins", user(8))
+	tr.Increment("logins", user(9))
+	require.NoError(t, tr.Flush(ctx)) // forgets 0 to 4, and the overflow series
+
+	h.Increment()
+	tr.Increment("logins", user(8))
+	tr.Increment("logins", user(9))
+	st := tr.Stats()
+	assert.Equal(t, int64(3), st.ActiveSeries, "7, 8 and 9 have series of their own, and nothing folds")
+	assert.Equal(t, uint64(15+3), st.FoldedIntoOverflow)
+	require.NoError(t, tr.Shutdown(ctx))
+
+	assert.Equal(t, int64(20+3+3), r.Sum("logins", nil))
+	assert.Equal(t, int64(15+3), r.Sum("logins", map[string]string{"otel.metric.overflow": "true"}))
+	for _, u := range []string{"7", "8", "9"} {
+		assert.Equal(t, int64(1), r.Sum("logins", map[string]string{"user": u}), "user %s in its own series once", u)
+	}
+}
+
 func TestHandleCountsBeforeAndAfterItsSeriesIsForgotten(t *testing.T) {
 	r := otlptest.Start(t)
 	tr := newTracker(t, r, track.WithIdleIntervals(2))

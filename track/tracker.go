@@ -153,12 +153,12 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 // next use, and no count is lost. A handle for an invalid name refuses
 // every call. Handles are safe for concurrent use.
 func (t *Tracker) Counter(name string, attrs ...attribute.KeyValue) *CounterHandle {
-	h := &CounterHandle{t: t, name: name, attrs: slices.Clone(attrs)}
+	h := &CounterHandle{t: t, name: name, set: attribute.NewSet(slices.Clone(attrs)...)}
 	if validateName(name) != nil {
 		return h // refuses each call
 	}
 	if c := t.reg.lookup(name); c != nil {
-		h.s.Store(c.seriesFor(h.attrs))
+		h.bind(c.seriesFor(attrs))
 	}
 	return h
 }
@@ -184,10 +184,10 @@ func (t *Tracker) Stats() Statistics {
 // CounterHandle is a counter pre-bound to one attribute set. It is safe for
 // concurrent use; a nil handle refuses nothing and does nothing.
 type CounterHandle struct {
-	s     atomic.Pointer[series] // nil until attached
-	t     *Tracker
-	name  string
-	attrs []attribute.KeyValue
+	s    atomic.Pointer[series] // nil until attached
+	t    *Tracker
+	name string
+	set  attribute.Set
 }
 
 // Increment adds one. It never blocks and never panics.
@@ -203,7 +203,7 @@ func (h *CounterHandle) Increment() {
 	// series.add, inlined by hand for the tightest loops.
 	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) < 1 {
 		procUnpin()
-		h.bind(s.landed(1)) // forgotten meanwhile: attach to the live series
+		h.landed(s, 1) // forgotten meanwhile: attach to the live series
 		return
 	}
 	procUnpin()
@@ -224,20 +224,44 @@ func (h *CounterHandle) Add(n int64) {
 		h.attachAndAdd(n)
 		return
 	}
-	if live := s.add(n); live != s {
-		h.bind(live)
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) < n {
+		procUnpin()
+		h.landed(s, n)
+		return
 	}
+	procUnpin()
 }
 
-// attachAndAdd binds a handle whose name was refused when it was made to
-// the name's series, if the name is accepted now, and adds n there. A name
-// refused again (invalid, or too many names) is counted as a refusal.
-func (h *CounterHandle) attachAndAdd(n int64) {
-	c := h.t.reg.find(h.name)
-	if c == nil {
-		return // refused and counted
+// landed handles an add of n whose cell came back below n: see
+// series.landed. The handle finds its series again by its own attributes,
+// not by those of s, which may be the overflow series: once forgetting made
+// room, the handle gets a series of its own.
+func (h *CounterHandle) landed(s *series, n int64) {
+	if !s.retired.Load() {
+		return // a live total past 2^63: counted
 	}
-	h.bind(c.seriesFor(h.attrs).add(n))
+	h.t.reg.recounted.Add(1)
+	h.attachAndAdd(n)
+}
+
+// attachAndAdd binds the handle to the live series of its name and
+// attributes and adds n there. A name refused (invalid, or too many names)
+// is counted as a refusal.
+func (h *CounterHandle) attachAndAdd(n int64) {
+	for {
+		// Without the lock-free tables: they may still hold a series being
+		// forgotten, which would only be found again.
+		s := h.t.reg.seriesOf(h.name, h.set)
+		h.bind(s)
+		if s == discard {
+			return // refused and counted
+		}
+		if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n || !s.retired.Load() {
+			procUnpin()
+			return
+		}
+		procUnpin() // forgotten again meanwhile: its final read missed n
+	}
 }
 
 // bind attaches the handle to s; after discard (its name was refused when
