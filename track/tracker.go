@@ -138,13 +138,14 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 	} else {
 		s = c.seriesFor(attrs)
 	}
-	// Test the result before unpinning, while it is still in a register.
-	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) < n {
+	// Test the result before unpinning, while it is still in a register,
+	// with the usual case first, so that it falls through.
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n {
 		procUnpin()
-		s.landed(n) // forgotten meanwhile: counted again on the live series
 		return
 	}
 	procUnpin()
+	s.landed(n) // forgotten meanwhile: counted again on the live series
 }
 
 // Counter returns a handle bound to one (name, attributes) series, whose
@@ -201,12 +202,12 @@ func (h *CounterHandle) Increment() {
 		return
 	}
 	// series.add, inlined by hand for the tightest loops.
-	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) < 1 {
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) > 0 {
 		procUnpin()
-		h.landed(s, 1) // forgotten meanwhile: attach to the live series
 		return
 	}
 	procUnpin()
+	h.landed(s, 1) // forgotten meanwhile: attach to the live series
 }
 
 // Add adds n; a negative n is refused and counted. It never blocks and never
@@ -224,12 +225,12 @@ func (h *CounterHandle) Add(n int64) {
 		h.attachAndAdd(n)
 		return
 	}
-	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) < n {
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n {
 		procUnpin()
-		h.landed(s, n)
 		return
 	}
 	procUnpin()
+	h.landed(s, n)
 }
 
 // landed handles an add of n whose cell came back below n: see
