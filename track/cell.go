@@ -69,17 +69,6 @@ func newSeries(c *counter, attrs attributeSet) *series {
 // counted where it happens). It belongs to no counter and is never read.
 var discard = newSeries(nil, attribute.NewSet())
 
-// add adds n (n >= 0) and returns the series that counted it: s, or the
-// live series of s's name and attributes when s was forgotten.
-func (s *series) add(n int64) *series {
-	v := s.cells[procPin()&(len(s.cells)-1)].n.Add(n)
-	procUnpin()
-	if v < n {
-		return s.landed(n)
-	}
-	return s
-}
-
 // landed handles an add of n whose cell came back below n. Either s was
 // forgotten before the add, which the collector's final read then missed,
 // and n is counted again on the live series of the same name and

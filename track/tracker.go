@@ -119,7 +119,7 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 		t.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, name, n))
 		return
 	}
-	// lookup, seriesFor's no-attribute case and series.add, inlined by hand:
+	// lookup, seriesFor's no-attribute case and the add, inlined by hand:
 	// calls are a large share of a 10 ns budget.
 	r := t.reg
 	p := unsafe.StringData(name)
@@ -201,7 +201,7 @@ func (h *CounterHandle) Increment() {
 		h.attachAndAdd(1)
 		return
 	}
-	// series.add, inlined by hand for the tightest loops.
+	// The add, inlined by hand for the tightest loops.
 	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) > 0 {
 		procUnpin()
 		return
