@@ -28,6 +28,10 @@ type producer struct {
 
 var _ sdkmetric.Producer = (*producer)(nil)
 
+// testHookBeforeRetire, when set by a test, runs between the read that
+// judges a series idle and its retirement: the window an add can race into.
+var testHookBeforeRetire func(*series)
+
 func newProducer(reg *registry, idleIntervals int) *producer {
 	return &producer{reg: reg, idleIntervals: idleIntervals, last: time.Now()}
 }
@@ -118,6 +122,9 @@ func (c *counter) collect(idleIntervals int, start, end time.Time, dps []metricd
 		if s.idle >= idleIntervals {
 			// An add may land between the read above and the marks:
 			// retire's total includes it, and it is reported below.
+			if testHookBeforeRetire != nil {
+				testHookBeforeRetire(s)
+			}
 			if final := s.retire(); final != total {
 				c.reg.raced.Add(1)
 				total = final

@@ -109,3 +109,38 @@ func TestForgottenNameLeavesNoStaleCacheEntry(t *testing.T) {
 	}
 	assert.Equal(t, int64(4*3), total)
 }
+
+// An add that lands after the read judging its series idle, but before the
+// series is marked, is in the final read: it is reported in the collection
+// that forgets the series, once.
+func TestAddRacingWithForgettingIsReportedOnce(t *testing.T) {
+	tr := newTracker(defaultSeriesLimit)
+	p := newProducer(tr.reg, 1)
+	collect := func() (total int64) {
+		sms, err := p.Produce(context.Background())
+		require.NoError(t, err)
+		for _, sm := range sms {
+			for _, m := range sm.Metrics {
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					total += dp.Value
+				}
+			}
+		}
+		return total
+	}
+	tr.Add("raced", 5)
+	assert.Equal(t, int64(5), collect())
+
+	testHookBeforeRetire = func(s *series) {
+		s.cells[0].n.Add(2) // an add in the window, as Increment does it
+	}
+	defer func() { testHookBeforeRetire = nil }()
+	assert.Equal(t, int64(2), collect(), "the raced add is reported by the collection that forgets the series")
+	testHookBeforeRetire = nil
+	assert.Equal(t, uint64(1), tr.reg.raced.Load())
+	assert.Zero(t, tr.Stats().ActiveSeries)
+
+	tr.Add("raced", 1)
+	assert.Equal(t, int64(1), collect(), "and never again")
+	assert.Zero(t, collect())
+}

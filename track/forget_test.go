@@ -297,3 +297,15 @@ func TestIdleIntervalsOptionIsValidated(t *testing.T) {
 		})
 	}
 }
+
+func TestNilAndZeroHandlesDoNothing(t *testing.T) {
+	var zero track.CounterHandle
+	var nilHandle *track.CounterHandle
+	for _, h := range []*track.CounterHandle{&zero, nilHandle} {
+		assert.NotPanics(t, func() {
+			h.Increment()
+			h.Add(3)
+			h.Add(-1)
+		})
+	}
+}

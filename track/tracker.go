@@ -183,7 +183,7 @@ func (t *Tracker) Stats() Statistics {
 }
 
 // CounterHandle is a counter pre-bound to one attribute set. It is safe for
-// concurrent use; a nil handle refuses nothing and does nothing.
+// concurrent use; a nil or zero handle refuses nothing and does nothing.
 type CounterHandle struct {
 	s    atomic.Pointer[series] // nil until attached
 	t    *Tracker
@@ -213,7 +213,7 @@ func (h *CounterHandle) Increment() {
 // Add adds n; a negative n is refused and counted. It never blocks and never
 // panics.
 func (h *CounterHandle) Add(n int64) {
-	if h == nil {
+	if h == nil || h.t == nil {
 		return
 	}
 	if n < 0 {
@@ -249,6 +249,9 @@ func (h *CounterHandle) landed(s *series, n int64) {
 // attributes and adds n there. A name refused (invalid, or too many names)
 // is counted as a refusal.
 func (h *CounterHandle) attachAndAdd(n int64) {
+	if h.t == nil {
+		return // the zero CounterHandle, not made by Counter: does nothing
+	}
 	for {
 		// Without the lock-free tables: they may still hold a series being
 		// forgotten, which would only be found again.
