@@ -74,7 +74,14 @@ func resolveTarget(cfg config, signal, signalPath string) (otlpTarget, error) {
 		if err := checkHostPort(endpoint); err != nil {
 			return t, invalid(err.Error() + `; want host:port (plaintext) or a URL such as "https://collector:4317"`)
 		}
-		t.hostPort = endpoint
+		if t.protocol == ProtocolHTTPProtobuf {
+			// As a URL, so that the path is set too: the exporter, reading
+			// "localhost:4318" from a per-signal variable as a URL of scheme
+			// "localhost", would otherwise post to "/".
+			t.url = (&url.URL{Scheme: "http", Host: endpoint, Path: signalPath}).String()
+		} else {
+			t.hostPort = endpoint
+		}
 		return t, nil
 	}
 	u, err := url.Parse(endpoint)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,6 +35,8 @@ func baseURL(r *otlptest.Receiver, proto string) string {
 	return "http://" + r.GRPCEndpoint
 }
 
+func localhost(hostPort string) string { return strings.Replace(hostPort, "127.0.0.1", "localhost", 1) }
+
 // An endpoint variable without a scheme is a plaintext host:port, as
 // WithEndpoint takes it, for both signals and both protocols.
 func TestEndpointVariablesWithoutASchemeAreHostPort(t *testing.T) {
@@ -50,7 +53,7 @@ func TestEndpointVariablesWithoutASchemeAreHostPort(t *testing.T) {
 				return map[string]string{envGeneric: hostPort(m, proto)}
 			}, true, true},
 			{"generic, localhost", func(m, _ *otlptest.Receiver) map[string]string {
-				return map[string]string{envGeneric: strings.Replace(hostPort(m, proto), "127.0.0.1", "localhost", 1)}
+				return map[string]string{envGeneric: localhost(hostPort(m, proto))}
 			}, true, true},
 			{"generic, surrounding spaces", func(m, _ *otlptest.Receiver) map[string]string {
 				return map[string]string{envGeneric: " " + hostPort(m, proto) + " "}
@@ -60,6 +63,12 @@ func TestEndpointVariablesWithoutASchemeAreHostPort(t *testing.T) {
 			}, true, false},
 			{"logs variable wins for events only", func(m, o *otlptest.Receiver) map[string]string {
 				return map[string]string{envLogs: hostPort(m, proto), envGeneric: baseURL(o, proto)}
+			}, false, true},
+			{"metrics variable, localhost", func(m, o *otlptest.Receiver) map[string]string {
+				return map[string]string{envMetrics: localhost(hostPort(m, proto)), envGeneric: baseURL(o, proto)}
+			}, true, false},
+			{"logs variable, localhost", func(m, o *otlptest.Receiver) map[string]string {
+				return map[string]string{envLogs: localhost(hostPort(m, proto)), envGeneric: baseURL(o, proto)}
 			}, false, true},
 		}
 		for _, c := range cases {
@@ -74,7 +83,10 @@ func TestEndpointVariablesWithoutASchemeAreHostPort(t *testing.T) {
 				ctx := context.Background()
 				tr.Add("endpoint-check", 3)
 				tr.Event(ctx, "endpoint_check")
-				require.NoError(t, tr.Shutdown(ctx))
+				// Bounded: counts sent elsewhere would be retried until then.
+				shutdownCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				require.NoError(t, tr.Shutdown(shutdownCtx))
 
 				metricsAt, eventsAt := other, other
 				if c.metricsAtMain {
