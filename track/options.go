@@ -205,11 +205,15 @@ func WithSeriesLimit(n int) Option {
 // more against the limit of 10000 names. The next increment of a forgotten
 // series creates it again, and a CounterHandle bound to it attaches to the
 // new one on its next use; no count is lost or counted twice, also when an
-// increment races with the forgetting. n must be at least 1. Without it, a
-// series is forgotten after one collection without increments (it is not
-// sent again, as the SDK's delta aggregation does). It cannot be combined
-// with WithMeterProvider, whose readers may need cumulative totals: series
-// on a service's provider are never forgotten.
+// increment races with the forgetting. Recreating a series costs about a
+// microsecond (an attribute.Set and a lock), so a larger n suits sets used
+// less often than every other interval, at the price of counting them
+// against the limit for longer. n must be at least 1. Without it, a series
+// is forgotten at the first collection that finds it unchanged, so the
+// limit applies to the sets counted in the current or the previous interval
+// (the SDK's delta aggregation keeps those of the current one). It cannot
+// be combined with WithMeterProvider, whose readers may need cumulative
+// totals: series on a service's provider are never forgotten.
 func WithIdleIntervals(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
