@@ -1,8 +1,11 @@
 package track
 
 import (
+	"math"
 	"runtime"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // cacheLine is the size the per-processor cells are padded to, so that two
@@ -27,12 +30,29 @@ var stripes = func() int {
 	return n
 }()
 
+// retiredBit marks the cells of a forgotten series. An add returns the
+// cell's new value: below the amount added means the bit was set before the
+// add, so the collector's final read did not include it and the caller must
+// count it again on a live series. Live cells never reach the bit (2^63).
+const retiredBit = math.MinInt64
+
 // series is one (name, attribute set) stream. Its total is the sum of its
 // cells; each cell only grows, so a total read while others add is a valid
 // lower bound and successive reads never decrease.
 type series struct {
 	cells []paddedCell
 	attrs attributeSet
+	c     *counter // nil for discard
+
+	// retired is set, before the cells are marked, when the collector
+	// forgets the series; callers whose add lands after the mark re-count.
+	retired atomic.Bool
+
+	// nodes are the lookup-table nodes pointing here, and idle the number
+	// of collections in a row that found the total unchanged. Both are
+	// guarded by the counter's lock.
+	nodes []*seriesNode
+	idle  int
 
 	// observed is the total last handed to an SDK reader, and base the total
 	// already reported by earlier pipelines. Both are only touched by the
@@ -41,14 +61,46 @@ type series struct {
 	base     int64
 }
 
-func newSeries(attrs attributeSet) *series {
-	return &series{cells: make([]paddedCell, stripes), attrs: attrs}
+func newSeries(c *counter, attrs attributeSet) *series {
+	return &series{cells: make([]paddedCell, stripes), attrs: attrs, c: c}
 }
 
-func (s *series) add(n int64) {
-	cell := &s.cells[procPin()&(len(s.cells)-1)]
-	cell.n.Add(n)
-	procUnpin()
+// discard takes the adds of names the registry refused (the refusal is
+// counted where it happens). It belongs to no counter and is never read.
+var discard = newSeries(nil, attribute.NewSet())
+
+// landed handles an add of n whose cell came back below n. Either s was
+// forgotten before the add, which the collector's final read then missed,
+// and n is counted again on the live series of the same name and
+// attributes; or a live total passed 2^63, and n is already counted. It
+// returns the series that counted n.
+func (s *series) landed(n int64) *series {
+	if !s.retired.Load() {
+		return s
+	}
+	s.c.reg.recounted.Add(1)
+	for {
+		live := s.c.reg.seriesOf(s.c.name, s.attrs)
+		v := live.cells[procPin()&(len(live.cells)-1)].n.Add(n)
+		procUnpin()
+		if v >= n || !live.retired.Load() {
+			return live
+		}
+		s = live // forgotten again meanwhile: its final read missed n too
+	}
+}
+
+// retire marks every cell and returns the final total: each add landed
+// either before its cell's mark, and is in the total, or after it, and its
+// caller sees the mark and counts it elsewhere. Called once, under the
+// counter's lock.
+func (s *series) retire() int64 {
+	s.retired.Store(true)
+	var t int64
+	for i := range s.cells {
+		t += s.cells[i].n.Or(retiredBit)
+	}
+	return t
 }
 
 func (s *series) total() int64 {

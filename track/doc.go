@@ -18,9 +18,10 @@
 // for (name, attribute set) in track's own lock-free tables and add to a
 // per-processor cell, so concurrent callers on different cores do not share a
 // cache line. A name given as a string literal is found by its address
-// without hashing. At each collection the SDK reads the cumulative totals
-// through observable counters and computes the deltas itself. For the
-// tightest loops, Counter returns a pre-bound handle that skips the lookup.
+// without hashing. At each collection track reads the totals, computes the
+// deltas and hands them to the SDK's periodic reader as a metric producer.
+// For the tightest loops, Counter returns a pre-bound handle that skips the
+// lookup.
 //
 // # Guarantees
 //
@@ -30,9 +31,16 @@
 //     OpenTelemetry instrument-name syntax) and negative values are refused,
 //     counted in [Statistics.Refused] and reported, rate-limited, to the error
 //     handler.
-//   - Each name keeps at most a bounded number of attribute sets (2000 by
-//     default). Further sets fold into one series carrying
-//     otel.metric.overflow=true, so totals stay exact and memory stays bounded.
+//   - Each name keeps at most a bounded number of active attribute sets
+//     (2000 by default). Further sets fold into one series carrying
+//     otel.metric.overflow=true, so totals stay exact and memory stays
+//     bounded; the first overflow of a name is reported to the error handler.
+//   - A series idle for a number of collections (one by default, see
+//     WithIdleIntervals) is forgotten, and so is a name left without series:
+//     the limits apply to what is in use, and memory stays flat while
+//     attribute values churn. No count is lost or doubled by forgetting, also
+//     when an increment races with it; a CounterHandle attaches to the new
+//     series on its next use.
 //   - An export that fails is kept in a bounded backlog and sent again, in
 //     order and unmerged, when the collector answers: every delta keeps its
 //     own time window. When the backlog is full the oldest export is dropped

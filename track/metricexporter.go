@@ -2,6 +2,7 @@ package track
 
 import (
 	"context"
+	"slices"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -29,10 +30,12 @@ func (e *metricExporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggre
 	return e.next.Aggregation(k)
 }
 
-// Export queues a copy of rm (the SDK reuses rm after Export returns) and
-// sends the backlog. Failures go to the error handler, not to the SDK.
+// Export queues rm's points and sends the backlog. Failures go to the error
+// handler, not to the SDK. The SDK reuses rm after Export returns, but not
+// the metrics in it: they come from track's producer, which allocates them
+// anew in each collection, so only the outer slice is copied.
 func (e *metricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	batch, points := copyNonZero(rm)
+	batch, points := takeBatch(rm)
 	e.backlog.push(ctx, batch, points)
 	return nil
 }
@@ -48,37 +51,16 @@ func (e *metricExporter) Shutdown(ctx context.Context) error {
 	return shutdownAfter(ctx, e.backlog, e.next.Shutdown)
 }
 
-// copyNonZero deep-copies rm, leaving out zero deltas: series that did not
-// move are observed every interval but carry nothing.
-func copyNonZero(rm *metricdata.ResourceMetrics) (*metricdata.ResourceMetrics, int) {
-	out := &metricdata.ResourceMetrics{Resource: rm.Resource}
+// takeBatch copies the outer slice of rm and counts its data points (the
+// producer emits no zero deltas).
+func takeBatch(rm *metricdata.ResourceMetrics) (*metricdata.ResourceMetrics, int) {
+	out := &metricdata.ResourceMetrics{Resource: rm.Resource, ScopeMetrics: slices.Clone(rm.ScopeMetrics)}
 	points := 0
-	for _, sm := range rm.ScopeMetrics {
-		var metrics []metricdata.Metrics
+	for _, sm := range out.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue // track's own provider only has int64 counters
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+				points += len(sum.DataPoints)
 			}
-			var dps []metricdata.DataPoint[int64]
-			for _, dp := range sum.DataPoints {
-				if dp.Value != 0 {
-					dps = append(dps, metricdata.DataPoint[int64]{
-						Attributes: dp.Attributes, StartTime: dp.StartTime, Time: dp.Time, Value: dp.Value,
-					})
-				}
-			}
-			if len(dps) == 0 {
-				continue
-			}
-			points += len(dps)
-			metrics = append(metrics, metricdata.Metrics{
-				Name: m.Name, Description: m.Description, Unit: m.Unit,
-				Data: metricdata.Sum[int64]{DataPoints: dps, Temporality: sum.Temporality, IsMonotonic: sum.IsMonotonic},
-			})
-		}
-		if len(metrics) > 0 {
-			out.ScopeMetrics = append(out.ScopeMetrics, metricdata.ScopeMetrics{Scope: sm.Scope, Metrics: metrics})
 		}
 	}
 	return out, points

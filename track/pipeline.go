@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -26,10 +24,12 @@ import (
 const scopeName = "github.com/trackhq/track"
 
 // pipeline connects a tracker to OpenTelemetry: counters go to track's own
-// MeterProvider with the backlog exporter, or to a provider the service
-// owns; events go to track's own LoggerProvider with a backlog exporter.
+// MeterProvider, whose periodic reader collects track's deltas through a
+// producer and exports them through the backlog, or to observable counters
+// on a provider the service owns; events go to track's own LoggerProvider
+// with a backlog exporter.
 type pipeline struct {
-	meter    metric.Meter
+	meter    metric.Meter             // the service's provider's; nil with track's own
 	provider *sdkmetric.MeterProvider // nil when the service owns the provider
 	logs     *sdklog.LoggerProvider
 	logger   log.Logger
@@ -43,7 +43,7 @@ type pipeline struct {
 	emittedAtStart, settledAtStart uint64
 }
 
-func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusals) (*pipeline, error) {
+func newPipeline(ctx context.Context, cfg config, reg *registry, stats *exportStats, r *refusals) (*pipeline, error) {
 	res, err := newResource(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 			_ = logExp.Shutdown(ctx)
 			return nil, err
 		}
-		var readerOpts []sdkmetric.PeriodicReaderOption
+		readerOpts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithProducer(newProducer(reg, cfg.idleIntervals))}
 		if cfg.interval > 0 {
 			readerOpts = append(readerOpts, sdkmetric.WithInterval(cfg.interval))
 		} else if os.Getenv("OTEL_METRIC_EXPORT_INTERVAL") == "" {
@@ -70,10 +70,7 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 		p.provider = sdkmetric.NewMeterProvider(
 			sdkmetric.WithResource(res),
 			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(newMetricExporter(exp, cfg.backlog, stats, r.report), readerOpts...)),
-			// track caps series itself; the SDK must never fold them again.
-			sdkmetric.WithCardinalityLimit(0),
 		)
-		p.meter = p.provider.Meter(scopeName)
 	}
 	p.logs = sdklog.NewLoggerProvider(
 		sdklog.WithResource(res),
@@ -84,8 +81,9 @@ func newPipeline(ctx context.Context, cfg config, stats *exportStats, r *refusal
 	return p, nil
 }
 
-// register creates c's observable counter. It is called with the registry
-// lock held, so it never runs concurrently with itself or shutdown.
+// register creates c's observable counter on the service's provider (see
+// WithMeterProvider). It is called with the registry lock held, so it never
+// runs concurrently with itself or shutdown.
 func (p *pipeline) register(c *counter) {
 	inst, err := p.meter.Int64ObservableCounter(c.name)
 	if err != nil {
@@ -131,57 +129,6 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 		p.regsMu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-// otlpTarget is where and how one signal is exported, resolved from the
-// options, then the OTEL_* variables, then the defaults.
-type otlpTarget struct {
-	protocol string
-	// Exactly one of url and hostPort is set, or neither when the exporter
-	// reads its endpoint from the environment itself.
-	url      string
-	hostPort string // sent in plaintext
-	headers  map[string]string
-}
-
-// resolveTarget resolves the target of signal ("METRICS" or "LOGS"), whose
-// OTLP HTTP path is path.
-func resolveTarget(cfg config, signal, path string) (otlpTarget, error) {
-	t := otlpTarget{protocol: cfg.protocol, headers: cfg.headers}
-	if t.protocol == "" {
-		t.protocol = firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	if t.protocol == "" {
-		t.protocol = ProtocolGRPC
-	}
-	if t.protocol != ProtocolGRPC && t.protocol != ProtocolHTTPProtobuf {
-		return t, fmt.Errorf("%w: OTLP protocol %q is not %q or %q", ErrInvalidOption, t.protocol, ProtocolGRPC, ProtocolHTTPProtobuf)
-	}
-	endpoint := cfg.endpoint
-	if endpoint == "" && firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
-		return t, nil
-	}
-	if endpoint == "" {
-		endpoint = "localhost:4317"
-		if t.protocol == ProtocolHTTPProtobuf {
-			endpoint = "localhost:4318"
-		}
-	}
-	if !strings.Contains(endpoint, "://") {
-		t.hostPort = endpoint
-		return t, nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return t, fmt.Errorf("%w: endpoint %q: %v", ErrInvalidOption, endpoint, err)
-	}
-	// Over HTTP a base URL gets the signal's path, as the exporters do for
-	// OTEL_EXPORTER_OTLP_ENDPOINT.
-	if t.protocol == ProtocolHTTPProtobuf && (u.Path == "" || u.Path == "/") {
-		u.Path = path
-	}
-	t.url = u.String()
-	return t, nil
 }
 
 // endpointOptions spells t's endpoint and headers in one exporter package's

@@ -51,13 +51,27 @@ type registry struct {
 	mu          sync.Mutex
 	counters    []*counter
 	seriesLimit int
+	nameLimit   int            // maxNames; lower in tests
 	onCounter   func(*counter) // set while a pipeline is attached
 
-	refusals *refusals
+	refusals  *refusals
+	overflows rateLimit // reports of a name's first overflow
+
+	// What Stats reports: series and names alive now, and the values
+	// counted into overflow series since forgotten.
+	liveSeries        atomic.Int64
+	liveNames         atomic.Int64
+	overflowForgotten atomic.Uint64
+
+	// For tests: adds that landed on a forgotten series and were counted
+	// again on a live one, and series whose final read at forgetting found
+	// adds made after the read that judged them idle.
+	recounted atomic.Uint64
+	raced     atomic.Uint64
 }
 
 func newRegistry(seriesLimit int, r *refusals) *registry {
-	reg := &registry{seriesLimit: seriesLimit, refusals: r}
+	reg := &registry{seriesLimit: seriesLimit, nameLimit: maxNames, refusals: r}
 	m := map[string]*counter{}
 	reg.byName.Store(&m)
 	return reg
@@ -68,7 +82,8 @@ func cacheIndex(p *byte) uintptr {
 }
 
 // lookup returns the counter for name, creating it on first use, or nil when
-// the name is refused.
+// the name is refused. The counter may have been forgotten since: its
+// series then refuse to count, and callers find the name again with find.
 func (r *registry) lookup(name string) *counter {
 	p := unsafe.StringData(name)
 	i := cacheIndex(p)
@@ -79,11 +94,9 @@ func (r *registry) lookup(name string) *counter {
 }
 
 func (r *registry) lookupSlow(name string, i uintptr) *counter {
-	c := (*r.byName.Load())[name]
+	c := r.find(name)
 	if c == nil {
-		if c = r.create(name); c == nil {
-			return nil
-		}
+		return nil
 	}
 	// Cache an address only once it misses twice in a row in its slot: names
 	// built at run time get a new address per call and would only churn it.
@@ -91,9 +104,23 @@ func (r *registry) lookupSlow(name string, i uintptr) *counter {
 	if r.pending[i].Swap(p) == p {
 		if a := c.alias(name); a != nil {
 			r.cache[i].Store(a)
+			// The counter may have been forgotten between alias and Store,
+			// after its slots were cleared: clear this one again.
+			if c.retired.Load() {
+				r.cache[i].CompareAndSwap(a, nil)
+			}
 		}
 	}
 	return c
+}
+
+// find returns the live counter for name, creating it if needed, or nil
+// when the name is refused. It skips the cache.
+func (r *registry) find(name string) *counter {
+	if c := (*r.byName.Load())[name]; c != nil && !c.retired.Load() {
+		return c
+	}
+	return r.create(name)
 }
 
 func (r *registry) create(name string) *counter {
@@ -104,21 +131,23 @@ func (r *registry) create(name string) *counter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := *r.byName.Load()
-	if c := old[name]; c != nil {
-		return c
+	prev := old[name]
+	if prev != nil && !prev.retired.Load() {
+		return prev
 	}
-	if len(old) >= maxNames {
-		r.refusals.refuse(fmt.Errorf("%w: %d names already counted, %q refused", ErrTooManyNames, maxNames, name))
+	if prev == nil && len(old) >= r.nameLimit {
+		r.refusals.refuse(fmt.Errorf("%w: %d names already counted, %q refused", ErrTooManyNames, r.nameLimit, name))
 		return nil
 	}
-	c := newCounter(strings.Clone(name), r.seriesLimit)
+	c := newCounter(strings.Clone(name), r)
 	m := make(map[string]*counter, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	m[c.name] = c
+	m[c.name] = c // replaces a forgotten counter of that name
 	r.byName.Store(&m)
 	r.counters = append(r.counters, c)
+	r.liveNames.Add(1)
 	if r.onCounter != nil {
 		r.onCounter(c)
 	}
@@ -126,11 +155,15 @@ func (r *registry) create(name string) *counter {
 }
 
 // attach calls register for every counter, now and as they are created,
-// until detach.
-func (r *registry) attach(register func(*counter)) {
+// until detach. A nil register only records the series limit.
+func (r *registry) attach(seriesLimit int, register func(*counter)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.seriesLimit = seriesLimit
 	r.onCounter = register
+	if register == nil {
+		return
+	}
 	for _, c := range r.counters {
 		register(c)
 	}
@@ -154,20 +187,28 @@ func (r *registry) detach() {
 // counter is one name and its series.
 type counter struct {
 	name  string
+	reg   *registry
 	plain atomic.Pointer[series] // the series without attributes
 	table atomic.Pointer[seriesTable]
 
+	// retired is set, under mu, when the collector forgets the counter: it
+	// then has no series and creates none, and callers find the name again.
+	retired atomic.Bool
+
 	mu       sync.Mutex
 	sets     map[attribute.Distinct]*series
-	list     []*series // every series, in creation order, for collection
+	deleted  int       // sets deleted since the map was last rebuilt
+	list     []*series // every live series, in creation order, for collection
 	limit    int
 	overflow *series
-	nodes    int
+	nodes    int // live nodes in table
+	tombs    int // slots of table whose node was removed
 	aliases  []*nameAlias
 }
 
 // seriesTable is an open-addressing table from attribute hash to series,
-// read without locks and replaced whole when it grows.
+// read without locks. Removed nodes leave a tombstone; the table is replaced
+// whole when it grows, shrinks or fills with tombstones.
 type seriesTable struct {
 	mask  uint64
 	slots []atomic.Pointer[seriesNode]
@@ -179,10 +220,20 @@ type seriesNode struct {
 	s    *series
 }
 
-func newCounter(name string, limit int) *counter {
-	c := &counter{name: name, sets: map[attribute.Distinct]*series{}, limit: limit}
+// tombstone fills the slot of a removed node: lookups probe past it, and it
+// matches no attributes (kvs is empty, and only non-empty sets are hashed).
+var tombstone = &seriesNode{}
+
+const minTableSize = 8
+
+func newTable(size int) *seriesTable {
+	return &seriesTable{mask: uint64(size - 1), slots: make([]atomic.Pointer[seriesNode], size)}
+}
+
+func newCounter(name string, r *registry) *counter {
+	c := &counter{name: name, reg: r, sets: map[attribute.Distinct]*series{}, limit: r.seriesLimit}
 	c.aliases = append(c.aliases, &nameAlias{name: name, c: c})
-	c.table.Store(&seriesTable{mask: 7, slots: make([]atomic.Pointer[seriesNode], 8)})
+	c.table.Store(newTable(minTableSize))
 	return c
 }
 
@@ -190,6 +241,9 @@ func (c *counter) alias(name string) *nameAlias {
 	p := unsafe.StringData(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.retired.Load() {
+		return nil
+	}
 	for _, a := range c.aliases {
 		if unsafe.StringData(a.name) == p && len(a.name) == len(name) {
 			return a
@@ -203,7 +257,10 @@ func (c *counter) alias(name string) *nameAlias {
 	return a
 }
 
-// seriesFor returns the series for attrs, creating it on first use.
+// seriesFor returns the series for attrs, creating it on first use (on the
+// name's new counter if c was forgotten, discard if the name is then
+// refused). The series may be forgotten by the time the caller adds to it:
+// the add then sees the mark, see series.landed.
 func (c *counter) seriesFor(attrs []attribute.KeyValue) *series {
 	if len(attrs) == 0 {
 		if s := c.plain.Load(); s != nil {
@@ -232,62 +289,142 @@ func (c *counter) slowSeries(attrs []attribute.KeyValue, h uint64, hashed bool) 
 	// slice is left alone and does not escape.
 	set := attribute.NewSet(slices.Clone(attrs)...)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.sets[set.Equivalent()]
-	if s == nil {
-		if len(c.sets) >= c.limit {
-			s = c.overflowSeries()
-		} else {
-			s = newSeries(set)
-			c.sets[set.Equivalent()] = s
-			c.list = append(c.list, s)
-		}
+	if c.retired.Load() {
+		// Forgotten: the name's new counter has the live series.
+		c.mu.Unlock()
+		return c.reg.seriesOf(c.name, set)
 	}
+	s := c.seriesOfLocked(set)
 	if len(attrs) == 0 {
 		c.plain.Store(s)
 	} else if hashed && c.nodes < nodesPerSeries*(c.limit+1) {
 		c.insertNode(&seriesNode{hash: h, kvs: slices.Clone(attrs), s: s})
 	}
+	c.mu.Unlock()
 	return s
 }
 
+// seriesOf returns the live series of name and set, creating the counter
+// and the series if needed, without the lock-free tables (which may still
+// hold series being forgotten); discard when the name is refused.
+func (r *registry) seriesOf(name string, set attribute.Set) *series {
+	for {
+		c := r.find(name)
+		if c == nil {
+			return discard
+		}
+		c.mu.Lock()
+		var s *series
+		if !c.retired.Load() {
+			s = c.seriesOfLocked(set)
+		}
+		c.mu.Unlock()
+		if s != nil {
+			return s
+		}
+	}
+}
+
+// seriesOfLocked returns the series of set, creating it, or the overflow
+// series when c is at its limit. Called with c.mu held, c not retired.
+func (c *counter) seriesOfLocked(set attribute.Set) *series {
+	if set.Equivalent() == overflowAttrs.Equivalent() {
+		return c.overflowSeries()
+	}
+	if s := c.sets[set.Equivalent()]; s != nil {
+		return s
+	}
+	if c.activeSets() >= c.limit {
+		return c.overflowSeries()
+	}
+	return c.newSeries(set)
+}
+
+// activeSets is the number of c's series, less its overflow series. Called
+// with c.mu held.
+func (c *counter) activeSets() int {
+	if c.overflow != nil {
+		return len(c.sets) - 1
+	}
+	return len(c.sets)
+}
+
+// newSeries creates the series of set. Called with c.mu held.
+func (c *counter) newSeries(set attribute.Set) *series {
+	s := newSeries(c, set)
+	c.sets[set.Equivalent()] = s
+	c.list = append(c.list, s)
+	c.reg.liveSeries.Add(1)
+	return s
+}
+
+// overflowSeries returns the series further attribute sets fold into, and
+// reports the name's first overflow since its overflow series was last
+// forgotten. Called with c.mu held.
 func (c *counter) overflowSeries() *series {
 	if c.overflow == nil {
-		c.overflow = c.sets[overflowAttrs.Equivalent()]
-		if c.overflow == nil {
-			c.overflow = newSeries(overflowAttrs)
-			c.sets[overflowAttrs.Equivalent()] = c.overflow
-			c.list = append(c.list, c.overflow)
-		}
+		c.overflow = c.newSeries(overflowAttrs)
+		c.reg.reportOverflow(c)
 	}
 	return c.overflow
 }
 
-// insertNode adds n to the table, growing it to keep the load under half.
-// Called with c.mu held.
+// insertNode adds n to the table, replacing the table when the load of
+// nodes and tombstones would pass half. Called with c.mu held.
 func (c *counter) insertNode(n *seriesNode) {
 	t := c.table.Load()
+	free := -1
 	for i := n.hash & t.mask; ; i = (i + 1) & t.mask {
 		old := t.slots[i].Load()
 		if old == nil {
+			if free < 0 {
+				free = int(i)
+			}
 			break
+		}
+		if old == tombstone {
+			if free < 0 {
+				free = int(i)
+			}
+			continue
 		}
 		if old.hash == n.hash && sameAttrs(old.kvs, n.kvs) {
 			return // another caller got here first
 		}
 	}
-	if uint64(c.nodes+1)*2 > t.mask+1 {
-		grown := &seriesTable{mask: t.mask*2 + 1, slots: make([]atomic.Pointer[seriesNode], (t.mask+1)*2)}
-		for i := range t.slots {
-			if old := t.slots[i].Load(); old != nil {
-				grown.put(old)
-			}
-		}
-		c.table.Store(grown)
-		t = grown
-	}
-	t.put(n)
+	n.s.nodes = append(n.s.nodes, n)
 	c.nodes++
+	if t.slots[free].Load() == tombstone {
+		c.tombs--
+		t.slots[free].Store(n)
+		return
+	}
+	if uint64(c.nodes+c.tombs)*2 > t.mask+1 {
+		c.rebuildTable(n)
+		return
+	}
+	t.slots[free].Store(n)
+}
+
+// rebuildTable replaces the table by one holding its live nodes and extra,
+// sized so that the live nodes fill a quarter of it at most, and drops the
+// tombstones. Called with c.mu held.
+func (c *counter) rebuildTable(extra *seriesNode) {
+	size := minTableSize
+	for size < 4*c.nodes {
+		size <<= 1
+	}
+	t, grown := c.table.Load(), newTable(size)
+	for i := range t.slots {
+		if old := t.slots[i].Load(); old != nil && old != tombstone {
+			grown.put(old)
+		}
+	}
+	if extra != nil {
+		grown.put(extra)
+	}
+	c.tombs = 0
+	c.table.Store(grown)
 }
 
 func (t *seriesTable) put(n *seriesNode) {
@@ -297,4 +434,55 @@ func (t *seriesTable) put(n *seriesNode) {
 			return
 		}
 	}
+}
+
+// removeNodes replaces the nodes of s by tombstones. Called with c.mu held.
+func (c *counter) removeNodes(s *series) {
+	t := c.table.Load()
+	for _, n := range s.nodes {
+		for i := n.hash & t.mask; ; i = (i + 1) & t.mask {
+			old := t.slots[i].Load()
+			if old == nil {
+				break // not in this table (cannot happen: rebuilds keep every node)
+			}
+			if old == n {
+				t.slots[i].Store(tombstone)
+				c.nodes--
+				c.tombs++
+				break
+			}
+		}
+	}
+	s.nodes = nil
+}
+
+// reportOverflow reports that c reached its series limit, at most once per
+// reportEvery across names.
+func (r *registry) reportOverflow(c *counter) {
+	ok, missed := r.overflows.allow()
+	if !ok {
+		return
+	}
+	err := fmt.Errorf("%w: %q has %d active attribute sets, its limit; further sets fold into one series with otel.metric.overflow=true until some are forgotten",
+		ErrSeriesOverflow, c.name, c.limit)
+	if missed > 0 {
+		err = fmt.Errorf("%w (and %d more names overflowed since the last report)", err, missed)
+	}
+	r.refusals.report(err)
+}
+
+// foldedIntoOverflow returns the sum of the values counted into overflow
+// series, live and forgotten.
+func (r *registry) foldedIntoOverflow() uint64 {
+	r.mu.Lock() // forgetCounters clears the list's old backing array
+	defer r.mu.Unlock()
+	var total uint64
+	for _, c := range r.counters {
+		c.mu.Lock()
+		if c.overflow != nil {
+			total += uint64(c.overflow.total())
+		}
+		c.mu.Unlock()
+	}
+	return total + r.overflowForgotten.Load()
 }

@@ -27,6 +27,16 @@ type Statistics struct {
 	// Refused is the number of calls refused for an invalid name, a negative
 	// value or too many names, counters and events alike.
 	Refused uint64
+	// ActiveSeries is the number of series (name and attribute set,
+	// overflow series included) kept in memory now: those not forgotten
+	// after idling, see WithIdleIntervals.
+	ActiveSeries int64
+	// ActiveNames is the number of counter names kept in memory now.
+	ActiveNames int64
+	// FoldedIntoOverflow is the sum of the values counted into the
+	// otel.metric.overflow=true series because their name had reached its
+	// limit of active attribute sets (one per Increment, n per Add).
+	FoldedIntoOverflow uint64
 }
 
 type exportStats struct {

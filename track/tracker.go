@@ -3,6 +3,7 @@ package track
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -55,14 +56,15 @@ func (t *Tracker) start(ctx context.Context, cfg config) error {
 		return ErrAlreadyStarted
 	}
 	t.refusals.setHandler(cfg.errorHandler)
-	p, err := newPipeline(ctx, cfg, &t.stats, &t.refusals)
+	p, err := newPipeline(ctx, cfg, t.reg, &t.stats, &t.refusals)
 	if err != nil {
 		return err
 	}
-	t.reg.mu.Lock()
-	t.reg.seriesLimit = cfg.seriesLimit
-	t.reg.mu.Unlock()
-	t.reg.attach(p.register)
+	if p.provider != nil {
+		t.reg.attach(cfg.seriesLimit, nil) // the producer collects
+	} else {
+		t.reg.attach(cfg.seriesLimit, p.register)
+	}
 	p.emittedAtStart = t.stats.eventsEmitted.Load()
 	p.settledAtStart = t.stats.events.exported.Load() + t.stats.events.dropped.Load()
 	t.pipe = p
@@ -117,7 +119,7 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 		t.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, name, n))
 		return
 	}
-	// lookup, seriesFor's no-attribute case and series.add, inlined by hand:
+	// lookup, seriesFor's no-attribute case and the add, inlined by hand:
 	// calls are a large share of a 10 ns budget.
 	r := t.reg
 	p := unsafe.StringData(name)
@@ -136,78 +138,141 @@ func (t *Tracker) add(name string, n int64, attrs []attribute.KeyValue) {
 	} else {
 		s = c.seriesFor(attrs)
 	}
-	s.cells[procPin()&(len(s.cells)-1)].n.Add(n)
+	// Test the result before unpinning, while it is still in a register,
+	// with the usual case first, so that it falls through.
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n {
+		procUnpin()
+		return
+	}
 	procUnpin()
+	s.landed(n) // forgotten meanwhile: counted again on the live series
 }
 
 // Counter returns a handle bound to one (name, attributes) series, whose
-// Increment and Add skip every lookup. A handle for an invalid name refuses
+// Increment and Add skip every lookup. When the series is forgotten after
+// idling (see WithIdleIntervals), the handle attaches to a new one on its
+// next use, and no count is lost. A handle for an invalid name refuses
 // every call. Handles are safe for concurrent use.
 func (t *Tracker) Counter(name string, attrs ...attribute.KeyValue) *CounterHandle {
+	h := &CounterHandle{t: t, name: name, set: attribute.NewSet(slices.Clone(attrs)...)}
 	if validateName(name) != nil {
-		return &CounterHandle{refusals: &t.refusals, name: name} // refuses each call
+		return h // refuses each call
 	}
-	c := t.reg.lookup(name)
-	if c == nil {
-		return &CounterHandle{refusals: &t.refusals, name: name}
+	if c := t.reg.lookup(name); c != nil {
+		h.bind(c.seriesFor(attrs))
 	}
-	return &CounterHandle{s: c.seriesFor(attrs), refusals: &t.refusals, name: name}
+	return h
 }
 
-// Stats reports what the tracker exported, held, dropped and refused.
+// Stats reports what the tracker exported, held, dropped and refused, and
+// how many series it keeps.
 func (t *Tracker) Stats() Statistics {
 	return Statistics{
-		PointsExported:  t.stats.points.exported.Load(),
-		ExportFailures:  t.stats.failures.Load(),
-		PointsInBacklog: t.stats.points.held.Load(),
-		PointsDropped:   t.stats.points.dropped.Load(),
-		EventsExported:  t.stats.events.exported.Load(),
-		EventsInBacklog: t.stats.events.held.Load(),
-		EventsDropped:   t.stats.events.dropped.Load(),
-		Refused:         t.refusals.count.Load(),
+		PointsExported:     t.stats.points.exported.Load(),
+		ExportFailures:     t.stats.failures.Load(),
+		PointsInBacklog:    t.stats.points.held.Load(),
+		PointsDropped:      t.stats.points.dropped.Load(),
+		EventsExported:     t.stats.events.exported.Load(),
+		EventsInBacklog:    t.stats.events.held.Load(),
+		EventsDropped:      t.stats.events.dropped.Load(),
+		Refused:            t.refusals.count.Load(),
+		ActiveSeries:       t.reg.liveSeries.Load(),
+		ActiveNames:        t.reg.liveNames.Load(),
+		FoldedIntoOverflow: t.reg.foldedIntoOverflow(),
 	}
 }
 
 // CounterHandle is a counter pre-bound to one attribute set. It is safe for
-// concurrent use; a nil handle refuses nothing and does nothing.
+// concurrent use; a nil or zero handle refuses nothing and does nothing.
 type CounterHandle struct {
-	s        *series
-	refusals *refusals
-	name     string
+	s    atomic.Pointer[series] // nil until attached
+	t    *Tracker
+	name string
+	set  attribute.Set
 }
 
 // Increment adds one. It never blocks and never panics.
 func (h *CounterHandle) Increment() {
-	if h == nil || h.s == nil {
-		h.refuseName()
+	if h == nil {
 		return
 	}
-	// series.add, inlined by hand for the tightest loops.
-	h.s.cells[procPin()&(len(h.s.cells)-1)].n.Add(1)
+	s := h.s.Load()
+	if s == nil {
+		h.attachAndAdd(1)
+		return
+	}
+	// The add, inlined by hand for the tightest loops.
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(1) > 0 {
+		procUnpin()
+		return
+	}
 	procUnpin()
+	h.landed(s, 1) // forgotten meanwhile: attach to the live series
 }
 
 // Add adds n; a negative n is refused and counted. It never blocks and never
 // panics.
 func (h *CounterHandle) Add(n int64) {
-	if h == nil || h.s == nil {
-		h.refuseName()
+	if h == nil || h.t == nil {
 		return
 	}
 	if n < 0 {
-		h.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, h.name, n))
+		h.t.refusals.refuse(fmt.Errorf("%w: Add(%q, %d)", ErrNegative, h.name, n))
 		return
 	}
-	h.s.add(n)
+	s := h.s.Load()
+	if s == nil {
+		h.attachAndAdd(n)
+		return
+	}
+	if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n {
+		procUnpin()
+		return
+	}
+	procUnpin()
+	h.landed(s, n)
 }
 
-func (h *CounterHandle) refuseName() {
-	if h == nil {
-		return
+// landed handles an add of n whose cell came back below n: see
+// series.landed. The handle finds its series again by its own attributes,
+// not by those of s, which may be the overflow series: once forgetting made
+// room, the handle gets a series of its own.
+func (h *CounterHandle) landed(s *series, n int64) {
+	if !s.retired.Load() {
+		return // a live total past 2^63: counted
 	}
-	err := validateName(h.name)
-	if err == nil {
-		err = fmt.Errorf("%w: %q", ErrTooManyNames, h.name)
+	h.t.reg.recounted.Add(1)
+	h.attachAndAdd(n)
+}
+
+// attachAndAdd binds the handle to the live series of its name and
+// attributes and adds n there. A name refused (invalid, or too many names)
+// is counted as a refusal.
+func (h *CounterHandle) attachAndAdd(n int64) {
+	if h.t == nil {
+		return // the zero CounterHandle, not made by Counter: does nothing
 	}
-	h.refusals.refuse(err)
+	for {
+		// Without the lock-free tables: they may still hold a series being
+		// forgotten, which would only be found again.
+		s := h.t.reg.seriesOf(h.name, h.set)
+		h.bind(s)
+		if s == discard {
+			return // refused and counted
+		}
+		if s.cells[procPin()&(len(s.cells)-1)].n.Add(n) >= n || !s.retired.Load() {
+			procUnpin()
+			return
+		}
+		procUnpin() // forgotten again meanwhile: its final read missed n
+	}
+}
+
+// bind attaches the handle to s; after discard (its name was refused when
+// its series was found again), the next call tries again.
+func (h *CounterHandle) bind(s *series) {
+	if s == discard {
+		s = nil
+	}
+	h.s.Store(s)
 }
