@@ -199,7 +199,7 @@ func (e *rollupExporter) submit(ctx context.Context, it *item) error {
 		return ErrShutdown
 	}
 	e.pending = append(e.pending, it)
-	e.rows += len(it.rows) + len(it.known)
+	e.rows += len(it.rows) + len(it.known) + len(it.cum)
 	if e.merged == nil {
 		e.merged = make(map[idKey]float64, max(e.lastMerged, len(it.known)))
 	}

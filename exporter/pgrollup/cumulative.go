@@ -1,0 +1,425 @@
+package pgrollup
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/zeebo/xxh3"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/trackhq/track/exporter/pgrollup/internal/metadata"
+)
+
+// Cumulative monotonic sums are counted from a state row per stream in Postgres
+// (migrations/004_cumulative_streams.up.sql), read, locked and written in the flush transaction,
+// after the request keys and before the rollups:
+//
+//   - a request whose key is already committed (a replay, a retry after a lost acknowledgement)
+//     is skipped whole, so its points neither count nor move any stream's state;
+//   - the points of the fresh requests are sorted by (stream, time) and each stream's row is
+//     locked in key order (SELECT ... ORDER BY key FOR UPDATE): two collectors updating the same
+//     stream wait on each other in the same order and never deadlock, and the second computes
+//     its deltas from what the first committed; two collectors creating the same stream at once
+//     collide on its primary key, and the loser's transaction is retried from the start;
+//   - a transaction that rolls back leaves the state as it was, so its retry computes every delta
+//     again from the committed state.
+//
+// The rules for a point (start time S, time T, cumulative value V) against the stream's state
+// (S0, T0, V0), in this order (see the README's "Cumulative sums"):
+//
+//	no state          first sight: counts V if initial_value says so (auto: S is set and T-S is
+//	                  within initial_value_window), else 0 (a baseline); state := (S, T, V)
+//	T <= T0           a duplicate or a late point: 0, state unchanged
+//	S < S0            a point of an earlier run of the stream (late, or a second writer under the
+//	                  same identity): 0, state unchanged
+//	S > S0 or V < V0  a reset: the new run counts from 0, so V; state := (S, T, V)
+//	otherwise         V - V0; state := (S0, T, V)
+//
+// The delta of a point counts into the buckets of T, as a delta point does.
+
+// cumPoint is one point of a cumulative monotonic sum, as parsed.
+type cumPoint struct {
+	stream [16]byte // the stream's key (see streamKey)
+	series int64    // the rollup series the deltas count into, once known
+	// identity is the series' canonical identity while its id is unknown ("" once known).
+	identity string
+	start    int64 // start time, Unix nanoseconds
+	ts       int64 // time, Unix nanoseconds
+	value    float64
+}
+
+// Outcomes of a cumulative point, as indexes into outcomeNames, whose values are the `outcome`
+// attribute of the exporter_pgrollup_cumulative_points telemetry metric.
+const (
+	oDelta = iota
+	oInitial
+	oBaseline
+	oReset
+	oDuplicate
+	oEarlierStart
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"delta", "initial", "baseline", "reset", "duplicate", "earlier_start"}
+
+// streamState is the state row of a stream.
+type streamState struct {
+	start, last int64 // Unix nanoseconds
+	value       float64
+}
+
+// keyPrefixStream starts the input of a stream key's scope hash.
+const keyPrefixStream = "pgrollup-stream\x00"
+
+// streamHashing is the parser's state for stream keys.
+type streamHashing struct {
+	buf []byte
+	kvs []kv
+	// scope caches the prefix of the last scope hashed in the current request.
+	scope struct {
+		i, j   int
+		ok     bool
+		prefix [16]byte
+	}
+}
+
+// parseCumulative adds the countable points of the cumulative monotonic Sum m, in scope j of
+// resource i of md, to it (created when nil), and counts the refused ones in ref. p.resKVs must
+// hold resource i's kept attributes.
+func (p *parser) parseCumulative(it *item, md pmetric.Metrics, i, j int, m pmetric.Metric, service string, ref *refusals) *item {
+	dps := m.Sum().DataPoints()
+	var prefix [16]byte
+	havePrefix := false
+	for d := 0; d < dps.Len(); d++ {
+		dp := dps.At(d)
+		v, ts, ok := p.checkPoint(dp, m.Name(), ref)
+		if !ok {
+			continue
+		}
+		if it == nil {
+			it = p.newItem(md.DataPointCount())
+		}
+		if !havePrefix {
+			prefix, havePrefix = p.scopePrefix(md, i, j), true
+		}
+		c := cumPoint{stream: p.streamKey(prefix, m.Name(), dp.Attributes()), start: int64(dp.StartTimestamp()), ts: ts, value: v}
+		c.series, c.identity = p.seriesOf(it, m.Name(), service, dp.Attributes())
+		it.cum = append(it.cum, c)
+		it.points++
+	}
+	return it
+}
+
+// scopePrefix returns the hash of the resource and the scope (name, version, attributes) of scope
+// j of resource i, the part of a stream key shared by the scope's streams. It is computed once per
+// scope and request.
+func (p *parser) scopePrefix(md pmetric.Metrics, i, j int) [16]byte {
+	if p.stream.scope.ok && p.stream.scope.i == i && p.stream.scope.j == j {
+		return p.stream.scope.prefix
+	}
+	rm := md.ResourceMetrics().At(i)
+	sc := rm.ScopeMetrics().At(j).Scope()
+	b := append(p.stream.buf[:0], keyPrefixStream...)
+	b = p.appendSortedAttrs(b, rm.Resource().Attributes())
+	b = appendString(b, sc.Name())
+	b = appendString(b, sc.Version())
+	b = p.appendSortedAttrs(b, sc.Attributes())
+	p.stream.buf = b
+	p.stream.scope.i, p.stream.scope.j, p.stream.scope.ok = i, j, true
+	p.stream.scope.prefix = xxh3.Hash128(b).Bytes()
+	return p.stream.scope.prefix
+}
+
+// streamKey returns the key of a stream: the XXH3-128 hash of its scope prefix, its metric name and
+// its point attributes sorted by key, each typed and length-prefixed. Keys are stored, so this
+// encoding must never change (TestStreamKeyStable pins it): a changed key would make every stream
+// a first sight again.
+func (p *parser) streamKey(prefix [16]byte, metric string, attrs pcommon.Map) [16]byte {
+	b := append(p.stream.buf[:0], prefix[:]...)
+	b = appendString(b, metric)
+	b = p.appendSortedAttrs(b, attrs)
+	p.stream.buf = b
+	return xxh3.Hash128(b).Bytes()
+}
+
+// appendSortedAttrs appends the number of attributes in m, then each key and value (as in lookup
+// keys) in key order, so that the order a sender puts them in does not matter.
+func (p *parser) appendSortedAttrs(b []byte, m pcommon.Map) []byte {
+	p.stream.kvs = p.stream.kvs[:0]
+	for k, v := range m.All() {
+		p.stream.kvs = append(p.stream.kvs, kv{k, v})
+	}
+	if !slices.IsSortedFunc(p.stream.kvs, cmpKV) {
+		slices.SortStableFunc(p.stream.kvs, cmpKV)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.stream.kvs)))
+	for _, e := range p.stream.kvs {
+		b = appendLookupKV(b, e.key, e.val)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// cumulativeSeries returns the series of the items' cumulative points, as keys of the map
+// resolveMetrics takes (minute 0, value 0), or nil when there are none.
+func cumulativeSeries(items []*item) map[idKey]float64 {
+	var out map[idKey]float64
+	for _, it := range items {
+		for _, c := range it.cum {
+			if out == nil {
+				out = make(map[idKey]float64)
+			}
+			out[idKey{series: c.series}] = 0
+		}
+	}
+	return out
+}
+
+// cumulativeIdentities calls f with the series identity of every cumulative point of it whose
+// series id was unknown at parse time.
+func cumulativeIdentities(it *item, f func(identity string)) {
+	for _, c := range it.cum {
+		if c.identity != "" {
+			f(c.identity)
+		}
+	}
+}
+
+// resolveCumulativeSeries sets the series id of the cumulative points whose series was unknown at
+// parse time; addSeries has stored and cached those series.
+func (e *rollupExporter) resolveCumulativeSeries(items []*item) {
+	for _, it := range items {
+		for i := range it.cum {
+			if c := &it.cum[i]; c.identity != "" {
+				c.series, c.identity = e.ids.ids[c.identity], ""
+			}
+		}
+	}
+}
+
+// cumulativeStep is what one flush transaction does with the cumulative points of its fresh
+// requests: the deltas to add to the rollups and the stream rows to write.
+type cumulativeStep struct {
+	deltas []knownRow
+	// The state rows to update and to insert, each as column arrays sorted by key.
+	upd, ins streamRows
+	outcomes [numOutcomes]int64
+}
+
+type streamRows struct {
+	keys          [][16]byte
+	series        []int64
+	starts, lasts []int64
+	values        []float64
+}
+
+func (r *streamRows) add(key [16]byte, series int64, s streamState) {
+	r.keys = append(r.keys, key)
+	r.series = append(r.series, series)
+	r.starts = append(r.starts, s.start)
+	r.lasts = append(r.lasts, s.last)
+	r.values = append(r.values, s.value)
+}
+
+// cumulativeDeltas locks and reads the state rows of the streams of the items' cumulative points
+// (the items must be the fresh ones of the transaction, each once), and computes each point's
+// delta and each stream's new state. It writes nothing: queueWrites adds the state writes to the
+// transaction's batch.
+func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items []*item) (*cumulativeStep, error) {
+	n := 0
+	for _, it := range items {
+		n += len(it.cum)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	pts := make([]*cumPoint, 0, n)
+	for _, it := range items {
+		for i := range it.cum {
+			pts = append(pts, &it.cum[i])
+		}
+	}
+	slices.SortFunc(pts, cmpCumPoint)
+	keys := make([][16]byte, 0, len(pts))
+	for _, c := range pts {
+		if len(keys) == 0 || keys[len(keys)-1] != c.stream {
+			keys = append(keys, c.stream)
+		}
+	}
+	rows, err := tx.Query(ctx, e.sqls.lockStreams, keys)
+	if err != nil {
+		return nil, fmt.Errorf("locking cumulative streams: %w", err)
+	}
+	states := make(map[[16]byte]streamState, len(keys))
+	var k [16]byte
+	var s streamState
+	if _, err := pgx.ForEachRow(rows, []any{&k, &s.start, &s.last, &s.value}, func() error {
+		states[k] = s
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("locking cumulative streams: %w", err)
+	}
+	step := &cumulativeStep{}
+	cfg := e.cfg.Cumulative
+	for lo := 0; lo < len(pts); {
+		hi := lo + 1
+		for hi < len(pts) && pts[hi].stream == pts[lo].stream {
+			hi++
+		}
+		st, existed := states[pts[lo].stream]
+		have := existed
+		for _, c := range pts[lo:hi] {
+			var delta float64
+			var o int
+			delta, o, st, have = nextState(cfg, c, st, have)
+			step.outcomes[o]++
+			if delta != 0 {
+				step.deltas = append(step.deltas, knownRow{c.series, floorDiv(c.ts, int64(time.Minute)), delta})
+			}
+		}
+		if existed {
+			step.upd.add(pts[lo].stream, pts[hi-1].series, st)
+		} else {
+			step.ins.add(pts[lo].stream, pts[hi-1].series, st)
+		}
+		lo = hi
+	}
+	return step, nil
+}
+
+// nextState applies the rules to one point c of a stream whose state is st (have: whether it has
+// one) and returns the point's delta, its outcome and the stream's new state.
+func nextState(cfg CumulativeConfig, c *cumPoint, st streamState, have bool) (float64, int, streamState, bool) {
+	next := streamState{start: c.start, last: c.ts, value: c.value}
+	switch {
+	case !have:
+		if countsInitially(cfg, c) {
+			return c.value, oInitial, next, true
+		}
+		return 0, oBaseline, next, true
+	case c.ts <= st.last:
+		return 0, oDuplicate, st, true
+	case c.start < st.start:
+		return 0, oEarlierStart, st, true
+	case c.start > st.start || c.value < st.value:
+		return c.value, oReset, next, true
+	default:
+		return c.value - st.value, oDelta, next, true
+	}
+}
+
+// countsInitially reports whether the first point of a stream counts its whole value.
+func countsInitially(cfg CumulativeConfig, c *cumPoint) bool {
+	switch cfg.InitialValue {
+	case InitialValueKeep:
+		return true
+	case InitialValueDrop:
+		return false
+	}
+	age := c.ts - c.start
+	return c.start > 0 && age >= 0 && age <= int64(cfg.InitialValueWindow)
+}
+
+func cmpCumPoint(a, b *cumPoint) int {
+	if c := slices.Compare(a.stream[:], b.stream[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ts, b.ts); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.start, b.start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.value, b.value)
+}
+
+// queueWrites queues the state writes of step: the updates of the locked rows, then the inserts of
+// the new streams in key order (a stream another transaction inserted meanwhile makes the insert
+// fail with a unique violation, and the flush retries the transaction).
+func (step *cumulativeStep) queueWrites(b *pgx.Batch, sqls *statements, now time.Time) {
+	if step == nil {
+		return
+	}
+	if len(step.upd.keys) > 0 {
+		b.Queue(sqls.updateStreams, step.upd.keys, step.upd.series, step.upd.starts, step.upd.lasts, step.upd.values, now)
+	}
+	if len(step.ins.keys) > 0 {
+		b.Queue(sqls.insertStreams, step.ins.keys, step.ins.series, step.ins.starts, step.ins.lasts, step.ins.values, now)
+	}
+}
+
+// rollupDeltas returns the deltas of step to add to the rollups (nil when step is nil).
+func (step *cumulativeStep) rollupDeltas() []knownRow {
+	if step == nil {
+		return nil
+	}
+	return step.deltas
+}
+
+// report counts the outcomes of a committed step in the telemetry.
+func (step *cumulativeStep) report(ctx context.Context, tb *metadata.TelemetryBuilder) {
+	if step == nil {
+		return
+	}
+	for o, n := range step.outcomes {
+		if n > 0 {
+			tb.ExporterPgrollupCumulativePoints.Add(ctx, n,
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcomeNames[o]))))
+		}
+	}
+}
+
+// cumulativeStatements returns the SQL of the stream state for schema (quoted).
+func cumulativeStatements(schema string) (lock, update, insert, expire string) {
+	t := schema + ".cumulative_streams"
+	lock = `SELECT key, start_unix_nano, last_unix_nano, last_value FROM ` + t + `
+WHERE key = ANY($1::uuid[]) ORDER BY key FOR UPDATE`
+	update = `UPDATE ` + t + ` AS c SET series_id = u.i, start_unix_nano = u.s, last_unix_nano = u.l, last_value = u.v, seen_at = $6
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, i, s, l, v) WHERE c.key = u.k`
+	insert = `INSERT INTO ` + t + ` (key, series_id, start_unix_nano, last_unix_nano, last_value, seen_at)
+SELECT k, i, s, l, v, $6 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, i, s, l, v) ORDER BY k`
+	// SKIP LOCKED: retention never waits on (or deadlocks with) a flush holding stream rows; a
+	// locked row is being written, so it is not stale. The outer condition is checked again on
+	// the row version a concurrent flush may have committed in between.
+	expire = `DELETE FROM ` + t + ` WHERE key = ANY(ARRAY(
+    SELECT key FROM ` + t + ` WHERE seen_at <= $1 LIMIT ` + fmt.Sprint(deleteBatch) + ` FOR UPDATE SKIP LOCKED)) AND seen_at <= $1`
+	return lock, update, insert, expire
+}
+
+// expireStreams removes, deleteBatch rows per statement, the state of the streams not written
+// since now - cumulative::max_staleness, and counts them.
+func (e *rollupExporter) expireStreams(ctx context.Context, now time.Time) error {
+	cutoff := now.Add(-e.cfg.Cumulative.MaxStaleness)
+	var total int64
+	defer func() {
+		if total > 0 {
+			e.telemetry.ExporterPgrollupStreamsExpired.Add(ctx, total)
+		}
+	}()
+	for {
+		tag, err := e.pool.Exec(ctx, e.sqls.expireStreams, cutoff)
+		if err != nil {
+			return fmt.Errorf("expiring cumulative streams: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < deleteBatch {
+			if total > 0 {
+				e.logger.Debug("expired the state of stale cumulative streams", zap.Int64("streams", total))
+			}
+			return nil
+		}
+	}
+}
