@@ -61,20 +61,33 @@ func benchRequest(first int, at time.Time) pmetric.Metrics {
 // restamp moves every point of md to at.
 func restamp(md pmetric.Metrics, at time.Time) {
 	ts := pcommon.NewTimestampFromTime(at)
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		dp := sum.DataPoints().At(0)
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
+		dp.SetTimestamp(ts)
+	})
+}
+
+// eachBenchSum calls f with every Sum of a request built by benchRequest.
+func eachBenchSum(md pmetric.Metrics, f func(pmetric.Sum)) {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
 		for j := 0; j < ms.Len(); j++ {
-			dp := ms.At(j).Sum().DataPoints().At(0)
-			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
-			dp.SetTimestamp(ts)
+			f(ms.At(j).Sum())
 		}
 	}
 }
 
 // benchPush pushes requests from benchPushers*GOMAXPROCS goroutines. next returns the first series
 // and the time of a push; each push gets a distinct sequence number so that no two share a key.
-func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
+// With cumulative, the points are cumulative sums whose value is the sequence number (see
+// BenchmarkPushCumulative).
+func benchPush(b *testing.B, cumulative bool, next func(seq int64) (int, time.Time)) {
+	build := benchRequest
+	if cumulative {
+		build = benchCumulativeRequest
+	}
 	te := startExporter(b, nil, func(c *Config) {
 		c.FlushInterval = 100 * time.Millisecond
 		c.QueueConfig.Get().NumConsumers = benchPushers * runtime.GOMAXPROCS(0)
@@ -82,7 +95,7 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 	ctx := context.Background()
 	// Warm up: create the series.
 	for first := 0; first < benchSeries; first += benchBatch {
-		require.NoError(b, te.pushMetrics(ctx, benchRequest(first, time.Now().Add(-time.Hour))))
+		require.NoError(b, te.pushMetrics(ctx, build(first, time.Now().Add(-time.Hour))))
 	}
 	// Prebuild the requests outside the timed region, so that the benchmark measures the exporter
 	// rather than building pdata: per block of series, a free list holding twice the pushes that
@@ -100,7 +113,7 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 	for blk := range free {
 		free[blk] = make(chan *cached, pushers)
 		for range perBlock {
-			free[blk] <- &cached{md: benchRequest(blk*benchBatch, at0), at: at0}
+			free[blk] <- &cached{md: build(blk*benchBatch, at0), at: at0}
 		}
 	}
 	var seq atomic.Int64
@@ -116,13 +129,18 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 			select {
 			case c = <-free[first/benchBatch]:
 			default: // more pushes than expected on this block: build one (rare)
-				c = &cached{md: benchRequest(first, at), at: at}
+				c = &cached{md: build(first, at), at: at}
 			}
-			if !c.at.Equal(at) {
+			switch {
+			case cumulative: // the time and value make the key unique; the resource is the stream's
+				restampCumulative(c.md, at, s)
+			case !c.at.Equal(at):
 				restamp(c.md, at)
 				c.at = at
 			}
-			c.md.ResourceMetrics().At(0).Resource().Attributes().PutInt("bench.seq", s)
+			if !cumulative {
+				c.md.ResourceMetrics().At(0).Resource().Attributes().PutInt("bench.seq", s)
+			}
 			if err := te.pushMetrics(ctx, c.md); err != nil {
 				b.Error(err)
 				return
@@ -142,7 +160,7 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 // minute, as steady traffic does; the rows written stay ~10k per minute per resolution.
 func BenchmarkPushRepeatedSeries(b *testing.B) {
 	now := time.Now().UTC()
-	benchPush(b, func(seq int64) (int, time.Time) {
+	benchPush(b, false, func(seq int64) (int, time.Time) {
 		return int(seq%(benchSeries/benchBatch)) * benchBatch, now
 	})
 }
@@ -152,8 +170,42 @@ func BenchmarkPushRepeatedSeries(b *testing.B) {
 func BenchmarkPushNewRows(b *testing.B) {
 	now := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Hour)
 	rounds := int64(benchSeries / benchBatch)
-	benchPush(b, func(seq int64) (int, time.Time) {
+	benchPush(b, false, func(seq int64) (int, time.Time) {
 		return int(seq%rounds) * benchBatch, now.Add(-time.Duration(seq/rounds) * time.Minute)
+	})
+}
+
+// BenchmarkPushCumulative: as BenchmarkPushRepeatedSeries, but the 10k series are streams of
+// cumulative sums (one process, started an hour ago), each push a later export of a block of them:
+// the time advances by 1 µs and the value by 1 per push. Concurrent pushes of a block commit in any
+// order, so some points arrive late and add 0, as they would from a queue. On top of the delta
+// path's rows, a flush locks, reads and updates one state row per stream.
+func BenchmarkPushCumulative(b *testing.B) {
+	now := time.Now().UTC()
+	benchPush(b, true, func(seq int64) (int, time.Time) {
+		return int(seq%(benchSeries/benchBatch)) * benchBatch, now.Add(time.Duration(seq) * time.Microsecond)
+	})
+}
+
+// benchCumulativeRequest is benchRequest with cumulative points whose stream started an hour
+// before at.
+func benchCumulativeRequest(first int, at time.Time) pmetric.Metrics {
+	md := benchRequest(first, at)
+	start := pcommon.NewTimestampFromTime(at.Add(-time.Hour))
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		sum.DataPoints().At(0).SetStartTimestamp(start)
+	})
+	return md
+}
+
+// restampCumulative sets the time of every point of md to at and its value to value.
+func restampCumulative(md pmetric.Metrics, at time.Time, value int64) {
+	ts := pcommon.NewTimestampFromTime(at)
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		dp := sum.DataPoints().At(0)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(value)
 	})
 }
 

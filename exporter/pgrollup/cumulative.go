@@ -246,58 +246,111 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 	if n == 0 {
 		return nil, nil
 	}
-	pts := make([]*cumPoint, 0, n)
-	for _, it := range items {
-		for i := range it.cum {
-			pts = append(pts, &it.cum[i])
-		}
-	}
-	slices.SortFunc(pts, cmpCumPoint)
-	keys := make([][16]byte, 0, len(pts))
-	for _, c := range pts {
-		if len(keys) == 0 || keys[len(keys)-1] != c.stream {
-			keys = append(keys, c.stream)
-		}
+	g := groupByStream(items, n)
+	keys := make([][16]byte, len(g.byKey))
+	for i, gi := range g.byKey {
+		keys[i] = g.keys[gi]
 	}
 	rows, err := tx.Query(ctx, e.sqls.lockStreams, keys)
 	if err != nil {
 		return nil, fmt.Errorf("locking cumulative streams: %w", err)
 	}
-	states := make(map[[16]byte]streamState, len(keys))
+	states := make([]streamState, len(g.keys))
+	existed := make([]bool, len(g.keys))
 	var k [16]byte
 	var s streamState
 	if _, err := pgx.ForEachRow(rows, []any{&k, &s.start, &s.last, &s.value}, func() error {
-		states[k] = s
+		gi := g.index[k]
+		states[gi], existed[gi] = s, true
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("locking cumulative streams: %w", err)
 	}
 	step := &cumulativeStep{}
 	cfg := e.cfg.Cumulative
-	for lo := 0; lo < len(pts); {
-		hi := lo + 1
-		for hi < len(pts) && pts[hi].stream == pts[lo].stream {
-			hi++
+	for _, gi := range g.byKey {
+		pts := g.points(gi)
+		if !slices.IsSortedFunc(pts, cmpCumTime) {
+			slices.SortFunc(pts, cmpCumTime)
 		}
-		st, existed := states[pts[lo].stream]
-		have := existed
-		for _, c := range pts[lo:hi] {
+		st, have := states[gi], existed[gi]
+		for _, c := range pts {
 			var delta float64
 			var o int
 			delta, o, st, have = nextState(cfg, c, st, have)
 			step.outcomes[o]++
-			if delta != 0 {
-				step.deltas = append(step.deltas, knownRow{c.series, floorDiv(c.ts, int64(time.Minute)), delta})
+			if delta == 0 {
+				continue
+			}
+			// The deltas of one stream in one minute make one row.
+			minute := floorDiv(c.ts, int64(time.Minute))
+			if d := len(step.deltas) - 1; d >= 0 && step.deltas[d].series == c.series && step.deltas[d].minute == minute {
+				step.deltas[d].value += delta
+			} else {
+				step.deltas = append(step.deltas, knownRow{c.series, minute, delta})
 			}
 		}
-		if existed {
-			step.upd.add(pts[lo].stream, pts[hi-1].series, st)
+		if existed[gi] {
+			step.upd.add(g.keys[gi], pts[len(pts)-1].series, st)
 		} else {
-			step.ins.add(pts[lo].stream, pts[hi-1].series, st)
+			step.ins.add(g.keys[gi], pts[len(pts)-1].series, st)
 		}
-		lo = hi
 	}
 	return step, nil
+}
+
+// streamGroups holds the cumulative points of a flush grouped by stream.
+type streamGroups struct {
+	keys  [][16]byte         // by group
+	index map[[16]byte]int32 // stream key -> group
+	byKey []int32            // the groups in key order
+	offs  []int32            // group g's points are order[offs[g]:offs[g+1]]
+	order []*cumPoint
+}
+
+func (g *streamGroups) points(gi int32) []*cumPoint { return g.order[g.offs[gi]:g.offs[gi+1]] }
+
+// groupByStream groups the n cumulative points of items by stream: one map look-up per point, and
+// a sort of the streams only (a flush holds many points of few streams).
+func groupByStream(items []*item, n int) *streamGroups {
+	g := &streamGroups{index: make(map[[16]byte]int32)}
+	groupOf := make([]int32, 0, n)
+	var counts []int32
+	for _, it := range items {
+		for i := range it.cum {
+			k := it.cum[i].stream
+			gi, ok := g.index[k]
+			if !ok {
+				gi = int32(len(g.keys))
+				g.index[k] = gi
+				g.keys = append(g.keys, k)
+				counts = append(counts, 0)
+			}
+			counts[gi]++
+			groupOf = append(groupOf, gi)
+		}
+	}
+	g.offs = make([]int32, len(g.keys)+1)
+	for gi, c := range counts {
+		g.offs[gi+1] = g.offs[gi] + c
+	}
+	next := slices.Clone(g.offs[:len(g.keys)])
+	g.order = make([]*cumPoint, n)
+	p := 0
+	for _, it := range items {
+		for i := range it.cum {
+			gi := groupOf[p]
+			g.order[next[gi]] = &it.cum[i]
+			next[gi]++
+			p++
+		}
+	}
+	g.byKey = make([]int32, len(g.keys))
+	for i := range g.byKey {
+		g.byKey[i] = int32(i)
+	}
+	slices.SortFunc(g.byKey, func(a, b int32) int { return slices.Compare(g.keys[a][:], g.keys[b][:]) })
+	return g
 }
 
 // nextState applies the rules to one point c of a stream whose state is st (have: whether it has
@@ -333,10 +386,9 @@ func countsInitially(cfg CumulativeConfig, c *cumPoint) bool {
 	return c.start > 0 && age >= 0 && age <= int64(cfg.InitialValueWindow)
 }
 
-func cmpCumPoint(a, b *cumPoint) int {
-	if c := slices.Compare(a.stream[:], b.stream[:]); c != 0 {
-		return c
-	}
+// cmpCumTime orders the points of one stream by time, then start time and value, so that the
+// outcome does not depend on the order of the requests.
+func cmpCumTime(a, b *cumPoint) int {
 	if c := cmp.Compare(a.ts, b.ts); c != 0 {
 		return c
 	}
