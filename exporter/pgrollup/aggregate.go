@@ -103,8 +103,9 @@ type item struct {
 	known   []knownRow
 	// cum holds the points of cumulative sums, one entry per point: their deltas depend on the
 	// stream state in Postgres and are computed in the flush transaction (see cumulative.go).
-	cum    []cumPoint
-	points int
+	cum        []cumPoint
+	cumUnknown []cumUnknown
+	points     int
 	// events are the raw events of a logs request, written to the events table with the rollups.
 	events []eventRow
 	// done is closed when the flush holding the item ends; err then holds its outcome.

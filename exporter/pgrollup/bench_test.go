@@ -1,13 +1,18 @@
 package pgrollup
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +125,7 @@ func benchPush(b *testing.B, cumulative bool, next func(seq int64) (int, time.Ti
 	b.ReportAllocs()
 	b.SetParallelism(benchPushers)
 	b.ResetTimer()
+	cpu0 := benchCPU(b)
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -153,7 +159,62 @@ func benchPush(b *testing.B, cumulative bool, next func(seq int64) (int, time.Ti
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := benchCPU(b).sub(cpu0)
 	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "points/s")
+	// CPU per point, of this process (the exporter and the request re-stamping) and of the
+	// Postgres cluster: steadier than points/s on a machine shared with other work.
+	b.ReportMetric(float64(cpu.self.Nanoseconds())/float64(b.N*benchBatch), "go-cpu-ns/point")
+	b.ReportMetric(float64(cpu.pg.Nanoseconds())/float64(b.N*benchBatch), "pg-cpu-ns/point")
+}
+
+// cpuTimes is the CPU time used so far by this process and by the shared Postgres cluster.
+type cpuTimes struct{ self, pg time.Duration }
+
+func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.self - o.self, c.pg - o.pg} }
+
+// benchCPU reads the CPU time of this process (getrusage) and of the shared test cluster: its
+// postmaster, the children it reaped and its live children (from /proc). The cluster part is 0
+// for a TRACK_TEST_DSN server.
+func benchCPU(b *testing.B) cpuTimes {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	out := cpuTimes{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	dir := pgtest.Shared(b).Dir()
+	if dir == "" {
+		return out
+	}
+	pidFile, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	require.NoError(b, err)
+	postmaster, _, _ := strings.Cut(string(pidFile), "\n")
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(b, err)
+	const tick = 10 * time.Millisecond // USER_HZ = 100 on Linux
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended
+		}
+		// Fields after the command (which may hold spaces): state ppid ... utime(14) stime(15)
+		// cutime(16) cstime(17), numbered from 1 over the whole line.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+2:])
+		f := strings.Fields(rest)
+		pid := strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/stat")
+		var ticks int64
+		switch {
+		case pid == postmaster:
+			for _, i := range []int{11, 12, 13, 14} {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				ticks += n
+			}
+		case f[1] == postmaster:
+			for _, i := range []int{11, 12} {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				ticks += n
+			}
+		}
+		out.pg += time.Duration(ticks) * tick
+	}
+	return out
 }
 
 // BenchmarkPushRepeatedSeries: the points of each push repeat the 10k active series in the current

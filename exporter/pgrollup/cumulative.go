@@ -46,15 +46,21 @@ import (
 //
 // The delta of a point counts into the buckets of T, as a delta point does.
 
-// cumPoint is one point of a cumulative monotonic sum, as parsed.
+// cumPoint is one point of a cumulative monotonic sum, as parsed. It holds no pointer, so that the
+// garbage collector never scans the points a flush holds.
 type cumPoint struct {
 	stream [16]byte // the stream's key (see streamKey)
 	series int64    // the rollup series the deltas count into, once known
-	// identity is the series' canonical identity while its id is unknown ("" once known).
+	start  int64    // start time, Unix nanoseconds
+	ts     int64    // time, Unix nanoseconds
+	value  float64
+}
+
+// cumUnknown is a cumulative point whose series id was unknown at parse time: its index in
+// item.cum and the series' canonical identity.
+type cumUnknown struct {
+	index    int
 	identity string
-	start    int64 // start time, Unix nanoseconds
-	ts       int64 // time, Unix nanoseconds
-	value    float64
 }
 
 // Outcomes of a cumulative point, as indexes into outcomeNames, whose values are the `outcome`
@@ -108,11 +114,17 @@ func (p *parser) parseCumulative(it *item, md pmetric.Metrics, i, j int, m pmetr
 		if it == nil {
 			it = p.newItem(md.DataPointCount())
 		}
+		if it.cum == nil {
+			it.cum = make([]cumPoint, 0, md.DataPointCount())
+		}
 		if !havePrefix {
 			prefix, havePrefix = p.scopePrefix(md, i, j), true
 		}
 		c := cumPoint{stream: p.streamKey(prefix, m.Name(), dp.Attributes()), start: int64(dp.StartTimestamp()), ts: ts, value: v}
-		c.series, c.identity = p.seriesOf(it, m.Name(), service, dp.Attributes())
+		var identity string
+		if c.series, identity = p.seriesOf(it, m.Name(), service, dp.Attributes()); identity != "" {
+			it.cumUnknown = append(it.cumUnknown, cumUnknown{len(it.cum), identity})
+		}
 		it.cum = append(it.cum, c)
 		it.points++
 	}
@@ -173,16 +185,19 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// cumulativeSeries returns the series of the items' cumulative points, as keys of the map
-// resolveMetrics takes (minute 0, value 0), or nil when there are none.
-func cumulativeSeries(items []*item) map[idKey]float64 {
+// cumulativeMetricsMissing returns the series of the items' cumulative points whose metric
+// e.metricOf lacks, as keys of the map resolveMetrics takes (minute 0, value 0), or nil. It runs on
+// the flusher goroutine.
+func (e *rollupExporter) cumulativeMetricsMissing(items []*item) map[idKey]float64 {
 	var out map[idKey]float64
 	for _, it := range items {
-		for _, c := range it.cum {
-			if out == nil {
-				out = make(map[idKey]float64)
+		for i := range it.cum {
+			if _, ok := e.metricOf[it.cum[i].series]; !ok {
+				if out == nil {
+					out = make(map[idKey]float64)
+				}
+				out[idKey{series: it.cum[i].series}] = 0
 			}
-			out[idKey{series: c.series}] = 0
 		}
 	}
 	return out
@@ -191,10 +206,8 @@ func cumulativeSeries(items []*item) map[idKey]float64 {
 // cumulativeIdentities calls f with the series identity of every cumulative point of it whose
 // series id was unknown at parse time.
 func cumulativeIdentities(it *item, f func(identity string)) {
-	for _, c := range it.cum {
-		if c.identity != "" {
-			f(c.identity)
-		}
+	for _, u := range it.cumUnknown {
+		f(u.identity)
 	}
 }
 
@@ -202,11 +215,10 @@ func cumulativeIdentities(it *item, f func(identity string)) {
 // parse time; addSeries has stored and cached those series.
 func (e *rollupExporter) resolveCumulativeSeries(items []*item) {
 	for _, it := range items {
-		for i := range it.cum {
-			if c := &it.cum[i]; c.identity != "" {
-				c.series, c.identity = e.ids.ids[c.identity], ""
-			}
+		for _, u := range it.cumUnknown {
+			it.cum[u.index].series = e.ids.ids[u.identity]
 		}
+		it.cumUnknown = nil
 	}
 }
 
@@ -234,11 +246,23 @@ func (r *streamRows) add(key [16]byte, series int64, s streamState) {
 	r.values = append(r.values, s.value)
 }
 
-// cumulativeDeltas locks and reads the state rows of the streams of the items' cumulative points
-// (the items must be the fresh ones of the transaction, each once), and computes each point's
-// delta and each stream's new state. It writes nothing: queueWrites adds the state writes to the
-// transaction's batch.
-func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items []*item) (*cumulativeStep, error) {
+// cumulativeDeltas computes each point's delta and each stream's new state for the cumulative
+// points of items (the fresh ones of the transaction, each once), and writes the state of the
+// streams that have a row, locking those rows in key order:
+//
+//  1. per stream, its points sorted by time, the first point p1 and the state F its points lead
+//     to once p1 is taken (p1 later than the stored state and not of an earlier run: the common
+//     case, where F does not depend on the stored state);
+//  2. one UPDATE of every stream's row, joined in key order (a nested loop over the sorted keys,
+//     so rows are locked in key order in every collector), that writes F where that condition
+//     holds and returns the state it found (kept in the prev_ columns by the same UPDATE);
+//  3. from the state found, the rules for every point; a row where the condition did not hold is
+//     locked and unchanged, and gets its state from a second UPDATE (queueWrites). A stream
+//     without a row is inserted (queueWrites), after all the row locks.
+//
+// Waiting on a row another collector holds, the UPDATE re-reads the row that collector committed
+// and decides on it (READ COMMITTED), so both count from the committed state.
+func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items []*item, now time.Time) (*cumulativeStep, error) {
 	n := 0
 	for _, it := range items {
 		n += len(it.cum)
@@ -246,76 +270,160 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 	if n == 0 {
 		return nil, nil
 	}
-	g := groupByStream(items, n)
-	keys := make([][16]byte, len(g.byKey))
-	for i, gi := range g.byKey {
-		keys[i] = g.keys[gi]
-	}
-	rows, err := tx.Query(ctx, e.sqls.lockStreams, keys)
-	if err != nil {
-		return nil, fmt.Errorf("locking cumulative streams: %w", err)
-	}
-	states := make([]streamState, len(g.keys))
-	existed := make([]bool, len(g.keys))
-	var k [16]byte
-	var s streamState
-	if _, err := pgx.ForEachRow(rows, []any{&k, &s.start, &s.last, &s.value}, func() error {
-		gi := g.index[k]
-		states[gi], existed[gi] = s, true
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("locking cumulative streams: %w", err)
-	}
-	step := &cumulativeStep{}
 	cfg := e.cfg.Cumulative
+	g := &e.cumGroups
+	g.group(items, n)
+	// The rules for the points after p1, once p1 is taken: their deltas (group gi's are
+	// chain.deltas[chainEnd[gi-1]:chainEnd[gi]] in key order) and the final state.
+	var adv streamRows
+	var chain rulesRun
+	chainEnd := make([]int, len(g.keys))
+	firstStarts := make([]int64, 0, len(g.keys))
+	firstTimes := make([]int64, 0, len(g.keys))
+	finals := make([]streamState, len(g.keys))
 	for _, gi := range g.byKey {
 		pts := g.points(gi)
 		if !slices.IsSortedFunc(pts, cmpCumTime) {
 			slices.SortFunc(pts, cmpCumTime)
 		}
-		st, have := states[gi], existed[gi]
-		for _, c := range pts {
-			var delta float64
-			var o int
-			delta, o, st, have = nextState(cfg, c, st, have)
-			step.outcomes[o]++
-			if delta == 0 {
-				continue
-			}
-			// The deltas of one stream in one minute make one row.
-			minute := floorDiv(c.ts, int64(time.Minute))
-			if d := len(step.deltas) - 1; d >= 0 && step.deltas[d].series == c.series && step.deltas[d].minute == minute {
-				step.deltas[d].value += delta
-			} else {
-				step.deltas = append(step.deltas, knownRow{c.series, minute, delta})
+		p1 := &pts[0]
+		finals[gi] = chain.apply(cfg, pts[1:], streamState{start: p1.start, last: p1.ts, value: p1.value}, true)
+		chainEnd[gi] = len(chain.deltas)
+		adv.add(g.keys[gi], pts[len(pts)-1].series, finals[gi])
+		firstStarts = append(firstStarts, p1.start)
+		firstTimes = append(firstTimes, p1.ts)
+	}
+	b := &pgx.Batch{}
+	// Join in key order: a hash join would lock rows in the table's physical order.
+	b.Queue("SET LOCAL enable_hashjoin = off")
+	b.Queue("SET LOCAL enable_mergejoin = off")
+	b.Queue(e.sqls.advanceStreams, adv.keys, adv.series, firstStarts, firstTimes, adv.starts, adv.lasts, adv.values, now)
+	b.Queue("SET LOCAL enable_hashjoin TO DEFAULT")
+	b.Queue("SET LOCAL enable_mergejoin TO DEFAULT")
+	br := tx.SendBatch(ctx, b)
+	found := make([]bool, len(g.keys))
+	olds := make([]streamState, len(g.keys))
+	advanced := make([]bool, len(g.keys))
+	err := func() error {
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
 			}
 		}
-		if existed[gi] {
-			step.upd.add(g.keys[gi], pts[len(pts)-1].series, st)
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		var k [16]byte
+		var old streamState
+		var last int64
+		if _, err := pgx.ForEachRow(rows, []any{&k, &old.start, &old.last, &old.value, &last}, func() error {
+			gi := g.index[k]
+			found[gi], olds[gi], advanced[gi] = true, old, last != old.last
+			return nil
+		}); err != nil {
+			return err
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		_ = br.Close()
+		return nil, fmt.Errorf("advancing cumulative streams: %w", err)
+	}
+	step := &cumulativeStep{}
+	run := rulesRun{deltas: make([]knownRow, 0, len(chain.deltas)+len(g.keys))}
+	var scratch rulesRun
+	chainStart := 0
+	for _, gi := range g.byKey {
+		pts := g.points(gi)
+		if advanced[gi] {
+			// p1 against the state found, then the chain computed before.
+			st := run.apply(cfg, pts[:1], olds[gi], true)
+			if st != (streamState{start: pts[0].start, last: pts[0].ts, value: pts[0].value}) {
+				return nil, fmt.Errorf("advancing cumulative streams: the first point was not taken (%+v after %+v)", st, olds[gi])
+			}
+			for _, d := range chain.deltas[chainStart:chainEnd[gi]] {
+				run.add(d.series, d.minute, d.value)
+			}
 		} else {
-			step.ins.add(g.keys[gi], pts[len(pts)-1].series, st)
+			// A new stream, or a late point first, or one of an earlier run (the row is locked
+			// and unchanged): all the rules, and the chain's outcomes taken back.
+			st := run.apply(cfg, pts, olds[gi], found[gi])
+			scratch.outcomes = [numOutcomes]int64{}
+			scratch.apply(cfg, pts[1:], streamState{start: pts[0].start, last: pts[0].ts, value: pts[0].value}, true)
+			for o, n := range scratch.outcomes {
+				chain.outcomes[o] -= n
+			}
+			scratch.deltas = scratch.deltas[:0]
+			if found[gi] {
+				step.upd.add(g.keys[gi], pts[len(pts)-1].series, st)
+			} else {
+				step.ins.add(g.keys[gi], pts[len(pts)-1].series, st)
+			}
 		}
+		chainStart = chainEnd[gi]
+	}
+	step.deltas = run.deltas
+	for o := range step.outcomes {
+		step.outcomes[o] = run.outcomes[o] + chain.outcomes[o]
 	}
 	return step, nil
 }
 
-// streamGroups holds the cumulative points of a flush grouped by stream.
-type streamGroups struct {
-	keys  [][16]byte         // by group
-	index map[[16]byte]int32 // stream key -> group
-	byKey []int32            // the groups in key order
-	offs  []int32            // group g's points are order[offs[g]:offs[g+1]]
-	order []*cumPoint
+// rulesRun accumulates the deltas and outcomes of the rules applied to streams one after another.
+type rulesRun struct {
+	deltas   []knownRow // the deltas of one stream in one minute are one row
+	outcomes [numOutcomes]int64
 }
 
-func (g *streamGroups) points(gi int32) []*cumPoint { return g.order[g.offs[gi]:g.offs[gi+1]] }
+// apply applies the rules to pts, the points of one stream sorted by time, from the state st
+// (have: whether there is one), and returns the stream's state after them.
+func (r *rulesRun) apply(cfg CumulativeConfig, pts []cumPoint, st streamState, have bool) streamState {
+	for i := range pts {
+		var delta float64
+		var o int
+		delta, o, st, have = nextState(cfg, &pts[i], st, have)
+		r.outcomes[o]++
+		if delta != 0 {
+			r.add(pts[i].series, floorDiv(pts[i].ts, int64(time.Minute)), delta)
+		}
+	}
+	return st
+}
 
-// groupByStream groups the n cumulative points of items by stream: one map look-up per point, and
-// a sort of the streams only (a flush holds many points of few streams).
-func groupByStream(items []*item, n int) *streamGroups {
-	g := &streamGroups{index: make(map[[16]byte]int32)}
-	groupOf := make([]int32, 0, n)
-	var counts []int32
+// add adds a delta, merging it into the last row when that is the same series and minute.
+func (r *rulesRun) add(series, minute int64, delta float64) {
+	if d := len(r.deltas) - 1; d >= 0 && r.deltas[d].series == series && r.deltas[d].minute == minute {
+		r.deltas[d].value += delta
+		return
+	}
+	r.deltas = append(r.deltas, knownRow{series, minute, delta})
+}
+
+// streamGroups holds the cumulative points of a flush grouped by stream. The flusher keeps one
+// and reuses its memory from flush to flush.
+type streamGroups struct {
+	keys    [][16]byte         // by group
+	index   map[[16]byte]int32 // stream key -> group
+	byKey   []int32            // the groups in key order
+	offs    []int32            // group g's points are pts[offs[g]:offs[g+1]]
+	pts     []cumPoint
+	groupOf []int32 // scratch: the group of each point in item order
+	counts  []int32 // scratch: points per group
+}
+
+func (g *streamGroups) points(gi int32) []cumPoint { return g.pts[g.offs[gi]:g.offs[gi+1]] }
+
+// group copies the n cumulative points of items into g, grouped by stream: one map look-up per
+// point, and a sort of the streams only (a flush holds many points of few streams).
+func (g *streamGroups) group(items []*item, n int) {
+	if g.index == nil || len(g.index) > 1_000_000 {
+		g.index = make(map[[16]byte]int32) // do not keep a huge map after a huge flush
+	}
+	clear(g.index)
+	g.keys = g.keys[:0]
+	groupOf := g.groupOf[:0]
+	counts := g.counts[:0]
 	for _, it := range items {
 		for i := range it.cum {
 			k := it.cum[i].stream
@@ -330,27 +438,29 @@ func groupByStream(items []*item, n int) *streamGroups {
 			groupOf = append(groupOf, gi)
 		}
 	}
-	g.offs = make([]int32, len(g.keys)+1)
+	g.offs = slices.Grow(g.offs[:0], len(g.keys)+1)[:len(g.keys)+1]
+	g.offs[0] = 0
 	for gi, c := range counts {
 		g.offs[gi+1] = g.offs[gi] + c
 	}
-	next := slices.Clone(g.offs[:len(g.keys)])
-	g.order = make([]*cumPoint, n)
+	next := counts // reused as each group's next free slot
+	copy(next, g.offs[:len(g.keys)])
+	g.pts = slices.Grow(g.pts[:0], n)[:n]
 	p := 0
 	for _, it := range items {
 		for i := range it.cum {
 			gi := groupOf[p]
-			g.order[next[gi]] = &it.cum[i]
+			g.pts[next[gi]] = it.cum[i]
 			next[gi]++
 			p++
 		}
 	}
-	g.byKey = make([]int32, len(g.keys))
-	for i := range g.byKey {
-		g.byKey[i] = int32(i)
+	g.byKey = g.byKey[:0]
+	for i := range g.keys {
+		g.byKey = append(g.byKey, int32(i))
 	}
 	slices.SortFunc(g.byKey, func(a, b int32) int { return slices.Compare(g.keys[a][:], g.keys[b][:]) })
-	return g
+	g.groupOf, g.counts = groupOf, counts
 }
 
 // nextState applies the rules to one point c of a stream whose state is st (have: whether it has
@@ -388,7 +498,7 @@ func countsInitially(cfg CumulativeConfig, c *cumPoint) bool {
 
 // cmpCumTime orders the points of one stream by time, then start time and value, so that the
 // outcome does not depend on the order of the requests.
-func cmpCumTime(a, b *cumPoint) int {
+func cmpCumTime(a, b cumPoint) int {
 	if c := cmp.Compare(a.ts, b.ts); c != 0 {
 		return c
 	}
@@ -398,8 +508,8 @@ func cmpCumTime(a, b *cumPoint) int {
 	return cmp.Compare(a.value, b.value)
 }
 
-// queueWrites queues the state writes of step: the updates of the locked rows, then the inserts of
-// the new streams in key order (a stream another transaction inserted meanwhile makes the insert
+// queueWrites queues the state writes of step that the advancing UPDATE left: the updates of the
+// locked rows it could not advance, then the inserts of the new streams in key order (a stream another transaction inserted meanwhile makes the insert
 // fail with a unique violation, and the flush retries the transaction).
 func (step *cumulativeStep) queueWrites(b *pgx.Batch, sqls *statements, now time.Time) {
 	if step == nil {
@@ -435,10 +545,23 @@ func (step *cumulativeStep) report(ctx context.Context, tb *metadata.TelemetryBu
 }
 
 // cumulativeStatements returns the SQL of the stream state for schema (quoted).
-func cumulativeStatements(schema string) (lock, update, insert, expire string) {
+func cumulativeStatements(schema string) (advance, update, insert, expire string) {
 	t := schema + ".cumulative_streams"
-	lock = `SELECT key, start_unix_nano, last_unix_nano, last_value FROM ` + t + `
-WHERE key = ANY($1::uuid[]) ORDER BY key FOR UPDATE`
+	// u: key, series, p1's start and time, the final state. taken: p1 is later than the stored
+	// state and not of an earlier run. SET expressions read the row as it was (after a wait, as the
+	// other collector committed it); RETURNING reads it as written.
+	const taken = `c.last_unix_nano < u.t1 AND c.start_unix_nano <= u.s1`
+	advance = `UPDATE ` + t + ` AS c SET
+    prev_start_unix_nano = c.start_unix_nano, prev_last_unix_nano = c.last_unix_nano, prev_value = c.last_value,
+    series_id = u.i,
+    start_unix_nano = CASE WHEN ` + taken + ` THEN u.s ELSE c.start_unix_nano END,
+    last_unix_nano = CASE WHEN ` + taken + ` THEN u.l ELSE c.last_unix_nano END,
+    last_value = CASE WHEN ` + taken + ` THEN u.v ELSE c.last_value END,
+    seen_at = $8
+FROM (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[])
+      AS u(k, i, s1, t1, s, l, v) ORDER BY k) AS u
+WHERE c.key = u.k
+RETURNING c.key, c.prev_start_unix_nano, c.prev_last_unix_nano, c.prev_value, c.last_unix_nano`
 	update = `UPDATE ` + t + ` AS c SET series_id = u.i, start_unix_nano = u.s, last_unix_nano = u.l, last_value = u.v, seen_at = $6
 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, i, s, l, v) WHERE c.key = u.k`
 	insert = `INSERT INTO ` + t + ` (key, series_id, start_unix_nano, last_unix_nano, last_value, seen_at)
@@ -448,7 +571,7 @@ SELECT k, i, s, l, v, $6 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4:
 	// the row version a concurrent flush may have committed in between.
 	expire = `DELETE FROM ` + t + ` WHERE key = ANY(ARRAY(
     SELECT key FROM ` + t + ` WHERE seen_at <= $1 LIMIT ` + fmt.Sprint(deleteBatch) + ` FOR UPDATE SKIP LOCKED)) AND seen_at <= $1`
-	return lock, update, insert, expire
+	return advance, update, insert, expire
 }
 
 // expireStreams removes, deleteBatch rows per statement, the state of the streams not written

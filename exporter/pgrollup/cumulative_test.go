@@ -127,6 +127,20 @@ func TestCumulativeRules(t *testing.T) {
 	var streams int
 	require.NoError(t, te.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+te.schema+".cumulative_streams").Scan(&streams))
 	assert.Equal(t, len(tests), streams, "one state row per stream")
+	// Every point has exactly one outcome.
+	points := 0
+	for _, tt := range tests {
+		for _, step := range tt.steps {
+			points += len(step)
+		}
+	}
+	m, err := te.tel.GetMetric("otelcol_exporter_pgrollup_cumulative_points")
+	require.NoError(t, err)
+	var outcomes int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		outcomes += dp.Value
+	}
+	assert.EqualValues(t, points, outcomes)
 }
 
 // TestCumulativeInitialValue checks keep and drop.
@@ -369,4 +383,42 @@ func TestCumulativeStaleness(t *testing.T) {
 		cpt{metric: "live", start: old, at: t0.Add(2 * time.Minute), value: 12})
 	assert.Zero(t, te.total(t, "minutely", "stale"), "a baseline again")
 	assert.Equal(t, 5.0, te.total(t, "minutely", "live"))
+}
+
+// TestCumulativeAdvancePlan: the UPDATE of the stream rows walks the keys in order (a nested loop
+// over the sorted keys, the rows found through the primary key), so that every collector locks
+// them in the same order, however large the table. A hash join would lock them in physical order.
+func TestCumulativeAdvancePlan(t *testing.T) {
+	te := startExporter(t, nil)
+	ctx := context.Background()
+	_, err := te.pool.Exec(ctx, `INSERT INTO `+te.schema+`.cumulative_streams (key, series_id, start_unix_nano, last_unix_nano, last_value, seen_at)
+SELECT gen_random_uuid(), 1, 1, 1, 1, now() FROM generate_series(1, 50000)`)
+	require.NoError(t, err)
+	_, err = te.pool.Exec(ctx, "ANALYZE "+te.schema+".cumulative_streams")
+	require.NoError(t, err)
+	keys := make([][16]byte, 5000)
+	for i := range keys {
+		keys[i][0], keys[i][1] = byte(i>>8), byte(i)
+	}
+	ints := make([]int64, len(keys))
+	vals := make([]float64, len(keys))
+	tx, err := te.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, q := range []string{"SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"} {
+		_, err := tx.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+te.sqls.advanceStreams, keys, ints, ints, ints, ints, ints, vals, time.Now())
+	require.NoError(t, err)
+	var plan string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		plan += line + "\n"
+	}
+	require.NoError(t, rows.Err())
+	t.Log(plan)
+	assert.Regexp(t, `(?s)Nested Loop.*Sort.*Sort Key: u(_1)?\.k.*Index Scan using cumulative_streams_pkey`, plan)
+	assert.NotContains(t, plan, "Hash")
 }

@@ -47,6 +47,8 @@ type rollupExporter struct {
 	metricOf map[int64]string
 	// stage is the flusher's buffer for the binary COPY of the staging rows.
 	stage []byte
+	// cumGroups is the flusher's scratch for the points of cumulative sums.
+	cumGroups streamGroups
 	// partitions holds the Unix days whose events partition is known to exist; used by the
 	// flusher goroutine only.
 	partitions map[int64]bool

@@ -49,7 +49,7 @@ type statements struct {
 	upsert       [3]string
 	upsertTotals [3]string
 	// The cumulative streams' state (see cumulative.go).
-	lockStreams, updateStreams, insertStreams, expireStreams string
+	advanceStreams, updateStreams, insertStreams, expireStreams string
 }
 
 func newStatements(schema string) statements {
@@ -66,7 +66,7 @@ ON CONFLICT (key) DO NOTHING`,
 		selectSeries: `SELECT key, id FROM ` + schema + `.series WHERE key = ANY($1::uuid[])`,
 		selectMetric: `SELECT id, metric FROM ` + schema + `.series WHERE id = ANY($1::bigint[])`,
 	}
-	s.lockStreams, s.updateStreams, s.insertStreams, s.expireStreams = cumulativeStatements(schema)
+	s.advanceStreams, s.updateStreams, s.insertStreams, s.expireStreams = cumulativeStatements(schema)
 	for i, r := range resolutions {
 		s.upsert[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (series_id, time, value)
 SELECT series_id, time, value FROM pg_temp.pgrollup_stage WHERE res = %[3]d ORDER BY series_id, time
@@ -111,7 +111,7 @@ func (e *rollupExporter) flush(ctx context.Context, items []*item, merged map[id
 	if err := e.resolveMetrics(ctx, merged); err != nil {
 		return err
 	}
-	if err := e.resolveMetrics(ctx, cumulativeSeries(items)); err != nil {
+	if err := e.resolveMetrics(ctx, e.cumulativeMetricsMissing(items)); err != nil {
 		return err
 	}
 	if err := e.ensurePartitions(ctx, items); err != nil {
@@ -353,7 +353,7 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 			return err
 		}
 		// Then the cumulative streams' rows (locked in key order), then the rollups.
-		if cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh)); err != nil {
+		if cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
 			return err
 		}
 		res = e.buildRows(merged, cum.rollupDeltas(), now)
