@@ -25,11 +25,12 @@ import (
 //
 //   - a request whose key is already committed (a replay, a retry after a lost acknowledgement)
 //     is skipped whole, so its points neither count nor move any stream's state;
-//   - the points of the fresh requests are sorted by (stream, time) and each stream's row is
-//     locked in key order (SELECT ... ORDER BY key FOR UPDATE): two collectors updating the same
-//     stream wait on each other in the same order and never deadlock, and the second computes
-//     its deltas from what the first committed; two collectors creating the same stream at once
-//     collide on its primary key, and the loser's transaction is retried from the start;
+//   - the points of the fresh requests are grouped by stream and sorted by time, and the streams'
+//     rows are updated by one UPDATE joined in key order (see cumulativeDeltas), which locks them
+//     in that order: two collectors updating the same stream wait on each other in the same order
+//     and never deadlock, and the second decides from what the first committed; two collectors
+//     creating the same stream at once collide on its primary key, and the loser's transaction is
+//     retried from the start;
 //   - a transaction that rolls back leaves the state as it was, so its retry computes every delta
 //     again from the committed state.
 //
@@ -231,6 +232,7 @@ type cumulativeStep struct {
 	outcomes [numOutcomes]int64
 }
 
+// streamRows holds state rows as column arrays, in the order they were added, for unnest.
 type streamRows struct {
 	keys          [][16]byte
 	series        []int64
