@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -421,4 +422,47 @@ SELECT gen_random_uuid(), 1, 1, 1, 1, now() FROM generate_series(1, 50000)`)
 	t.Log(plan)
 	assert.Regexp(t, `(?s)Nested Loop.*Sort.*Sort Key: u(_1)?\.k.*Index Scan using cumulative_streams_pkey`, plan)
 	assert.NotContains(t, plan, "Hash")
+}
+
+// TestCumulativeRulesOrderFree: however the exports of a stream's runs are split into flushes and
+// reordered, as long as every point of a run arrives before the first point of the next run, the
+// deltas add up to the last value of every run (the first run's first sight counts whole, as a
+// recent start does). Duplicates never count.
+func TestCumulativeRulesOrderFree(t *testing.T) {
+	cfg := createDefaultConfig().(*Config).Cumulative
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixNano()
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 14))
+		var st streamState
+		have := false
+		var counted, want float64
+		for run := range 1 + rng.IntN(4) {
+			start := base + int64(run)*int64(time.Hour)
+			var pts []cumPoint
+			var v float64
+			for k := range 1 + rng.IntN(20) {
+				v += float64(rng.IntN(10))
+				pts = append(pts, cumPoint{start: start, ts: start + int64(k+1)*int64(time.Second), value: v})
+			}
+			want += v
+			// Duplicates, then a random order, then random flushes.
+			for range rng.IntN(5) {
+				pts = append(pts, pts[rng.IntN(len(pts))])
+			}
+			rng.Shuffle(len(pts), func(i, j int) { pts[i], pts[j] = pts[j], pts[i] })
+			for len(pts) > 0 {
+				n := 1 + rng.IntN(len(pts))
+				flush := slices.Clone(pts[:n])
+				pts = pts[n:]
+				slices.SortFunc(flush, cmpCumTime)
+				var r rulesRun
+				st = r.apply(cfg, flush, st, have)
+				have = true
+				for _, d := range r.deltas {
+					counted += d.value
+				}
+			}
+		}
+		require.Equal(t, want, counted, "seed %d", seed)
+	}
 }
