@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,6 +90,40 @@ func encodedLoadRequest(t testing.TB, worker int) *encodedRequest {
 	}
 	// NumberDataPoint: start_time_unix_nano is field 2, time_unix_nano field 3, both fixed64.
 	return encodeWithStamps(t, req, offsets, 2<<3|1, 3<<3|1)
+}
+
+// encodedCumulativeLoadRequest is encodedLoadRequest with cumulative sums that started when it was
+// built (a worker is a process that just started), under metric names with prefix, and a slot for
+// every point's value.
+func encodedCumulativeLoadRequest(t testing.TB, worker int, prefix string) *encodedRequest {
+	req := loadRequest(worker)
+	start := uint64(time.Now().UnixNano())
+	var offsets []int64
+	for m, metric := range req.ResourceMetrics[0].ScopeMetrics[0].Metrics {
+		metric.Name = fmt.Sprintf("%s%d", prefix, worker*loadMetrics+m)
+		sum := metric.GetSum()
+		sum.AggregationTemporality = metrics.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE
+		for _, p := range sum.DataPoints {
+			p.StartTimeUnixNano = start
+			p.TimeUnixNano = stampSentinel(len(offsets))
+			p.Value = &metrics.NumberDataPoint_AsInt{AsInt: int64(stampSentinel(loadPointsPerReq + len(offsets)))}
+			offsets = append(offsets, int64(len(offsets)))
+		}
+	}
+	r := encodeWithStamps(t, req, offsets, 3<<3|1)
+	// The values: found as the timestamps are, then written at each send.
+	var sentinel [8]byte
+	pos := 0
+	for i := range offsets {
+		binary.LittleEndian.PutUint64(sentinel[:], stampSentinel(loadPointsPerReq+i))
+		at := bytes.Index(r.buf[pos:], sentinel[:])
+		require.GreaterOrEqual(t, at, 1, "value %d not found in the encoded request", i)
+		at += pos
+		require.Equal(t, byte(6<<3|1), r.buf[at-1], "value %d is not behind as_int's tag", i)
+		r.values = append(r.values, at)
+		pos = at + 8
+	}
+	return r
 }
 
 // sendLoad sends requests from loadWorkers clients for d, each request with fresh timestamps (so
@@ -282,13 +317,31 @@ func profileCollector(b *testing.B, c *collector) <-chan struct{} {
 // holds every acknowledged point (so the persistent queue's backlog is drained, not hidden). It
 // also reports the collector's peak RSS. Each call sends for benchDuration.
 func BenchmarkEndToEndPostgres(b *testing.B) {
+	benchEndToEnd(b, loadMetricPrefix, sendLoad)
+}
+
+// BenchmarkEndToEndPostgresCumulative is BenchmarkEndToEndPostgres with the load's sums cumulative,
+// as plain OTel SDKs send them: pgrollup counts them from its stream state in Postgres. Each
+// send of a worker carries the number of its acknowledged sends so far plus one, so the totals end
+// at exactly what was acknowledged.
+func BenchmarkEndToEndPostgresCumulative(b *testing.B) {
+	const prefix = "bench-cum-"
+	benchEndToEnd(b, prefix, func(b *testing.B, endpoint string, d time.Duration) int64 {
+		return sendEncoded(b, endpoint, "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+			loadPointsPerReq, d, func(w int) *encodedRequest { return encodedCumulativeLoadRequest(b, w, prefix) })
+	})
+}
+
+// benchEndToEnd runs load against a collector on examples/collector.yaml and reports the points
+// per second stored under the metric prefix, acknowledged, and the collector's peak RSS.
+func benchEndToEnd(b *testing.B, prefix string, load func(b *testing.B, endpoint string, d time.Duration) int64) {
 	sc := sharedDB(b)
 	c := newCollector(b, "bench-pg", collectorOptions{dsn: sc.dsn, schema: sc.schema})
 	c.start()
 	profiled := profileCollector(b, c)
 	cpu0 := takeCPUTimes(c.pid(), sc.dsn)
 	start := time.Now()
-	acked := sendLoad(b, c.grpc, benchDuration())
+	acked := load(b, c.grpc, benchDuration())
 	sentFor := time.Since(start)
 	cpu1 := takeCPUTimes(c.pid(), sc.dsn)
 	anon, file := rssParts(c.pid())
@@ -296,9 +349,9 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	<-profiled
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	storedWhenSent, err := sc.sumPrefix(ctx, loadMetricPrefix)
+	storedWhenSent, err := sc.sumPrefix(ctx, prefix)
 	require.NoError(b, err)
-	awaitSum(ctx, b, sc, loadMetricPrefix, acked)
+	awaitSum(ctx, b, sc, prefix, acked)
 	stored := time.Since(start)
 	cpu2 := takeCPUTimes(c.pid(), sc.dsn)
 	b.Logf("sending: %s; %d points stored when the load stopped", cpuReport(nil, cpu0, cpu1, sentFor), storedWhenSent)

@@ -72,14 +72,7 @@ func TestCollectorKilled(t *testing.T) {
 	for range 3 {
 		specs = append(specs, senderSpec{metric: "e2e-killed", n: 6000, duration: 10 * time.Second, endpoint: c.grpc})
 	}
-	rs := runSenders(t, specs, func() {
-		time.Sleep(4 * time.Second)
-		c.kill()
-		t.Log("collector SIGKILLed")
-		time.Sleep(2 * time.Second)
-		c.start()
-		t.Log("collector restarted")
-	})
+	rs := runSenders(t, specs, killAndRestart(t, c, 4*time.Second, 2*time.Second))
 	requireDelivered(t, rs)
 	var failures uint64
 	for _, r := range rs {
@@ -115,8 +108,8 @@ func TestPostgresRestarted(t *testing.T) {
 	waitForSum(t, d, "e2e-pg-restart", "", total(rs), 2*convergeTimeout, settle)
 }
 
-// 4. Senders on the plain OTel SDK with its default CUMULATIVE temporality, turned into deltas by
-// cumulative_to_delta.
+// 4. Senders on the plain OTel SDK with its default CUMULATIVE temporality, counted by pgrollup
+// from its stream state (no cumulative_to_delta; cumulative_test.go has the hard cases).
 func TestCumulativeSDKSenders(t *testing.T) {
 	d := sharedDB(t)
 	c := newCollector(t, "c1", collectorOptions{dsn: d.dsn, schema: d.schema})
@@ -127,9 +120,7 @@ func TestCumulativeSDKSenders(t *testing.T) {
 			endpoint: c.grpc, attrs: []string{fmt.Sprintf("sender=%d", i)}})
 	}
 	rs := runSenders(t, specs, nil)
-	for i, r := range rs {
-		require.Empty(t, r.Error, "sender %d", i)
-	}
+	requireNoSenderError(t, rs)
 	waitForSum(t, d, "e2e-cumulative", "", total(rs), convergeTimeout, settle)
 }
 
@@ -137,10 +128,7 @@ func TestCumulativeSDKSenders(t *testing.T) {
 // between them: the upserts add, so no routing is needed for exact totals.
 func TestTwoCollectors(t *testing.T) {
 	d := sharedDB(t)
-	c1 := newCollector(t, "c1", collectorOptions{dsn: d.dsn, schema: d.schema})
-	c2 := newCollector(t, "c2", collectorOptions{dsn: d.dsn, schema: d.schema})
-	c1.start()
-	c2.start()
+	c1, c2 := startTwo(t, d)
 	var specs []senderSpec
 	for i := range 4 {
 		ep := c1.grpc
@@ -157,7 +145,8 @@ func TestTwoCollectors(t *testing.T) {
 
 // 5b. The scaled-out layout of examples/gateway.yaml: senders → one agent whose load_balancing
 // exporter spreads whole requests over two gateway collectors → one Postgres. A gateway is
-// SIGKILLed and restarted in the middle.
+// SIGKILLed and restarted in the middle. The cumulative sender's streams move between gateways
+// when the ring changes; their state in Postgres keeps them exact.
 func TestAgentAndGateways(t *testing.T) {
 	d := sharedDB(t)
 	g1 := newCollector(t, "gateway1", collectorOptions{dsn: d.dsn, schema: d.schema})

@@ -33,6 +33,10 @@ type stampSlot struct {
 type encodedRequest struct {
 	buf   []byte
 	slots []stampSlot
+	// values, for a cumulative load, are the byte offsets of every point's as_int (sfixed64): each
+	// send carries acked+1, so the stream totals end at the number of acknowledged sends.
+	values []int
+	acked  int64
 }
 
 // stampSentinel marks timestamp i of a message before it is encoded: a value no real field of
@@ -69,6 +73,13 @@ func (r *encodedRequest) stamp(now time.Time) {
 	}
 }
 
+// setValues writes v into every value slot.
+func (r *encodedRequest) setValues(v int64) {
+	for _, at := range r.values {
+		binary.LittleEndian.PutUint64(r.buf[at:], uint64(v))
+	}
+}
+
 // rawCodec sends an encodedRequest's bytes as they are and ignores the response's content (an
 // OTLP Export response only carries partial_success, which the load never triggers).
 type rawCodec struct{}
@@ -100,6 +111,7 @@ func sendEncoded(b *testing.B, endpoint, method string, items int, d time.Durati
 			var resp struct{}
 			for time.Now().Before(deadline) {
 				req.stamp(time.Now())
+				req.setValues(req.acked + 1)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := conn.Invoke(ctx, method, req, &resp, grpc.ForceCodec(rawCodec{}))
 				cancel()
@@ -108,6 +120,7 @@ func sendEncoded(b *testing.B, endpoint, method string, items int, d time.Durati
 					continue
 				}
 				acked.Add(int64(items))
+				req.acked++
 			}
 		}()
 	}

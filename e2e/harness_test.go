@@ -395,6 +395,9 @@ type senderSpec struct {
 	users  int
 	seed   uint64
 	pii    bool
+	// Sdk mode only: -baseline and -start-age (see the sender's doc).
+	baseline int64
+	startAge time.Duration
 }
 
 // senderReport mirrors the JSON line the sender prints.
@@ -406,6 +409,7 @@ type senderReport struct {
 	Dropped  uint64 `json:"dropped_points"`
 	Backlog  int64  `json:"backlog_points"`
 	Error    string `json:"error,omitempty"`
+	Baseline int64  `json:"baseline"`
 	// Events mode only: events emitted per name, and the tracker's event statistics.
 	Events         map[string]int64 `json:"events"`
 	EventsExported uint64           `json:"events_exported"`
@@ -437,6 +441,9 @@ func runSenders(t *testing.T, specs []senderSpec, during func()) []senderReport 
 			"-duration", s.duration.String(), "-interval", s.interval.String(), "-flush-timeout", s.flush.String()}
 		for _, a := range s.attrs {
 			args = append(args, "-attr", a)
+		}
+		if s.baseline > 0 || s.startAge > 0 {
+			args = append(args, "-baseline", fmt.Sprint(s.baseline), "-start-age", s.startAge.String())
 		}
 		if s.mode == "events" {
 			args = append(args, "-events", strings.Join(s.events, ","), "-users", fmt.Sprint(max(s.users, 1)),
@@ -555,6 +562,36 @@ func total(rs []senderReport) int64 {
 		n += r.Sent
 	}
 	return n
+}
+
+// killAndRestart returns a function for runSenders' during: after wait, it SIGKILLs c, and starts
+// it again (on the same data directory) after down.
+func killAndRestart(t *testing.T, c *collector, wait, down time.Duration) func() {
+	return func() {
+		time.Sleep(wait)
+		c.kill()
+		t.Logf("collector %s SIGKILLed", c.name)
+		time.Sleep(down)
+		c.start()
+		t.Logf("collector %s restarted", c.name)
+	}
+}
+
+// startTwo starts two collectors on the same schema of d.
+func startTwo(t *testing.T, d db) (*collector, *collector) {
+	c1 := newCollector(t, "c1", collectorOptions{dsn: d.dsn, schema: d.schema})
+	c2 := newCollector(t, "c2", collectorOptions{dsn: d.dsn, schema: d.schema})
+	c1.start()
+	c2.start()
+	return c1, c2
+}
+
+// requireNoSenderError checks that every sender ended without an error.
+func requireNoSenderError(t *testing.T, rs []senderReport) {
+	t.Helper()
+	for i, r := range rs {
+		require.Empty(t, r.Error, "sender %d", i)
+	}
 }
 
 // requireDelivered checks that no track sender dropped or still holds points.

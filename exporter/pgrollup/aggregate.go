@@ -17,7 +17,7 @@ import (
 // The reasons a data point is refused, as indexes into reasonNames, whose values are the `reason`
 // attribute of the exporter_pgrollup_points_refused telemetry metric.
 const (
-	rCumulative = iota
+	rTemporality = iota
 	rNonMonotonic
 	rGauge
 	rHistogram
@@ -32,7 +32,7 @@ const (
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"cumulative", "non_monotonic", "gauge", "histogram",
+var reasonNames = [numReasons]string{"unspecified_temporality", "non_monotonic", "gauge", "histogram",
 	"unsupported_type", "nan", "inf", "negative", "too_old", "future", "name_too_long", "too_large"}
 
 const (
@@ -44,25 +44,23 @@ const (
 // Errors describing refused data points; they are logged (at most once per metric name) and the
 // points counted in telemetry, while the rest of the request is written.
 var (
-	// ErrCumulative refuses a cumulative Sum.
-	ErrCumulative = errors.New("cumulative sums are refused: pgrollup counts deltas; put the cumulativetodelta processor " +
-		"before this exporter, or export with delta temporality")
-	// ErrNotCounter refuses non-monotonic sums, gauges, histograms and summaries.
-	ErrNotCounter = errors.New("only monotonic Sums with delta temporality are counted; non-monotonic sums, gauges, " +
-		"histograms and summaries are refused")
-	// ErrBadValue refuses NaN, infinite and negative deltas.
-	ErrBadValue = errors.New("NaN, infinite and negative deltas are refused")
+	// ErrNotCounter refuses non-monotonic sums, sums without a temporality, gauges, histograms and
+	// summaries.
+	ErrNotCounter = errors.New("only monotonic Sums with delta or cumulative temporality are counted; non-monotonic " +
+		"sums, sums of unspecified temporality, gauges, histograms and summaries are refused")
+	// ErrBadValue refuses NaN, infinite and negative values.
+	ErrBadValue = errors.New("NaN, infinite and negative values are refused")
 	// ErrOutOfRange refuses points older than the longest retention or more than 1 hour in the future.
 	ErrOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
 	// ErrNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
 	// Postgres, whose btree entries hold at most 2,704 bytes, and cutting it could merge two series.
 	ErrNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
-	// ErrTooLarge refuses deltas above 2^53: a double no longer counts in units beyond it, and the
-	// bound keeps the rollup sums from overflowing.
-	ErrTooLarge = errors.New("deltas above 2^53 are refused")
+	// ErrTooLarge refuses values (deltas, and cumulative values) above 2^53: a double no longer
+	// counts in units beyond it, and the bound keeps the rollup sums from overflowing.
+	ErrTooLarge = errors.New("values above 2^53 are refused")
 )
 
-var reasonErrs = [numReasons]error{ErrCumulative, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
+var reasonErrs = [numReasons]error{ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
 	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong, ErrTooLarge}
 
 // aggKey is one (series, minute) bucket: series is the series' canonical identity (see
@@ -109,7 +107,11 @@ type item struct {
 	// the flush can add it to the series cache.
 	lookups map[string]string
 	known   []knownRow
-	points  int
+	// cum holds the points of cumulative sums, one entry per point: their deltas depend on the
+	// stream state in Postgres and are computed in the flush transaction (see cumulative.go).
+	cum        []cumPoint
+	cumUnknown []cumUnknown
+	points     int
 	// events are the raw events of a logs request, written to the events table with the rollups.
 	events []eventRow
 	// done is closed when the flush holding the item ends; err then holds its outcome.
@@ -146,6 +148,7 @@ type parser struct {
 	kvs      []kv
 	resKVs   []kv
 	interned map[string]string
+	stream   streamHashing
 	// cache, when set, is the exporter's series cache: points of cached series skip the identity
 	// string and the per-request map.
 	cache *seriesCache
@@ -193,46 +196,20 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 					case len(name) > maxNameBytes:
 						ref.add(rNameTooLong, name, dps.Len())
 						continue
-					case sum.AggregationTemporality() != pmetric.AggregationTemporalityDelta:
-						ref.add(rCumulative, name, dps.Len())
-						continue
 					case !sum.IsMonotonic():
 						ref.add(rNonMonotonic, name, dps.Len())
+						continue
+					case sum.AggregationTemporality() == pmetric.AggregationTemporalityCumulative:
+						it = p.parseCumulative(it, md, i, j, m, service, &ref)
+						continue
+					case sum.AggregationTemporality() != pmetric.AggregationTemporalityDelta:
+						ref.add(rTemporality, name, dps.Len())
 						continue
 					}
 					for d := 0; d < dps.Len(); d++ {
 						dp := dps.At(d)
-						var v float64
-						switch dp.ValueType() {
-						case pmetric.NumberDataPointValueTypeInt:
-							v = float64(dp.IntValue())
-						case pmetric.NumberDataPointValueTypeDouble:
-							v = dp.DoubleValue()
-						default:
-							ref.add(rUnsupported, name, 1)
-							continue
-						}
-						switch {
-						case math.IsNaN(v):
-							ref.add(rNaN, name, 1)
-							continue
-						case math.IsInf(v, 0):
-							ref.add(rInf, name, 1)
-							continue
-						case v < 0:
-							ref.add(rNegative, name, 1)
-							continue
-						case v > maxDelta:
-							ref.add(rTooLarge, name, 1)
-							continue
-						}
-						ts := int64(dp.Timestamp())
-						switch {
-						case ts < p.oldest:
-							ref.add(rTooOld, name, 1)
-							continue
-						case ts > p.newest:
-							ref.add(rFuture, name, 1)
+						v, ts, ok := p.checkPoint(dp, name, &ref)
+						if !ok {
 							continue
 						}
 						if it == nil {
@@ -257,6 +234,47 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 	return it, ref
 }
 
+// checkPoint returns the value and the time (Unix nanoseconds) of a Sum point, or counts its
+// refusal in ref and returns false: a value that is not a number, NaN, infinite, negative or above
+// 2^53 (maxDelta), or a
+// time outside [p.oldest, p.newest].
+func (p *parser) checkPoint(dp pmetric.NumberDataPoint, metric string, ref *refusals) (float64, int64, bool) {
+	var v float64
+	switch dp.ValueType() {
+	case pmetric.NumberDataPointValueTypeInt:
+		v = float64(dp.IntValue())
+	case pmetric.NumberDataPointValueTypeDouble:
+		v = dp.DoubleValue()
+	default:
+		ref.add(rUnsupported, metric, 1)
+		return 0, 0, false
+	}
+	switch {
+	case math.IsNaN(v):
+		ref.add(rNaN, metric, 1)
+		return 0, 0, false
+	case math.IsInf(v, 0):
+		ref.add(rInf, metric, 1)
+		return 0, 0, false
+	case v < 0:
+		ref.add(rNegative, metric, 1)
+		return 0, 0, false
+	case v > maxDelta:
+		ref.add(rTooLarge, metric, 1)
+		return 0, 0, false
+	}
+	ts := int64(dp.Timestamp())
+	switch {
+	case ts < p.oldest:
+		ref.add(rTooOld, metric, 1)
+		return 0, 0, false
+	case ts > p.newest:
+		ref.add(rFuture, metric, 1)
+		return 0, 0, false
+	}
+	return v, ts, true
+}
+
 // begin prepares p for one request parsed at now, whose points may be up to longest old, and takes
 // the series cache's read lock until end.
 func (p *parser) begin(now time.Time, longest time.Duration) {
@@ -265,6 +283,7 @@ func (p *parser) begin(now time.Time, longest time.Duration) {
 	p.newest = now.Add(maxFuture).UnixNano()
 	p.rep = repairs{}
 	clear(p.interned)
+	p.stream.scope.ok = false
 	if p.cache != nil {
 		p.cache.mu.RLock()
 	}
@@ -316,21 +335,32 @@ func (p *parser) newItem(n int) *item {
 func (p *parser) count(it *item, metric, service string, attrs pcommon.Map, ts int64, v float64) {
 	minute := floorDiv(ts, int64(time.Minute))
 	it.points++
+	id, identity := p.seriesOf(it, metric, service, attrs)
+	if identity == "" {
+		it.known = append(it.known, knownRow{id, minute, v})
+		return
+	}
+	it.rows[aggKey{identity, minute}] += v
+}
+
+// seriesOf finds the series of a point: its id when the series cache knows it, else its canonical
+// identity (interned), whose lookup key it records in it.lookups for the flush to cache. The caller
+// holds p.cache.mu's read lock when p.cache is set.
+func (p *parser) seriesOf(it *item, metric, service string, attrs pcommon.Map) (id int64, identity string) {
 	var lookup []byte
 	if p.cache != nil {
 		lookup = p.lookupBytes(metric, service, attrs)
 		if id, ok := p.cache.byLookup[string(lookup)]; ok {
-			it.known = append(it.known, knownRow{id, minute, v})
-			return
+			return id, ""
 		}
 	}
-	identity := p.intern(p.identityBytes(metric, service, attrs))
-	it.rows[aggKey{identity, minute}] += v
+	identity = p.intern(p.identityBytes(metric, service, attrs))
 	if lookup != nil {
 		if _, ok := it.lookups[identity]; !ok {
 			it.lookups[identity] = string(lookup)
 		}
 	}
+	return 0, identity
 }
 
 // lookupBytes builds the lookup key of a series in p.lookup and returns it; the bytes are valid

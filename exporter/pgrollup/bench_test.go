@@ -1,13 +1,18 @@
 package pgrollup
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,20 +66,33 @@ func benchRequest(first int, at time.Time) pmetric.Metrics {
 // restamp moves every point of md to at.
 func restamp(md pmetric.Metrics, at time.Time) {
 	ts := pcommon.NewTimestampFromTime(at)
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		dp := sum.DataPoints().At(0)
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
+		dp.SetTimestamp(ts)
+	})
+}
+
+// eachBenchSum calls f with every Sum of a request built by benchRequest.
+func eachBenchSum(md pmetric.Metrics, f func(pmetric.Sum)) {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
 		for j := 0; j < ms.Len(); j++ {
-			dp := ms.At(j).Sum().DataPoints().At(0)
-			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
-			dp.SetTimestamp(ts)
+			f(ms.At(j).Sum())
 		}
 	}
 }
 
 // benchPush pushes requests from benchPushers*GOMAXPROCS goroutines. next returns the first series
 // and the time of a push; each push gets a distinct sequence number so that no two share a key.
-func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
+// With cumulative, the points are cumulative sums whose value is the sequence number (see
+// BenchmarkPushCumulative).
+func benchPush(b *testing.B, cumulative bool, next func(seq int64) (int, time.Time)) {
+	build := benchRequest
+	if cumulative {
+		build = benchCumulativeRequest
+	}
 	te := startExporter(b, nil, func(c *Config) {
 		c.FlushInterval = 100 * time.Millisecond
 		c.QueueConfig.Get().NumConsumers = benchPushers * runtime.GOMAXPROCS(0)
@@ -82,7 +100,7 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 	ctx := context.Background()
 	// Warm up: create the series.
 	for first := 0; first < benchSeries; first += benchBatch {
-		require.NoError(b, te.pushMetrics(ctx, benchRequest(first, time.Now().Add(-time.Hour))))
+		require.NoError(b, te.pushMetrics(ctx, build(first, time.Now().Add(-time.Hour))))
 	}
 	// Prebuild the requests outside the timed region, so that the benchmark measures the exporter
 	// rather than building pdata: per block of series, a free list holding twice the pushes that
@@ -100,13 +118,14 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 	for blk := range free {
 		free[blk] = make(chan *cached, pushers)
 		for range perBlock {
-			free[blk] <- &cached{md: benchRequest(blk*benchBatch, at0), at: at0}
+			free[blk] <- &cached{md: build(blk*benchBatch, at0), at: at0}
 		}
 	}
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(benchPushers)
 	b.ResetTimer()
+	cpu0 := benchCPU(b)
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -116,13 +135,18 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 			select {
 			case c = <-free[first/benchBatch]:
 			default: // more pushes than expected on this block: build one (rare)
-				c = &cached{md: benchRequest(first, at), at: at}
+				c = &cached{md: build(first, at), at: at}
 			}
-			if !c.at.Equal(at) {
+			switch {
+			case cumulative: // the time and value make the key unique; the resource is the stream's
+				restampCumulative(c.md, at, s)
+			case !c.at.Equal(at):
 				restamp(c.md, at)
 				c.at = at
 			}
-			c.md.ResourceMetrics().At(0).Resource().Attributes().PutInt("bench.seq", s)
+			if !cumulative {
+				c.md.ResourceMetrics().At(0).Resource().Attributes().PutInt("bench.seq", s)
+			}
 			if err := te.pushMetrics(ctx, c.md); err != nil {
 				b.Error(err)
 				return
@@ -135,14 +159,69 @@ func benchPush(b *testing.B, next func(seq int64) (int, time.Time)) {
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := benchCPU(b).sub(cpu0)
 	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "points/s")
+	// CPU per point, of this process (the exporter and the request re-stamping) and of the
+	// Postgres cluster: steadier than points/s on a machine shared with other work.
+	b.ReportMetric(float64(cpu.self.Nanoseconds())/float64(b.N*benchBatch), "go-cpu-ns/point")
+	b.ReportMetric(float64(cpu.pg.Nanoseconds())/float64(b.N*benchBatch), "pg-cpu-ns/point")
+}
+
+// cpuTimes is the CPU time used so far by this process and by the shared Postgres cluster.
+type cpuTimes struct{ self, pg time.Duration }
+
+func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.self - o.self, c.pg - o.pg} }
+
+// benchCPU reads the CPU time of this process (getrusage) and of the shared test cluster: its
+// postmaster, the children it reaped and its live children (from /proc). The cluster part is 0
+// for a TRACK_TEST_DSN server.
+func benchCPU(b *testing.B) cpuTimes {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	out := cpuTimes{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	dir := pgtest.Shared(b).Dir()
+	if dir == "" {
+		return out
+	}
+	pidFile, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	require.NoError(b, err)
+	postmaster, _, _ := strings.Cut(string(pidFile), "\n")
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(b, err)
+	const tick = 10 * time.Millisecond // USER_HZ = 100 on Linux
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended
+		}
+		// Fields after the command (which may hold spaces): state ppid ... utime(14) stime(15)
+		// cutime(16) cstime(17), numbered from 1 over the whole line.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+2:])
+		f := strings.Fields(rest)
+		pid := strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/stat")
+		var ticks int64
+		switch {
+		case pid == postmaster:
+			for _, i := range []int{11, 12, 13, 14} {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				ticks += n
+			}
+		case f[1] == postmaster:
+			for _, i := range []int{11, 12} {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				ticks += n
+			}
+		}
+		out.pg += time.Duration(ticks) * tick
+	}
+	return out
 }
 
 // BenchmarkPushRepeatedSeries: the points of each push repeat the 10k active series in the current
 // minute, as steady traffic does; the rows written stay ~10k per minute per resolution.
 func BenchmarkPushRepeatedSeries(b *testing.B) {
 	now := time.Now().UTC()
-	benchPush(b, func(seq int64) (int, time.Time) {
+	benchPush(b, false, func(seq int64) (int, time.Time) {
 		return int(seq%(benchSeries/benchBatch)) * benchBatch, now
 	})
 }
@@ -152,8 +231,42 @@ func BenchmarkPushRepeatedSeries(b *testing.B) {
 func BenchmarkPushNewRows(b *testing.B) {
 	now := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Hour)
 	rounds := int64(benchSeries / benchBatch)
-	benchPush(b, func(seq int64) (int, time.Time) {
+	benchPush(b, false, func(seq int64) (int, time.Time) {
 		return int(seq%rounds) * benchBatch, now.Add(-time.Duration(seq/rounds) * time.Minute)
+	})
+}
+
+// BenchmarkPushCumulative: as BenchmarkPushRepeatedSeries, but the 10k series are streams of
+// cumulative sums (one process, started an hour ago), each push a later export of a block of them:
+// the time advances by 1 µs and the value by 1 per push. Concurrent pushes of a block commit in any
+// order, so some points arrive late and add 0, as they would from a queue. On top of the delta
+// path's rows, a flush locks, reads and updates one state row per stream.
+func BenchmarkPushCumulative(b *testing.B) {
+	now := time.Now().UTC()
+	benchPush(b, true, func(seq int64) (int, time.Time) {
+		return int(seq%(benchSeries/benchBatch)) * benchBatch, now.Add(time.Duration(seq) * time.Microsecond)
+	})
+}
+
+// benchCumulativeRequest is benchRequest with cumulative points whose stream started an hour
+// before at.
+func benchCumulativeRequest(first int, at time.Time) pmetric.Metrics {
+	md := benchRequest(first, at)
+	start := pcommon.NewTimestampFromTime(at.Add(-time.Hour))
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		sum.DataPoints().At(0).SetStartTimestamp(start)
+	})
+	return md
+}
+
+// restampCumulative sets the time of every point of md to at and its value to value.
+func restampCumulative(md pmetric.Metrics, at time.Time, value int64) {
+	ts := pcommon.NewTimestampFromTime(at)
+	eachBenchSum(md, func(sum pmetric.Sum) {
+		dp := sum.DataPoints().At(0)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(value)
 	})
 }
 

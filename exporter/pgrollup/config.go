@@ -53,6 +53,52 @@ type Config struct {
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
 	// MaxConns caps the connections of the exporter's pool. Default 4.
 	MaxConns int32 `mapstructure:"max_conns"`
+	// Cumulative says how cumulative monotonic sums are counted (key `cumulative`).
+	Cumulative CumulativeConfig `mapstructure:"cumulative"`
+}
+
+// Values of cumulative::initial_value.
+const (
+	InitialValueAuto = "auto"
+	InitialValueKeep = "keep"
+	InitialValueDrop = "drop"
+)
+
+// CumulativeConfig says how cumulative monotonic sums are counted. The exporter keeps one state
+// row per stream in Postgres (see cumulative.go and the README's "Cumulative sums").
+type CumulativeConfig struct {
+	// InitialValue says what the first point of a stream without state counts (key
+	// `cumulative::initial_value`, named after the cumulativetodelta processor's setting):
+	// "auto" (default) counts its whole value when its start time lies at most
+	// initial_value_window before the point's time (a process that just started, a cron job), and
+	// otherwise nothing: it becomes the baseline of a stream that had been running before; "keep"
+	// always counts it; "drop" never does.
+	InitialValue string `mapstructure:"initial_value"`
+	// InitialValueWindow is how recent a stream's start time must be, measured back from the time
+	// of its first point, for "auto" to count that point whole. Default 1h.
+	InitialValueWindow time.Duration `mapstructure:"initial_value_window"`
+	// MaxStaleness is how long the state of a stream is kept after the exporter last wrote it (by
+	// the collector's clock); retention then removes it, and the stream's next point is a first
+	// sight again. It must be longer than any gap in a live stream's exports (a collector outage
+	// the persistent queue bridges), or what the stream counted during the gap is lost to a
+	// baseline. Default 24h.
+	MaxStaleness time.Duration `mapstructure:"max_staleness"`
+}
+
+func (c CumulativeConfig) validate() []error {
+	var errs []error
+	switch c.InitialValue {
+	case InitialValueAuto, InitialValueKeep, InitialValueDrop:
+	default:
+		errs = append(errs, fmt.Errorf("cumulative::initial_value: %q must be auto, keep or drop", c.InitialValue))
+	}
+	if c.InitialValueWindow < 0 {
+		errs = append(errs, fmt.Errorf("cumulative::initial_value_window: must not be negative, got %s", c.InitialValueWindow))
+	}
+	if c.MaxStaleness <= 0 {
+		errs = append(errs, fmt.Errorf("cumulative::max_staleness: must be positive, got %s", c.MaxStaleness))
+	}
+	return errs
 }
 
 // RetentionConfig says how long rollup rows are kept per resolution. Durations accept Go syntax
@@ -159,6 +205,7 @@ func (c *Config) Validate() error {
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max_conns: must be at least 1, got %d", c.MaxConns))
 	}
+	errs = append(errs, c.Cumulative.validate()...)
 	if c.QueueConfig.HasValue() && c.QueueConfig.Get().Batch.HasValue() {
 		errs = append(errs, errors.New("sending_queue::batch: must not be set: pgrollup de-duplicates each pushed request "+
 			"by its own key and groups concurrent pushes into one transaction itself; a batcher merging requests would make "+

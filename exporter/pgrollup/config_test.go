@@ -39,6 +39,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, []string{"service.name"}, cfg.KeepResourceAttributes)
 	assert.True(t, cfg.MigrateOnStart)
 	assert.Equal(t, 6*time.Hour, cfg.DedupWindow)
+	assert.Equal(t, CumulativeConfig{InitialValue: "auto", InitialValueWindow: time.Hour, MaxStaleness: 24 * time.Hour}, cfg.Cumulative)
 	require.True(t, cfg.QueueConfig.HasValue())
 	assert.False(t, cfg.QueueConfig.Get().Batch.HasValue(), "the default queue must not merge requests")
 	assert.True(t, cfg.BackOffConfig.Enabled)
@@ -64,6 +65,7 @@ func TestConfigFull(t *testing.T) {
 	assert.False(t, cfg.MigrateOnStart)
 	assert.Equal(t, 12*time.Hour, cfg.DedupWindow)
 	assert.Equal(t, int32(8), cfg.MaxConns)
+	assert.Equal(t, CumulativeConfig{InitialValue: "drop", InitialValueWindow: 10 * time.Minute, MaxStaleness: 48 * time.Hour}, cfg.Cumulative)
 	assert.Equal(t, 10*time.Second, cfg.TimeoutConfig.Timeout)
 	q := cfg.QueueConfig.Get()
 	assert.Equal(t, 20, q.NumConsumers)
@@ -88,6 +90,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"batch", "sending_queue::batch: must not be set"},
 		{"zero_events", "retention::events: must be positive"},
 		{"short_events", "retention::events: 12h0m0s is shorter than one day"},
+		{"bad_initial_value", `cumulative::initial_value: "first" must be auto, keep or drop`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +120,8 @@ func TestConfigValidateDirect(t *testing.T) {
 		{"dedup window", func(c *Config) { c.DedupWindow = -time.Second }, "dedup_window: must be positive"},
 		{"empty attribute", func(c *Config) { c.KeepResourceAttributes = []string{"service.name", " "} }, "keep_resource_attributes[1]"},
 		{"max conns", func(c *Config) { c.MaxConns = 0 }, "max_conns: must be at least 1"},
+		{"initial value window", func(c *Config) { c.Cumulative.InitialValueWindow = -time.Minute }, "cumulative::initial_value_window: must not be negative"},
+		{"max staleness", func(c *Config) { c.Cumulative.MaxStaleness = 0 }, "cumulative::max_staleness: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

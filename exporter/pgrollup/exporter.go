@@ -56,6 +56,8 @@ type rollupExporter struct {
 	metricOf map[int64]string
 	// stage is the flusher's buffer for the binary COPY of the staging rows.
 	stage []byte
+	// cumGroups is the flusher's scratch for the points of cumulative sums.
+	cumGroups streamGroups
 	// partitions holds the Unix days whose events partition is known to exist; used by the
 	// flusher goroutine only.
 	partitions map[int64]bool
@@ -205,7 +207,7 @@ func (e *rollupExporter) submit(ctx context.Context, it *item) error {
 		return ErrShutdown
 	}
 	e.pending = append(e.pending, it)
-	e.rows += len(it.rows) + len(it.known)
+	e.rows += len(it.rows) + len(it.known) + len(it.cum)
 	if e.merged == nil {
 		e.merged = make(map[idKey]float64, max(e.lastMerged, len(it.known)))
 	}

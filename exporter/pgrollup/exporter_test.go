@@ -314,7 +314,7 @@ func TestRefusals(t *testing.T) {
 		reason string
 		point  pt
 	}{
-		{"cumulative", pt{metric: "cum", kind: "cumulative", at: ok, value: 1}},
+		{"unspecified_temporality", pt{metric: "untemporal", kind: "unspecified", at: ok, value: 1}},
 		{"non_monotonic", pt{metric: "updown", kind: "nonmono", at: ok, value: 1}},
 		{"gauge", pt{metric: "temp", kind: "gauge", at: ok, value: 1}},
 		{"histogram", pt{metric: "latency", kind: "histogram", at: ok}},
@@ -343,13 +343,13 @@ func TestRefusals(t *testing.T) {
 	var got float64
 	require.NoError(t, pool.QueryRow(ctx, "SELECT coalesce(sum(value), 0) FROM "+sc.Name+".minutely").Scan(&got))
 	assert.Equal(t, 5.0, got, "only the good point is written")
-	want[0].Value = 4 // the cumulative points were pushed twice
+	want[0].Value = 4 // the points without temporality were pushed twice
 	metadatatest.AssertEqualExporterPgrollupPointsRefused(t, tel, want, metricdatatest.IgnoreTimestamp())
 
 	assert.Equal(t, len(tests), logs.Len(), "one log line per metric name")
-	cum := logs.FilterField(zap.String("metric", "cum")).All()
-	require.Len(t, cum, 1)
-	assert.Contains(t, cum[0].ContextMap()["error"], "cumulativetodelta processor")
+	untemporal := logs.FilterField(zap.String("metric", "untemporal")).All()
+	require.Len(t, untemporal, 1)
+	assert.Contains(t, untemporal[0].ContextMap()["error"], "delta or cumulative temporality")
 }
 
 func TestRetention(t *testing.T) {

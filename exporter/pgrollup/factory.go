@@ -43,6 +43,11 @@ func createDefaultConfig() component.Config {
 		MigrateOnStart:         true,
 		DedupWindow:            6 * time.Hour,
 		MaxConns:               4,
+		Cumulative: CumulativeConfig{
+			InitialValue:       InitialValueAuto,
+			InitialValueWindow: time.Hour,
+			MaxStaleness:       24 * time.Hour,
+		},
 		Retention: RetentionConfig{
 			Minute:   Period(14 * day),
 			Hour:     Period(90 * day),

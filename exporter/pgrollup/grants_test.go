@@ -30,7 +30,7 @@ func TestGrants(t *testing.T) {
 		"GRANT SELECT, INSERT ON " + sc.Name + ".series TO " + writer,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + sc.Name + ".rollup_minute, " + sc.Name + ".rollup_hour, " +
 			sc.Name + ".rollup_day, " + sc.Name + ".total_minute, " + sc.Name + ".total_hour, " + sc.Name + ".total_day, " +
-			sc.Name + ".item_keys TO " + writer,
+			sc.Name + ".item_keys, " + sc.Name + ".cumulative_streams TO " + writer,
 		"GRANT SELECT, UPDATE ON " + sc.Name + ".resolutions TO " + writer,
 		"GRANT SELECT ON " + sc.Name + ".schema_migrations TO " + writer,
 		"GRANT INSERT ON " + sc.Name + ".events TO " + writer,
@@ -62,6 +62,7 @@ func TestGrants(t *testing.T) {
 	})
 	at := time.Now().UTC().Add(-time.Hour)
 	w.push(t, pt{metric: "granted", service: "svc", at: at, value: 2, isInt: true})
+	w.push(t, pt{metric: "granted", service: "svc", kind: "cumulative", at: at.Add(time.Minute), value: 5, isInt: true})
 	// Events on a day without a partition yet: the writer creates it through the function.
 	w.pushEvents(t, ev{name: "signup_start", service: "svc", at: at.Add(-10 * day), user: "u1"},
 		ev{name: "signup_start", service: "svc", at: at, user: "u2"},
@@ -77,9 +78,9 @@ func TestGrants(t *testing.T) {
 	defer conn.Close(ctx)
 	var v float64
 	require.NoError(t, conn.QueryRow(ctx, "SELECT sum(value) FROM "+sc.Name+".minutely WHERE metric = 'granted'").Scan(&v))
-	assert.Equal(t, 2.0, v)
+	assert.Equal(t, 7.0, v, "a delta point and a cumulative one (its first sight, started 10 s before)")
 	require.NoError(t, conn.QueryRow(ctx, "SELECT sum(value) FROM "+sc.Name+".series('granted', now() - interval '6 hours', now(), interval '1 minute')").Scan(&v))
-	assert.Equal(t, 2.0, v)
+	assert.Equal(t, 7.0, v)
 	require.NoError(t, conn.QueryRow(ctx, "SELECT users FROM "+sc.Name+".funnel(ARRAY['signup_start','signup_profile'], now() - interval '1 day', now(), interval '30 minutes') WHERE step = 2").Scan(&v))
 	assert.Equal(t, 1.0, v)
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count FROM "+sc.Name+".event_errors WHERE message = 'boom'").Scan(&v))
@@ -90,7 +91,7 @@ func TestGrants(t *testing.T) {
 		_, err := conn.Exec(ctx, "SELECT "+sc.Name+"."+fn)
 		require.ErrorContains(t, err, "permission denied", fn)
 	}
-	for _, table := range []string{"rollup_minute", "series", "item_keys"} {
+	for _, table := range []string{"rollup_minute", "series", "item_keys", "cumulative_streams"} {
 		_, err := conn.Exec(ctx, "SELECT 1 FROM "+sc.Name+"."+table+" LIMIT 1")
 		require.ErrorContains(t, err, "permission denied", table)
 	}

@@ -27,7 +27,8 @@ type pt struct {
 	at      time.Time
 	value   float64
 	isInt   bool
-	// kind overrides the metric type: "", "cumulative", "nonmono", "gauge", "histogram".
+	// kind overrides the metric type: "", "cumulative", "unspecified" (a Sum without temporality),
+	// "nonmono", "gauge", "histogram".
 	kind string
 	// instance is the service.instance.id; default instance-<index mod 3>.
 	instance string
@@ -62,9 +63,12 @@ func request(points ...pt) pmetric.Metrics {
 		default:
 			s := m.SetEmptySum()
 			s.SetIsMonotonic(p.kind != "nonmono")
-			if p.kind == "cumulative" {
+			switch p.kind {
+			case "cumulative":
 				s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-			} else {
+			case "unspecified":
+				s.SetAggregationTemporality(pmetric.AggregationTemporalityUnspecified)
+			default:
 				s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 			}
 			dp = s.DataPoints().AppendEmpty()

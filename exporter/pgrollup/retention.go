@@ -85,6 +85,9 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("expiring idempotency keys: %w", err)
 	}
+	if err := e.expireStreams(ctx, now); err != nil {
+		return err
+	}
 	// Last: a partition drop that times out on its lock must not hold back the rest.
 	return e.eventRetention(ctx)
 }

@@ -49,6 +49,8 @@ type statements struct {
 	selectMetric string
 	upsert       [3]string
 	upsertTotals [3]string
+	// The cumulative streams' state (see cumulative.go).
+	advanceStreams, updateStreams, insertStreams, expireStreams string
 }
 
 func newStatements(schema string) statements {
@@ -65,6 +67,7 @@ ON CONFLICT (key) DO NOTHING`,
 		selectSeries: `SELECT key, id FROM ` + schema + `.series WHERE key = ANY($1::uuid[])`,
 		selectMetric: `SELECT id, metric FROM ` + schema + `.series WHERE id = ANY($1::bigint[])`,
 	}
+	s.advanceStreams, s.updateStreams, s.insertStreams, s.expireStreams = cumulativeStatements(schema)
 	for i, r := range resolutions {
 		s.upsert[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (series_id, time, value)
 SELECT series_id, time, value FROM pg_temp.pgrollup_stage WHERE res = %[3]d ORDER BY series_id, time
@@ -107,6 +110,9 @@ func (e *rollupExporter) flush(ctx context.Context, items []*item, merged map[id
 		merged = mergeItems(items)
 	}
 	if err := e.resolveMetrics(ctx, merged); err != nil {
+		return err
+	}
+	if err := e.resolveMetrics(ctx, e.cumulativeMetricsMissing(items)); err != nil {
 		return err
 	}
 	if err := e.ensurePartitions(ctx, items); err != nil {
@@ -200,6 +206,7 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merge
 		}
 		it.rows = nil
 	}
+	e.resolveCumulativeSeries(items)
 	return nil
 }
 
@@ -219,6 +226,12 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 			seen[k.series] = true
 			missing = append(missing, newSeries{seriesKey(k.series), k.series})
 		}
+		cumulativeIdentities(it, func(identity string) {
+			if _, ok := e.ids.ids[identity]; !ok && !seen[identity] {
+				seen[identity] = true
+				missing = append(missing, newSeries{seriesKey(identity), identity})
+			}
+		})
 	}
 	if len(missing) == 0 {
 		return nil
@@ -337,16 +350,22 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	}
 	var res [3][]rollupRow
 	var stored int
+	var cum *cumulativeStep
 	if committed > 0 {
 		// Events first: see events.go for why this order avoids lock cycles with partition changes.
 		if stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
 			return err
 		}
-		res = e.buildRows(merged, now)
+		// Then the cumulative streams' rows (locked in key order), then the rollups.
+		if cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
+			return err
+		}
+		res = e.buildRows(merged, cum.rollupDeltas(), now)
 		if err := e.copyStage(ctx, tx, &res); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
+		cum.queueWrites(b, &e.sqls, now)
 		for i := range resolutions {
 			if len(res[i]) > 0 {
 				b.Queue(e.sqls.upsert[i])
@@ -367,6 +386,7 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		return err
 	}
 	e.telemetry.ExporterPgrollupItemsCommitted.Add(ctx, int64(committed))
+	cum.report(ctx, e.telemetry)
 	if stored > 0 {
 		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(stored))
 	}
@@ -395,9 +415,10 @@ func dedupe(items []*item, fresh map[[16]byte]bool) []*item {
 	return out
 }
 
-// buildRows turns the (series, minute) sums into sorted rows per resolution, leaving out buckets
-// that are already past their resolution's retention.
-func (e *rollupExporter) buildRows(merged map[idKey]float64, now time.Time) [3][]rollupRow {
+// buildRows turns the (series, minute) sums, plus the cumulative deltas (any number per series and
+// minute), into sorted rows per resolution, leaving out buckets that are already past their
+// resolution's retention.
+func (e *rollupExporter) buildRows(merged map[idKey]float64, deltas []knownRow, now time.Time) [3][]rollupRow {
 	var out [3][]rollupRow
 	var cut [3]int64
 	for i, r := range resolutions {
@@ -406,11 +427,17 @@ func (e *rollupExporter) buildRows(merged map[idKey]float64, now time.Time) [3][
 	}
 	// All minute rows sorted by (series, start): the minutes of one hour, and the hours of one
 	// day, are then adjacent, so each coarser resolution is one pass over the finer one.
-	minutes := make([]rollupRow, 0, len(merged))
+	minutes := make([]rollupRow, 0, len(merged)+len(deltas))
 	for k, v := range merged {
 		minutes = append(minutes, rollupRow{k.series, k.minute * 60, v})
 	}
+	for _, d := range deltas {
+		minutes = append(minutes, rollupRow{d.series, d.minute * 60, d.value})
+	}
 	slices.SortFunc(minutes, cmpRow)
+	if len(deltas) > 0 {
+		minutes = rollUp(minutes, 60) // one row per (series, minute)
+	}
 	hours := rollUp(minutes, 3600)
 	days := rollUp(hours, 86400)
 	for i, rows := range [3][]rollupRow{minutes, hours, days} {

@@ -4,7 +4,11 @@
 //
 // With -mode track it counts through the track library (delta temporality, backlog); with
 // -mode sdk it counts through the plain OpenTelemetry SDK with its default CUMULATIVE temporality
-// and a periodic reader, the way an existing service instrumented with OTel would.
+// and a periodic reader, the way an existing service instrumented with OTel would, over gRPC or,
+// with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, OTLP/HTTP. In sdk mode, -baseline n first counts
+// n and exports them at once, before the -n increments, and -start-age d makes every exported
+// start time d older, as if the process had been running for d: together they make a stream the
+// collector first sees long after it started, whose first value is a baseline.
 //
 // With -mode events it emits -n product events through track.Event instead, the names taken in
 // turn from -events, each for one of -users users (user ids derived from -seed), with a page, a
@@ -35,8 +39,10 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/trackhq/track/track"
 )
@@ -50,6 +56,8 @@ type report struct {
 	Dropped  uint64 `json:"dropped_points"`
 	Backlog  int64  `json:"backlog_points"`
 	Error    string `json:"error,omitempty"`
+	// Sdk mode only: what -baseline counted (included in Sent).
+	Baseline int64 `json:"baseline,omitempty"`
 	// Events mode only.
 	Events         map[string]int64 `json:"events,omitempty"`
 	EventsExported uint64           `json:"events_exported,omitempty"`
@@ -78,6 +86,8 @@ func main() {
 	flushTimeout := flag.Duration("flush-timeout", 2*time.Minute, "how long shutdown may try to deliver what is left")
 	var attrs attrFlag
 	flag.Var(&attrs, "attr", "attribute key=value on every increment (repeatable)")
+	baseline := flag.Int64("baseline", 0, "sdk mode: increments counted and exported at once, before the -n")
+	startAge := flag.Duration("start-age", 0, "sdk mode: how much older than the process every exported start time is")
 	var ev eventsSpec
 	flag.StringVar(&ev.names, "events", "page_view,click,scroll", "events mode: event names, taken in turn")
 	flag.IntVar(&ev.users, "users", 100, "events mode: distinct users")
@@ -91,7 +101,7 @@ func main() {
 	case "track":
 		r, err = runTrack(*name, *n, *duration, *interval, *flushTimeout, attrs)
 	case "sdk":
-		r, err = runSDK(*name, *n, *duration, *interval, *flushTimeout, attrs)
+		r, err = runSDK(*name, *n, *duration, *interval, *flushTimeout, attrs, *baseline, *startAge)
 	case "events":
 		r, err = runEvents(ev, *n, *duration, *interval, *flushTimeout)
 	default:
@@ -145,20 +155,39 @@ func runTrack(name string, n int64, d, interval, flushTimeout time.Duration, att
 		Dropped: st.PointsDropped, Backlog: st.PointsInBacklog}, err
 }
 
-func runSDK(name string, n int64, d, interval, flushTimeout time.Duration, attrs []attribute.KeyValue) (report, error) {
+func runSDK(name string, n int64, d, interval, flushTimeout time.Duration, attrs []attribute.KeyValue,
+	baseline int64, startAge time.Duration) (report, error) {
 	ctx := context.Background()
-	// The SDK's defaults: cumulative temporality for counters, endpoint and headers from OTEL_*.
-	exp, err := otlpmetricgrpc.New(ctx)
+	// The SDK's defaults: cumulative temporality for counters, endpoint, headers and protocol
+	// from OTEL_*.
+	var exp sdkmetric.Exporter
+	var err error
+	if os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/protobuf" {
+		exp, err = otlpmetrichttp.New(ctx)
+	} else {
+		exp, err = otlpmetricgrpc.New(ctx)
+	}
 	if err != nil {
 		return report{}, err
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(interval))))
+	if startAge > 0 {
+		exp = agedExporter{exp, startAge}
+	}
+	reader := sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(interval))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	counter, err := mp.Meter("e2e/sender").Int64Counter(name)
 	if err != nil {
 		return report{}, err
 	}
 	set := attribute.NewSet(attrs...)
 	var sent int64
+	if baseline > 0 {
+		counter.Add(ctx, baseline, metric.WithAttributeSet(set))
+		sent += baseline
+		if err := reader.ForceFlush(ctx); err != nil {
+			return report{Sent: sent, Baseline: baseline}, fmt.Errorf("exporting the baseline: %w", err)
+		}
+	}
 	spread(n, d, func(k int64) {
 		for range k {
 			counter.Add(ctx, 1, metric.WithAttributeSet(set))
@@ -167,7 +196,27 @@ func runSDK(name string, n int64, d, interval, flushTimeout time.Duration, attrs
 	})
 	sctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	return report{Sent: sent}, mp.Shutdown(sctx)
+	return report{Sent: sent, Baseline: baseline}, mp.Shutdown(sctx)
+}
+
+// agedExporter moves the start time of every exported Sum point age back, as if the process had
+// been running for age longer.
+type agedExporter struct {
+	sdkmetric.Exporter
+	age time.Duration
+}
+
+func (a agedExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	for i := range rm.ScopeMetrics {
+		for j := range rm.ScopeMetrics[i].Metrics {
+			if sum, ok := rm.ScopeMetrics[i].Metrics[j].Data.(metricdata.Sum[int64]); ok {
+				for k := range sum.DataPoints {
+					sum.DataPoints[k].StartTime = sum.DataPoints[k].StartTime.Add(-a.age)
+				}
+			}
+		}
+	}
+	return a.Exporter.Export(ctx, rm)
 }
 
 // eventsSpec is what -mode events sends.

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                                  metric.Meter
 	mu                                     sync.Mutex
 	registrations                          []metric.Registration
+	ExporterPgrollupCumulativePoints       metric.Int64Counter
 	ExporterPgrollupEventPartitionsDropped metric.Int64Counter
 	ExporterPgrollupEventsAccepted         metric.Int64Counter
 	ExporterPgrollupEventsRefused          metric.Int64Counter
@@ -42,6 +43,7 @@ type TelemetryBuilder struct {
 	ExporterPgrollupRetentionDeleted       metric.Int64Counter
 	ExporterPgrollupRowsWritten            metric.Int64Counter
 	ExporterPgrollupSeriesCreated          metric.Int64Counter
+	ExporterPgrollupStreamsExpired         metric.Int64Counter
 	ExporterPgrollupValuesRepaired         metric.Int64Counter
 }
 
@@ -74,6 +76,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterPgrollupCumulativePoints, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_cumulative_points",
+		metric.WithDescription("Points of cumulative sums committed, by what they counted (attribute `outcome`). [Alpha]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupEventPartitionsDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_pgrollup_event_partitions_dropped",
 		metric.WithDescription("Daily partitions of the events table dropped by retention. [Alpha]"),
@@ -169,6 +177,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_pgrollup_series_created",
 		metric.WithDescription("Series looked up in or added to the series table because this collector had not seen them yet. [Alpha]"),
 		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPgrollupStreamsExpired, err = builder.meter.Int64Counter(
+		"otelcol_exporter_pgrollup_streams_expired",
+		metric.WithDescription("State rows of cumulative streams removed after cumulative::max_staleness. [Alpha]"),
+		metric.WithUnit("{stream}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupValuesRepaired, err = builder.meter.Int64Counter(

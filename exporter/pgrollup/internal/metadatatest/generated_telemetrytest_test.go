@@ -19,6 +19,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ExporterPgrollupCumulativePoints.Add(context.Background(), 1)
 	tb.ExporterPgrollupEventPartitionsDropped.Add(context.Background(), 1)
 	tb.ExporterPgrollupEventsAccepted.Add(context.Background(), 1)
 	tb.ExporterPgrollupEventsRefused.Add(context.Background(), 1)
@@ -35,7 +36,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterPgrollupRetentionDeleted.Add(context.Background(), 1)
 	tb.ExporterPgrollupRowsWritten.Add(context.Background(), 1)
 	tb.ExporterPgrollupSeriesCreated.Add(context.Background(), 1)
+	tb.ExporterPgrollupStreamsExpired.Add(context.Background(), 1)
 	tb.ExporterPgrollupValuesRepaired.Add(context.Background(), 1)
+	AssertEqualExporterPgrollupCumulativePoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupEventPartitionsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -82,6 +87,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupSeriesCreated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPgrollupStreamsExpired(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPgrollupValuesRepaired(t, testTel,
