@@ -167,7 +167,7 @@ func seedMetrics() []pmetric.Metrics {
 		for j := range 3 {
 			su.SetEmptySummary().DataPoints().AppendEmpty().Attributes().PutInt("j", int64(j))
 		}
-		seeds = append(seeds, md)
+		seeds = append(seeds, stamped(md))
 	}
 	return seeds
 }

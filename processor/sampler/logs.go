@@ -14,9 +14,15 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	c := counts{}
 	now := uint64(s.now().UnixNano())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
-		s.processAttrs(rl.Resource().Attributes(), 0, true, "", &c)
+		s.processAttrs(rl.Resource().Attributes(), 0, true, "", 1, &c)
+		if s.validate {
+			repairField(rl.SchemaUrl, rl.SetSchemaUrl, &c)
+		}
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
-			s.processAttrs(sl.Scope().Attributes(), 0, true, "", &c)
+			s.processScope(sl.Scope(), &c)
+			if s.validate {
+				repairField(sl.SchemaUrl, sl.SetSchemaUrl, &c)
+			}
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				return s.processLogRecord(lr, now, &c)
 			})
@@ -33,23 +39,8 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 
 // processLogRecord processes one record and reports whether it is dropped.
 func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) bool {
-	if s.validate {
-		if s.requireEventName && lr.EventName() == "" {
-			c.dropped[dropMissingEventName]++
-			return true
-		}
-		ts := uint64(lr.Timestamp())
-		if ts == 0 {
-			ts = uint64(lr.ObservedTimestamp())
-		}
-		if s.maxFuture > 0 && ts > now && ts-now > uint64(s.maxFuture) {
-			c.dropped[dropTimestampInFuture]++
-			return true
-		}
-		if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
-			c.dropped[dropTimestampTooOld]++
-			return true
-		}
+	if s.validate && s.refuseRecord(lr, now, c) {
+		return true
 	}
 	var pr probability
 	if s.logSampling {
@@ -59,13 +50,49 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) boo
 			return true
 		}
 	}
-	s.processAttrs(lr.Attributes(), s.maxAttrs, true, "", c)
-	if s.scrubBodies {
-		s.scrubValue(lr.Body(), "", c)
+	s.processAttrs(lr.Attributes(), s.maxAttrs, true, "", 1, c)
+	switch {
+	case s.scrubBodies:
+		s.scrubValue(lr.Body(), "", 0, c)
+	case s.validate:
+		repairValue(lr.Body(), s.maxNestedLen, 0, c)
 	}
 	if s.logSampling {
 		setAdjustedCount(lr.Attributes(), pr.adjusted)
 	}
+	return false
+}
+
+// refuseRecord validates a record's event name and timestamp, and reports whether the record is
+// refused (and counted). The event name is repaired first: a name that is still invalid once
+// repaired (too long) is refused. The observed timestamp stands in for a missing timestamp.
+func (s *sampler) refuseRecord(lr plog.LogRecord, now uint64, c *counts) bool {
+	name := lr.EventName()
+	if needsRepair(name) {
+		name = repairString(name, c)
+		lr.SetEventName(name)
+	}
+	if s.requireEventName && name == "" {
+		c.drop(dropMissingEventName, "", 1)
+		return true
+	}
+	if len(name) > maxEventNameLen {
+		c.drop(dropInvalidEventName, name, 1)
+		return true
+	}
+	ts := uint64(lr.Timestamp())
+	if ts == 0 {
+		ts = uint64(lr.ObservedTimestamp())
+	}
+	if r, bad := timestampReason(ts, now, uint64(s.maxFuture)); bad {
+		c.drop(r, name, 1)
+		return true
+	}
+	if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
+		c.drop(dropTimestampTooOld, name, 1)
+		return true
+	}
+	repairField(lr.SeverityText, lr.SetSeverityText, c)
 	return false
 }
 

@@ -24,6 +24,7 @@ type sampler struct {
 	maxAttrs         int
 	maxValueLen      int
 	maxLongValueLen  int
+	maxNestedLen     int // bodies and values nested in maps and slices
 	requireEventName bool
 	maxFuture        time.Duration
 	maxAge           time.Duration
@@ -64,7 +65,11 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		now:              time.Now,
 		rand:             rand.Uint64,
 	}
-	if !s.validate {
+	if s.validate {
+		s.maxValueLen = boundLen(s.maxValueLen, maxIndexedValueLen)
+		s.maxLongValueLen = boundLen(s.maxLongValueLen, maxFieldLen)
+		s.maxNestedLen = maxFieldLen
+	} else {
 		s.maxAttrs, s.maxValueLen, s.maxLongValueLen = 0, 0, 0
 	}
 	if cfg.Scrub.Enabled {
@@ -96,8 +101,17 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 	if s.scrub != nil {
 		custom = s.scrub.custom
 	}
-	s.tel = newTelemetry(tb, custom)
+	refusals := &refusalLog{logger: set.Logger, now: func() time.Time { return s.now() }}
+	s.tel = newTelemetry(tb, custom, refusals)
 	return s, nil
+}
+
+// boundLen returns the configured length limit n (0: none) capped at the storage bound.
+func boundLen(n, bound int) int {
+	if n <= 0 || n > bound {
+		return bound
+	}
+	return n
 }
 
 func (s *sampler) shutdown(context.Context) error {
@@ -106,19 +120,31 @@ func (s *sampler) shutdown(context.Context) error {
 }
 
 // processAttrs applies the key policy (deny list, allow list, location coarsening), hashing, value
-// scrubbing, truncation (when top: m is a top-level attribute map) and, when limit > 0, the
-// attribute count limit to m. It returns an order-independent hash of the resulting attribute set,
-// used by the cardinality cap. parent is the key m is nested under ("" for attribute maps and
-// bodies), for location coarsening. A map that needs no change is not written to.
-func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, c *counts) uint64 {
+// scrubbing, repair and truncation (when top: m is a top-level attribute map) and, when limit > 0,
+// the attribute count limit to m. It returns an order-independent hash of the resulting attribute
+// set, used by the cardinality cap. parent is the key m is nested under ("" for attribute maps and
+// bodies), for location coarsening; depth is the depth of m's values (1 for an attribute map). A
+// map that needs no change is not written to.
+//
+// While validating, keys are checked as they are visited: a key that needs repair or repeats an
+// earlier key stops the visit, repairKeys fixes the keys from there on, and the visit resumes
+// where it stopped, so that no value is processed twice.
+func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
+	check := s.validate
+	if check && m.Len() > maxGuardedKeys {
+		repairKeys(m, 0, c)
+		check = false
+	}
+	var guard keyGuard
 	var sum uint64
 	kept := 0
 	remove := false
 	pos := 0
-	m.Range(func(k string, v pcommon.Value) bool {
+	stop := -1
+	visit := func(k string, v pcommon.Value) bool {
 		// Points of one metric usually repeat the same keys in the same order: a per-position memo
 		// answers most lookups with one string comparison.
 		var ki keyInfo
@@ -129,6 +155,10 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			if pos < len(c.memo) {
 				c.memo[pos] = keyMemo{key: k, info: ki}
 			}
+		}
+		if check && (ki.bad || guard.seen(ki.hash)) {
+			stop = pos
+			return false
 		}
 		pos++
 		a := ki.act
@@ -154,9 +184,16 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			if s.hasher.hashValue(v) {
 				c.hashed++
 				t = pcommon.ValueTypeStr
+			} else if s.validate {
+				repairValue(v, s.maxValueLen, depth, c)
+			}
+		case actReserved:
+			if s.validate {
+				repairValue(v, s.maxValueLen, depth, c)
+				t = v.Type()
 			}
 		case actKeep:
-			maxLen := 0
+			maxLen := s.maxNestedLen
 			if top {
 				maxLen = s.maxValueLen
 				if ki.long {
@@ -167,13 +204,26 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 				sum += strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
 				return true
 			}
-			s.scrubValue(v, k, c)
+			s.scrubValue(v, k, depth, c)
 			truncate(v, maxLen, c)
 			t = v.Type()
 		}
 		sum += typedPairHash(ki.hash, v, t)
 		return true
-	})
+	}
+	m.Range(visit)
+	if stop >= 0 {
+		repairKeys(m, stop, c)
+		check = false
+		skip := stop
+		m.Range(func(k string, v pcommon.Value) bool {
+			if skip > 0 {
+				skip--
+				return true
+			}
+			return visit(k, v)
+		})
+	}
 	if remove {
 		kept = 0
 		m.RemoveIf(func(k string, _ pcommon.Value) bool {
@@ -205,17 +255,22 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	return sum
 }
 
-// scrubStr scrubs a string value and truncates it to maxLen bytes (0: no limit), writing it only
-// when it changes. It returns the value's new content.
+// scrubStr repairs (while validating) and scrubs a string value and truncates it to maxLen bytes
+// (0: no limit), writing it only when it changes. It returns the value's new content.
 func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
+	if s.validate && needsRepair(out) {
+		out, changed = repairString(out, c), true
+	}
 	if s.scrub != nil {
-		out, changed = s.scrub.scrubString(str, c)
+		var scrubbed bool
+		out, scrubbed = s.scrub.scrubString(out, c)
+		changed = changed || scrubbed
 	}
 	if maxLen > 0 && len(out) > maxLen {
 		out, changed = truncateUTF8(out, maxLen), true
-		c.truncated++
+		c.truncated[truncValueLength]++
 	}
 	if changed {
 		v.SetStr(out)
@@ -223,22 +278,34 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	return out
 }
 
-// scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed
-// like attributes (deny list, location, hashing), slices element by element. key is the key v is
-// found under ("" for a body).
-func (s *sampler) scrubValue(v pcommon.Value, key string, c *counts) {
-	if s.scrub == nil && !s.keys.location {
+// scrubValue redacts PII inside v and, while validating, makes it storable: strings are repaired,
+// matched against the patterns and bounded by maxNestedLen; integers, integral doubles and bytes
+// are checked for card numbers and custom patterns; maps are processed like attributes (deny list,
+// location, hashing, key repair), slices element by element, and maps and slices at maxDepth are
+// emptied. key is the key v is found under ("" for a body); depth is the depth of v.
+func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) {
+	if s.scrub == nil && !s.keys.location && !s.validate {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s.scrubStr(v, 0, c)
+		s.scrubStr(v, s.maxNestedLen, c)
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBytes:
+		if s.scrub != nil {
+			s.scrub.scrubNonString(v, c)
+		}
 	case pcommon.ValueTypeMap:
-		s.processAttrs(v.Map(), 0, false, key, c)
+		if s.validate && cutDeep(v, depth, c) {
+			return
+		}
+		s.processAttrs(v.Map(), 0, false, key, depth+1, c)
 	case pcommon.ValueTypeSlice:
+		if s.validate && cutDeep(v, depth, c) {
+			return
+		}
 		sl := v.Slice()
 		for i := 0; i < sl.Len(); i++ {
-			s.scrubValue(sl.At(i), key, c)
+			s.scrubValue(sl.At(i), key, depth+1, c)
 		}
 	}
 }
@@ -252,12 +319,12 @@ func truncate(v pcommon.Value, maxLen int, c *counts) {
 	case pcommon.ValueTypeStr:
 		if str := v.Str(); len(str) > maxLen {
 			v.SetStr(truncateUTF8(str, maxLen))
-			c.truncated++
+			c.truncated[truncValueLength]++
 		}
 	case pcommon.ValueTypeBytes:
 		if b := v.Bytes(); b.Len() > maxLen {
 			b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
-			c.truncated++
+			c.truncated[truncValueLength]++
 		}
 	}
 }

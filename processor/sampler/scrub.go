@@ -1,9 +1,13 @@
 package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
+	"math"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // pattern identifies a built-in redaction pattern.
@@ -110,6 +114,89 @@ func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
 		c.addCustom(i, int64(n))
 	}
 	return out, len(out) != len(v) || out != v
+}
+
+// scrubNonString checks an integer, a double or a bytes value the way a string is checked.
+//   - An integer, or a double with an integral value below 1e19, whose decimal digits form a card
+//     number (see isCardNumber) becomes the string "[REDACTED:card]". Custom patterns are matched
+//     against its decimal form (with its sign), and a match turns it into the redacted string.
+//   - Bytes are scrubbed as text and stay bytes.
+//
+// Other values are left alone. Integers below 10^12 cost one comparison when no custom pattern is
+// configured.
+func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n := v.Int()
+		u := uint64(n)
+		if n < 0 {
+			u = uint64(-(n + 1)) + 1 // |n|, also for math.MinInt64
+		}
+		s.scrubInteger(v, u, n < 0, c)
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if math.Abs(d) >= 1e19 || d != math.Trunc(d) { // also NaN and ±Inf
+			return
+		}
+		s.scrubInteger(v, uint64(math.Abs(d)), d < 0, c)
+	case pcommon.ValueTypeBytes:
+		raw := v.Bytes().AsRaw()
+		if len(raw) < 2 { // no pattern matches fewer than two bytes
+			return
+		}
+		if out, changed := s.scrubString(string(raw), c); changed {
+			v.SetEmptyBytes().FromRaw([]byte(out))
+		}
+	}
+}
+
+// scrubInteger redacts the integer value v, whose absolute value is u.
+func (s *scrubber) scrubInteger(v pcommon.Value, u uint64, negative bool, c *counts) {
+	if len(s.custom) == 0 {
+		if s.card && isCardNumber(u) {
+			v.SetStr(patternReplacements[patCard])
+			c.redacted[patCard]++
+		}
+		return
+	}
+	var buf [24]byte
+	b := buf[:0]
+	if negative {
+		b = append(b, '-')
+	}
+	if out, changed := s.scrubString(string(strconv.AppendUint(b, u, 10)), c); changed {
+		v.SetStr(out)
+	}
+}
+
+// isCardNumber reports whether the decimal digits of u form a payment card number by the rule
+// redactCards applies to digit runs in strings: 13 to 19 digits, a first digit from 2 to 6 (the
+// major networks' ranges, which spares 13-digit epoch-millisecond timestamps), and a valid Luhn
+// check digit (ISO/IEC 7812-1, annex B).
+func isCardNumber(u uint64) bool {
+	if u < 1e12 || u >= 1e19 {
+		return false
+	}
+	first := u
+	for first >= 10 {
+		first /= 10
+	}
+	if first < 2 || first > 6 {
+		return false
+	}
+	sum, double := uint64(0), false
+	for ; u > 0; u /= 10 {
+		d := u % 10
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
 }
 
 // Byte classes for the one-pass prefilter of scrubString.

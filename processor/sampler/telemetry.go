@@ -28,12 +28,16 @@ const (
 	dropTimestampInFuture
 	dropTimestampTooOld
 	dropCardinalityLimit
+	dropInvalidEventName
+	dropTimestampMissing
+	dropTimestampInvalid
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
 	"invalid_metric_name", "invalid_value", "missing_event_name",
 	"timestamp_in_future", "timestamp_too_old", "cardinality_limit",
+	"invalid_event_name", "timestamp_missing", "timestamp_invalid",
 }
 
 type removeReason uint8
@@ -43,22 +47,28 @@ const (
 	removeNotAllowed
 	removeCountLimit
 	removeLocation
+	removeDuplicateKey
+	removeInvalidKey
 	numRemoveReasons
 )
 
-var removeReasonNames = [numRemoveReasons]string{"deny_list", "not_allowed", "count_limit", "location"}
+var removeReasonNames = [numRemoveReasons]string{
+	"deny_list", "not_allowed", "count_limit", "location", "duplicate_key", "invalid_key",
+}
 
 // counts accumulates one batch's decisions, so the hot loop touches plain integers and the
 // telemetry instruments are called once per batch. It is not safe for concurrent use.
 type counts struct {
 	dropped    [numDropReasons]int64
+	dropNames  [numDropReasons]string // the first metric or event name dropped for each reason
 	sampledOut int64
 	overflow   int64
 	removed    [numRemoveReasons]int64
 	redacted   [numPatterns]int64
 	custom     []int64
 	hashed     int64
-	truncated  int64
+	truncated  [numTruncReasons]int64
+	repaired   [numRepairReasons]int64
 
 	// memo remembers the key decisions of the last attribute map by position (not telemetry, but
 	// per-batch state that travels with the counts).
@@ -68,6 +78,14 @@ type counts struct {
 type keyMemo struct {
 	key  string
 	info keyInfo
+}
+
+// drop counts n items dropped for reason r, and remembers name when it is the first for r.
+func (c *counts) drop(r dropReason, name string, n int64) {
+	if c.dropped[r] == 0 {
+		c.dropNames[r] = name
+	}
+	c.dropped[r] += n
 }
 
 func (c *counts) addCustom(i int, n int64) {
@@ -85,14 +103,17 @@ type telemetry struct {
 	removeOpts [numRemoveReasons]metric.AddOption
 	redactOpts [numPatterns]metric.AddOption
 	customOpts []metric.AddOption
+	truncOpts  [numTruncReasons]metric.AddOption
+	repairOpts [numRepairReasons]metric.AddOption
+	refusals   *refusalLog
 }
 
 func reasonOpt(kvs ...attribute.KeyValue) metric.AddOption {
 	return metric.WithAttributeSet(attribute.NewSet(kvs...))
 }
 
-func newTelemetry(tb *metadata.TelemetryBuilder, custom []customPattern) *telemetry {
-	t := &telemetry{tb: tb}
+func newTelemetry(tb *metadata.TelemetryBuilder, custom []customPattern, refusals *refusalLog) *telemetry {
+	t := &telemetry{tb: tb, refusals: refusals}
 	for s := range numSignals {
 		sig := attribute.String("otel.signal", signalNames[s])
 		t.signalOpts[s] = reasonOpt(sig)
@@ -108,6 +129,12 @@ func newTelemetry(tb *metadata.TelemetryBuilder, custom []customPattern) *teleme
 	}
 	for _, p := range custom {
 		t.customOpts = append(t.customOpts, reasonOpt(attribute.String("reason", p.name)))
+	}
+	for r := range numTruncReasons {
+		t.truncOpts[r] = reasonOpt(attribute.String("reason", truncReasonNames[r]))
+	}
+	for r := range numRepairReasons {
+		t.repairOpts[r] = reasonOpt(attribute.String("reason", repairReasonNames[r]))
 	}
 	return t
 }
@@ -142,7 +169,15 @@ func (t *telemetry) flush(ctx context.Context, sig signal, c *counts) {
 	if c.hashed > 0 {
 		t.tb.ProcessorSamplerHashedValues.Add(ctx, c.hashed)
 	}
-	if c.truncated > 0 {
-		t.tb.ProcessorSamplerTruncatedValues.Add(ctx, c.truncated)
+	for r, n := range c.truncated {
+		if n > 0 {
+			t.tb.ProcessorSamplerTruncatedValues.Add(ctx, n, t.truncOpts[r])
+		}
 	}
+	for r, n := range c.repaired {
+		if n > 0 {
+			t.tb.ProcessorSamplerRepairedValues.Add(ctx, n, t.repairOpts[r])
+		}
+	}
+	t.refusals.log(sig, c)
 }
