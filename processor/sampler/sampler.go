@@ -187,12 +187,9 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			} else if s.validate {
 				repairValue(v, s.maxValueLen, depth, c)
 			}
-		case actReserved:
-			if s.validate {
-				repairValue(v, s.maxValueLen, depth, c)
-				t = v.Type()
-			}
-		case actKeep:
+		case actKeep, actReserved:
+			// The processor's own keys are not removed, but a sender may set them: their values
+			// are scrubbed and repaired like any other.
 			maxLen := s.maxNestedLen
 			if top {
 				maxLen = s.maxValueLen
@@ -205,7 +202,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 				return true
 			}
 			s.scrubValue(v, k, depth, c)
-			truncate(v, maxLen, c)
+			s.truncate(v, maxLen, c)
 			t = v.Type()
 		}
 		sum += typedPairHash(ki.hash, v, t)
@@ -269,7 +266,7 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 		changed = changed || scrubbed
 	}
 	if maxLen > 0 && len(out) > maxLen {
-		out, changed = truncateUTF8(out, maxLen), true
+		out, changed = s.scrub.cut(out, maxLen), true
 		c.truncated[truncValueLength]++
 	}
 	if changed {
@@ -310,22 +307,32 @@ func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) 
 	}
 }
 
-// truncate shortens string and bytes values longer than maxLen bytes (0: no limit).
-func truncate(v pcommon.Value, maxLen int, c *counts) {
+// truncate shortens string and bytes values longer than maxLen bytes (0: no limit), as
+// scrubber.cut does.
+func (s *sampler) truncate(v pcommon.Value, maxLen int, c *counts) {
 	if maxLen <= 0 {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if str := v.Str(); len(str) > maxLen {
-			v.SetStr(truncateUTF8(str, maxLen))
+			v.SetStr(s.scrub.cut(str, maxLen))
 			c.truncated[truncValueLength]++
 		}
 	case pcommon.ValueTypeBytes:
 		if b := v.Bytes(); b.Len() > maxLen {
-			b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
+			cut := []byte(s.scrub.dropCardTail(string(b.AsRaw()[:maxLen])))
+			b.FromRaw(cut)
 			c.truncated[truncValueLength]++
 		}
+	}
+}
+
+// truncateBytes cuts a bytes value to maxLen bytes (0: no limit).
+func truncateBytes(v pcommon.Value, maxLen int, c *counts) {
+	if b := v.Bytes(); maxLen > 0 && b.Len() > maxLen {
+		b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
+		c.truncated[truncValueLength]++
 	}
 }
 

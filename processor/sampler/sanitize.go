@@ -249,7 +249,7 @@ func repairValue(v pcommon.Value, maxLen, depth int, c *counts) {
 			v.SetStr(out)
 		}
 	case pcommon.ValueTypeBytes:
-		truncate(v, maxLen, c)
+		truncateBytes(v, maxLen, c)
 	case pcommon.ValueTypeMap:
 		if cutDeep(v, depth, c) {
 			return

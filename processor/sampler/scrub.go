@@ -199,6 +199,58 @@ func isCardNumber(u uint64) bool {
 	return sum%10 == 0
 }
 
+// cut shortens the scrubbed text s to at most n bytes at a UTF-8 boundary. A cut can shorten the
+// number s ends with, and a prefix of a number that is not a card number (a run of more than 19
+// digits, or a Luhn-invalid one) can be one: when the shortened number reads as a card number, it
+// is dropped whole. It is safe on a nil scrubber (no card pattern).
+func (s *scrubber) cut(str string, n int) string {
+	out := truncateUTF8(str, n)
+	if len(out) == len(str) {
+		return out
+	}
+	return s.dropCardTail(out)
+}
+
+// dropCardTail returns out without the number it ends with when that number reads as a card
+// number; out is the beginning of a scrubbed text.
+func (s *scrubber) dropCardTail(out string) string {
+	if s == nil || !s.card {
+		return out
+	}
+	if start := trailingNumber(out); start < len(out) {
+		if _, found := redactCards(out[start:]); found > 0 {
+			out = out[:start]
+		}
+	}
+	return out
+}
+
+// trailingNumber returns where the number that s ends with starts, as redactCards reads numbers
+// (digit groups joined by single spaces or dashes, a trailing separator included), or len(s) when s
+// does not end with one.
+func trailingNumber(s string) int {
+	i := len(s)
+	if i > 0 && (s[i-1] == ' ' || s[i-1] == '-') {
+		i--
+	}
+	start := len(s)
+	for {
+		j := i
+		for j > 0 && isDigit(s[j-1]) {
+			j--
+		}
+		if j == i {
+			return start
+		}
+		start, i = j, j
+		if i >= 2 && (s[i-1] == ' ' || s[i-1] == '-') && isDigit(s[i-2]) {
+			i--
+			continue
+		}
+		return start
+	}
+}
+
 // Byte classes for the one-pass prefilter of scrubString.
 const (
 	clDigit uint8 = 1 << iota
