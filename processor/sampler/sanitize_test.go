@@ -38,6 +38,7 @@ type outputCheck struct {
 	maxLong   int // top-level values of long_value_keys
 	longKeys  map[string]bool
 	hashKeys  map[string]bool
+	hashLen   int // hashed identifiers are as long as hashing.length
 	pii       bool // scrubbing with the card pattern is on
 	bodiesPII bool // bodies are scrubbed
 }
@@ -59,6 +60,7 @@ func newOutputCheck(t testing.TB, cfg *Config) *outputCheck {
 		for _, k := range cfg.Hashing.Keys {
 			oc.hashKeys[k] = true
 		}
+		oc.hashLen = cfg.Hashing.Length
 	}
 	return oc
 }
@@ -83,6 +85,9 @@ func (oc *outputCheck) attrs(what string, m pcommon.Map, pii bool) {
 		maxLen := oc.maxValue
 		if oc.longKeys[k] {
 			maxLen = oc.maxLong
+		}
+		if oc.hashKeys[k] {
+			maxLen = max(maxLen, oc.hashLen)
 		}
 		oc.value(what+"."+k, v, maxLen, pii && !oc.hashKeys[k], 1)
 		return true
