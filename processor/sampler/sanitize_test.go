@@ -80,9 +80,15 @@ func (oc *outputCheck) noCard(what, s string) {
 // attrs checks a top-level attribute map; pii says whether its values must be free of card numbers.
 func (oc *outputCheck) attrs(what string, m pcommon.Map, pii bool) {
 	oc.t.Helper()
+	oc.attrsWithin(what, m, pii, oc.maxValue)
+}
+
+// attrsWithin checks a top-level attribute map whose values are bounded by maxValue.
+func (oc *outputCheck) attrsWithin(what string, m pcommon.Map, pii bool, maxValue int) {
+	oc.t.Helper()
 	oc.keys(what, m)
 	m.Range(func(k string, v pcommon.Value) bool {
-		maxLen := oc.maxValue
+		maxLen := maxValue
 		if oc.longKeys[k] {
 			maxLen = oc.maxLong
 		}
@@ -190,8 +196,9 @@ func (oc *outputCheck) points(m pmetric.Metric) {
 	point := func(attrs pcommon.Map, exs pmetric.ExemplarSlice) {
 		oc.attrs("point", attrs, oc.pii)
 		for i := 0; i < exs.Len(); i++ {
-			// Exemplars are made storable but not scrubbed (a documented limit).
-			oc.attrs("exemplar", exs.At(i).FilteredAttributes(), false)
+			// Exemplars are made storable but neither scrubbed nor bounded by the configuration (a
+			// documented limit).
+			oc.attrsWithin("exemplar", exs.At(i).FilteredAttributes(), false, maxIndexedValueLen)
 		}
 	}
 	switch m.Type() {
