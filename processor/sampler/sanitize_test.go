@@ -38,7 +38,7 @@ type outputCheck struct {
 	maxLong   int // top-level values of long_value_keys
 	longKeys  map[string]bool
 	hashKeys  map[string]bool
-	hashLen   int // hashed identifiers are as long as hashing.length
+	hashLen   int  // hashed identifiers are as long as hashing.length
 	pii       bool // scrubbing with the card pattern is on
 	bodiesPII bool // bodies are scrubbed
 }
