@@ -270,6 +270,8 @@ func (cfg *Config) Validate() error {
 	for i, p := range s.CustomPatterns {
 		if p.Name == "" {
 			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: must be set", i))
+		} else if needsRepair(p.Name) {
+			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: %q is not valid UTF-8 without NUL bytes", i, p.Name))
 		} else if names[p.Name] {
 			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: %q is used twice", i, p.Name))
 		}

@@ -92,7 +92,9 @@ func (s *sampler) refuseRecord(lr plog.LogRecord, now uint64, c *counts) bool {
 		c.drop(dropTimestampTooOld, name, 1)
 		return true
 	}
-	repairField(lr.SeverityText, lr.SetSeverityText, c)
+	if st := lr.SeverityText(); needsRepair(st) {
+		lr.SetSeverityText(repairString(st, c))
+	}
 	return false
 }
 

@@ -197,8 +197,17 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 					maxLen = s.maxLongValueLen
 				}
 			}
-			if t == pcommon.ValueTypeStr {
+			switch t {
+			case pcommon.ValueTypeStr:
 				sum += strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+				return true
+			case pcommon.ValueTypeInt, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
+				// The common small integers cost one comparison (scrubber.scrubNonString).
+				if t == pcommon.ValueTypeInt && s.scrub != nil && s.scrub.mayMatchInt(v.Int()) {
+					s.scrub.scrubNonString(v, c)
+					t = v.Type()
+				}
+				sum += typedPairHash(ki.hash, v, t)
 				return true
 			}
 			s.scrubValue(v, k, depth, c)
@@ -252,18 +261,22 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	return sum
 }
 
-// scrubStr repairs (while validating) and scrubs a string value and truncates it to maxLen bytes
+// scrubStr scrubs and (while validating) repairs a string value and truncates it to maxLen bytes
 // (0: no limit), writing it only when it changes. It returns the value's new content.
 func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
-	if s.validate && needsRepair(out) {
-		out, changed = repairString(out, c), true
-	}
 	if s.scrub != nil {
-		var scrubbed bool
-		out, scrubbed = s.scrub.scrubString(out, c)
-		changed = changed || scrubbed
+		// The scrubber's byte scan tells whether the value may need repair: ASCII values without
+		// NUL cost no second pass. No pattern matches NUL or a non-ASCII byte, so repairing after
+		// scrubbing finds what repairing before would.
+		var classes uint8
+		out, changed, classes = s.scrub.scrubScan(str, c)
+		if s.validate && (classes&clNUL != 0 || classes&clHigh != 0 && !utf8.ValidString(out)) {
+			out, changed = repairString(out, c), true
+		}
+	} else if s.validate && needsRepair(out) {
+		out, changed = repairString(out, c), true
 	}
 	if maxLen > 0 && len(out) > maxLen {
 		out, changed = s.scrub.cut(out, maxLen), true

@@ -65,9 +65,18 @@ const (
 
 var truncReasonNames = [numTruncReasons]string{"value_length", "key_length", "nesting_depth"}
 
-// needsRepair reports whether s holds a NUL byte or invalid UTF-8. Both scans are vectorised in
-// the standard library; valid strings cost no allocation.
+// needsRepair reports whether s holds a NUL byte or invalid UTF-8. Short strings (names, most
+// values) are checked in one inline loop; longer ones by the standard library's vectorised scans.
+// It does not allocate.
 func needsRepair(s string) bool {
+	if len(s) <= 32 {
+		for i := 0; i < len(s); i++ {
+			if b := s[i]; b == 0 || b >= utf8.RuneSelf {
+				return strings.IndexByte(s[i:], 0) >= 0 || !utf8.ValidString(s[i:])
+			}
+		}
+		return false
+	}
 	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }
 

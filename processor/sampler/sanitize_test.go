@@ -933,6 +933,9 @@ func TestStorageBoundsInConfig(t *testing.T) {
 	cfg.Validation.MaxLongValueLength = maxFieldLen + 1
 	assert.ErrorContains(t, cfg.Validate(), "validation.max_long_value_length")
 	cfg = testConfig()
+	cfg.Scrub.CustomPatterns = []CustomPattern{{Name: "ord\x00er", Regex: "x"}}
+	assert.ErrorContains(t, cfg.Validate(), "scrub.custom_patterns[0].name")
+	cfg = testConfig()
 	cfg.Validation.MaxValueLength = maxIndexedValueLen
 	cfg.Validation.MaxLongValueLength = maxFieldLen
 	assert.NoError(t, cfg.Validate())

@@ -59,6 +59,13 @@ func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
 // scrubString returns v with every match of the enabled patterns replaced, and whether anything
 // changed. It counts matches into c. Clean input costs a few byte scans and no allocation.
 func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
+	out, changed, _ := s.scrubScan(v, c)
+	return out, changed
+}
+
+// scrubScan is scrubString that also returns the byte classes found in v, so that the caller can
+// tell from the same pass whether v may need repair (clNUL, clHigh).
+func (s *scrubber) scrubScan(v string, c *counts) (string, bool, uint8) {
 	out := v
 	var n int
 	// One pass over the bytes decides which scanners can possibly match.
@@ -113,7 +120,7 @@ func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
 		})
 		c.addCustom(i, int64(n))
 	}
-	return out, len(out) != len(v) || out != v
+	return out, len(out) != len(v) || out != v, classes
 }
 
 // scrubNonString checks an integer, a double or a bytes value the way a string is checked.
@@ -148,6 +155,12 @@ func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
 			v.SetEmptyBytes().FromRaw([]byte(out))
 		}
 	}
+}
+
+// mayMatchInt reports whether scrubNonString can change the integer n: it has at least 13 digits
+// (a card number), or custom patterns are configured.
+func (s *scrubber) mayMatchInt(n int64) bool {
+	return n >= 1e12 || n <= -1e12 || len(s.custom) > 0
 }
 
 // scrubInteger redacts the integer value v, whose absolute value is u.
@@ -259,6 +272,8 @@ const (
 	clR     // 'r' or 'R', as in "Bearer"
 	clDot   // '.'
 	clColon // ':'
+	clNUL   // a NUL byte: the string needs repair
+	clHigh  // a byte of a multi-byte (or invalid) UTF-8 sequence: the string may need repair
 )
 
 var byteClass = func() (t [256]uint8) {
@@ -270,6 +285,10 @@ var byteClass = func() (t [256]uint8) {
 	t['r'], t['R'] = clR, clR
 	t['.'] = clDot
 	t[':'] = clColon
+	t[0] = clNUL
+	for c := 0x80; c <= 0xff; c++ {
+		t[c] = clHigh
+	}
 	return t
 }()
 
