@@ -68,6 +68,7 @@ func (s *sampler) processScope(sc pcommon.InstrumentationScope, c *counts) {
 type metricCtx struct {
 	name     string
 	now      uint64 // Unix ns
+	latest   uint64 // the latest timestamp accepted without a closer look (refuseTime)
 	series   *seriesSet
 	prob     probability
 	sample   bool // sampling applies to this metric's points
@@ -84,7 +85,13 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 		repairField(m.Description, m.SetDescription, c)
 		repairField(m.Unit, m.SetUnit, c)
 	}
-	mc := metricCtx{name: m.Name(), now: uint64(now.UnixNano())}
+	mc := metricCtx{name: m.Name(), now: uint64(now.UnixNano()), latest: math.MaxUint64}
+	if s.validate {
+		mc.latest = math.MaxInt64
+		if s.maxFuture > 0 {
+			mc.latest = min(mc.latest, mc.now+uint64(s.maxFuture))
+		}
+	}
 	if s.card != nil {
 		mc.series = s.card.forMetric(m.Name(), now)
 	}
@@ -142,7 +149,15 @@ const (
 )
 
 // refuseTime reports whether a point's timestamp ts is refused (timestampReason), and counts it.
+// A timestamp in [1, mc.latest] costs one comparison.
 func (s *sampler) refuseTime(ts pcommon.Timestamp, mc *metricCtx, c *counts) bool {
+	if uint64(ts)-1 < mc.latest {
+		return false
+	}
+	return s.refuseTimeSlow(ts, mc, c)
+}
+
+func (s *sampler) refuseTimeSlow(ts pcommon.Timestamp, mc *metricCtx, c *counts) bool {
 	if !s.validate {
 		return false
 	}
@@ -155,9 +170,12 @@ func (s *sampler) refuseTime(ts pcommon.Timestamp, mc *metricCtx, c *counts) boo
 
 // repairExemplars makes the exemplars' filtered attributes storable (they are not scrubbed).
 func (s *sampler) repairExemplars(exs pmetric.ExemplarSlice, c *counts) {
-	if !s.validate {
-		return
+	if exs.Len() > 0 && s.validate {
+		s.repairExemplarAttrs(exs, c)
 	}
+}
+
+func (s *sampler) repairExemplarAttrs(exs pmetric.ExemplarSlice, c *counts) {
 	for i := 0; i < exs.Len(); i++ {
 		repairMap(exs.At(i).FilteredAttributes(), c)
 	}

@@ -127,8 +127,9 @@ func (s *sampler) shutdown(context.Context) error {
 // map that needs no change is not written to.
 //
 // While validating, keys are checked as they are visited: a key that needs repair or repeats an
-// earlier key stops the visit, repairKeys fixes the keys from there on, and the visit resumes
-// where it stopped, so that no value is processed twice.
+// earlier key stops the visit, repairKeys fixes the keys from there on, and a second visit resumes
+// where the first stopped, so that no value is processed twice. Maps of more than maxGuardedKeys
+// entries are repaired before the visit.
 func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
@@ -138,97 +139,75 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		repairKeys(m, 0, c)
 		check = false
 	}
-	var guard keyGuard
+	// Points of one metric usually repeat the same keys in the same order: for top-level maps, a
+	// per-position memo answers most key lookups, and most key checks, with one string comparison.
+	memo := top
+	kc := newKeyCheck(check, memo, depth, c)
 	var sum uint64
 	kept := 0
 	remove := false
-	pos := 0
-	stop := -1
-	visit := func(k string, v pcommon.Value) bool {
-		// Points of one metric usually repeat the same keys in the same order: a per-position memo
-		// answers most lookups with one string comparison.
-		var ki keyInfo
-		if pos < len(c.memo) && c.memo[pos].key == k {
-			ki = c.memo[pos].info
-		} else {
-			ki = s.keys.info(k)
-			if pos < len(c.memo) {
-				c.memo[pos] = keyMemo{key: k, info: ki}
+	pos := 0          // entries processed
+	stop := -1        // where a key that needs repair or repeats stopped the visit
+	resuming := false // visiting again after repairKeys: skip the first pos entries
+	for {
+		// The visit is one closure literal, so that the compiler inlines it into Range.
+		seen := 0
+		m.Range(func(k string, v pcommon.Value) bool {
+			if resuming { // the first pos entries were processed before repairKeys ran
+				seen++
+				if seen <= pos {
+					return true
+				}
 			}
-		}
-		if check && (ki.bad || guard.seen(ki.hash)) {
-			stop = pos
-			return false
-		}
-		pos++
-		a := ki.act
-		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
-			a = actLocation
-		}
-		if a.removes() {
-			remove = true
-			return true
-		}
-		if a != actReserved {
-			kept++
-			if limit > 0 && kept > limit {
+			var ki keyInfo
+			hit := false
+			if memo && pos < len(c.memo) && c.memo[pos].key == k {
+				ki, hit = c.memo[pos].info, true
+			} else {
+				ki = s.keys.info(k)
+				if memo && pos < len(c.memo) {
+					c.memo[pos] = keyMemo{key: k, info: ki}
+				}
+			}
+			if kc.stops(ki, pos, hit) {
+				stop = pos
+				return false
+			}
+			pos++
+			a := ki.act
+			if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+				a = actLocation
+			}
+			if a.removes() {
 				remove = true
 				return true
 			}
-		}
-		// The value's type is read once: a type switch on the value's oneof is a memory load that
-		// misses the cache on most points.
-		t := v.Type()
-		switch a {
-		case actHash:
-			if s.hasher.hashValue(v) {
-				c.hashed++
-				t = pcommon.ValueTypeStr
-			} else if s.validate {
-				repairValue(v, s.maxValueLen, depth, c)
-			}
-		case actKeep, actReserved:
-			// The processor's own keys are not removed, but a sender may set them: their values
-			// are scrubbed and repaired like any other.
-			maxLen := s.maxNestedLen
-			if top {
-				maxLen = s.maxValueLen
-				if ki.long {
-					maxLen = s.maxLongValueLen
+			if a != actReserved {
+				kept++
+				if limit > 0 && kept > limit {
+					remove = true
+					return true
 				}
 			}
-			switch t {
-			case pcommon.ValueTypeStr:
-				sum += strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
-				return true
-			case pcommon.ValueTypeInt, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
-				// The common small integers cost one comparison (scrubber.scrubNonString).
-				if t == pcommon.ValueTypeInt && s.scrub != nil && s.scrub.mayMatchInt(v.Int()) {
-					s.scrub.scrubNonString(v, c)
-					t = v.Type()
-				}
-				sum += typedPairHash(ki.hash, v, t)
+			// The value's type is read once: a type switch on the value's oneof is a memory load
+			// that misses the cache on most points.
+			t := v.Type()
+			if t == pcommon.ValueTypeStr && a != actHash { // the common case, inline
+				sum += strPairHash(ki.hash, s.scrubStr(v, s.valueLen(top, ki.long), c))
 				return true
 			}
-			s.scrubValue(v, k, depth, c)
-			s.truncate(v, maxLen, c)
-			t = v.Type()
-		}
-		sum += typedPairHash(ki.hash, v, t)
-		return true
-	}
-	m.Range(visit)
-	if stop >= 0 {
-		repairKeys(m, stop, c)
-		check = false
-		skip := stop
-		m.Range(func(k string, v pcommon.Value) bool {
-			if skip > 0 {
-				skip--
-				return true
-			}
-			return visit(k, v)
+			sum += s.processValue(k, v, t, ki, a, top, depth, c)
+			return true
 		})
+		if stop < 0 {
+			break
+		}
+		repairKeys(m, stop, c)
+		kc.on, stop, resuming = false, -1, true
+	}
+	if memo {
+		// The memo now holds this map's first keys, all storable and distinct.
+		c.memoOK = min(pos, len(c.memo))
 	}
 	if remove {
 		kept = 0
@@ -261,20 +240,60 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	return sum
 }
 
+// valueLen returns the length bound of a value of a top-level map (top) or of a nested one; long
+// says its key is one of validation.long_value_keys.
+func (s *sampler) valueLen(top, long bool) int {
+	switch {
+	case !top:
+		return s.maxNestedLen
+	case long:
+		return s.maxLongValueLen
+	}
+	return s.maxValueLen
+}
+
+// processValue hashes, scrubs, repairs and truncates the value v, of type t, of the attribute k
+// (see processAttrs), whose key decision is a, and returns the pair's hash for the attribute-set
+// hash.
+func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, ki keyInfo, a keyAction, top bool, depth int, c *counts) uint64 {
+	switch a {
+	case actHash:
+		if s.hasher.hashValue(v) {
+			c.hashed++
+			t = pcommon.ValueTypeStr
+		} else if s.validate {
+			repairValue(v, s.maxValueLen, depth, c)
+		}
+	case actKeep, actReserved:
+		// The processor's own keys are not removed, but a sender may set them: their values are
+		// scrubbed and repaired like any other.
+		maxLen := s.valueLen(top, ki.long)
+		switch t {
+		case pcommon.ValueTypeStr:
+			return strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
+			// The common small numbers cost one comparison (scrubber.scrubNonString).
+			if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
+				t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
+				s.scrub.scrubNonString(v, c)
+				t = v.Type()
+			}
+			return typedPairHash(ki.hash, v, t)
+		}
+		s.scrubValue(v, k, depth, c)
+		s.truncate(v, maxLen, c)
+		t = v.Type()
+	}
+	return typedPairHash(ki.hash, v, t)
+}
+
 // scrubStr scrubs and (while validating) repairs a string value and truncates it to maxLen bytes
 // (0: no limit), writing it only when it changes. It returns the value's new content.
 func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
-		// The scrubber's byte scan tells whether the value may need repair: ASCII values without
-		// NUL cost no second pass. No pattern matches NUL or a non-ASCII byte, so repairing after
-		// scrubbing finds what repairing before would.
-		var classes uint8
-		out, changed, classes = s.scrub.scrubScan(str, c)
-		if s.validate && (classes&clNUL != 0 || classes&clHigh != 0 && !utf8.ValidString(out)) {
-			out, changed = repairString(out, c), true
-		}
+		out, changed = s.scrub.scrubRepair(str, s.validate, c)
 	} else if s.validate && needsRepair(out) {
 		out, changed = repairString(out, c), true
 	}

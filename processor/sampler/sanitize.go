@@ -147,6 +147,54 @@ func (g *keyGuard) seen(h uint64) bool {
 	return false
 }
 
+// reset empties g.
+func (g *keyGuard) reset() {
+	g.bloom, g.n = 0, 0
+}
+
+// keyCheck decides, key by key while a map is visited, whether the visit must stop for
+// repairKeys: a key that needs repair, or that may repeat an earlier key of the map. For a
+// top-level map whose keys so far are those of the last checked map (counts.memo), it costs
+// nothing; otherwise keyGuard checks the keys' hashes. It is not safe for concurrent use.
+type keyCheck struct {
+	on        bool // validating, and the map was not repaired before the visit
+	fast      bool // every key so far is the checked memo key at its position
+	fastUntil int  // while fast, keys that match the memo before this position need no check
+	g         *keyGuard
+	c         *counts
+}
+
+func newKeyCheck(on, memo bool, depth int, c *counts) keyCheck {
+	g := &c.guards[min(depth, maxDepth)]
+	g.reset()
+	kc := keyCheck{on: on, fast: on && memo, g: g, c: c}
+	if kc.fast {
+		kc.fastUntil = c.memoOK
+	}
+	return kc
+}
+
+// stops reports whether the key at position pos, whose information is ki and which matched the
+// memo when hit, stops the visit.
+func (kc *keyCheck) stops(ki keyInfo, pos int, hit bool) bool {
+	if hit && pos < kc.fastUntil || !kc.on {
+		return false
+	}
+	return kc.check(ki, pos)
+}
+
+// check is the part of stops that looks at the key.
+func (kc *keyCheck) check(ki keyInfo, pos int) bool {
+	if kc.fast {
+		// The keys before pos are the memo's: the guard learns them now.
+		kc.fast, kc.fastUntil = false, 0
+		for i := range min(pos, len(kc.c.memo)) {
+			kc.g.seen(kc.c.memo[i].info.hash)
+		}
+	}
+	return ki.bad || kc.g.seen(ki.hash)
+}
+
 // keyFix is what repairKeys does with one entry.
 type keyFix uint8
 

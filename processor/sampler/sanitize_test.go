@@ -373,6 +373,23 @@ func TestHostileMetricPoints(t *testing.T) {
 		}, "repaired_values", "nul", 1, func(t *testing.T, a pcommon.Map) {
 			assert.Equal(t, map[string]any{"plan": "pro", "k\uFFFDey": "v", "tier": "gold"}, a.AsRaw())
 		}},
+		{"a bad key mid-map: every value is processed once", func(_ *testing.T, md pmetric.Metrics, dp pmetric.NumberDataPoint) pmetric.Metrics {
+			a := dp.Attributes()
+			a.PutStr("user.id", "u-1")
+			a.PutStr("k\x00", "v")
+			a.PutStr("note", "mail alice@example.com")
+			a.PutStr("blob", strings.Repeat("y", 3000))
+			a.PutStr("enduser.id", "u-2")
+			return md
+		}, "repaired_values", "nul", 1, func(t *testing.T, a pcommon.Map) {
+			assert.Equal(t, map[string]any{
+				"user.id":    expectedHash(testKey, "u-1", 32),
+				"note":       "mail [REDACTED:email]",
+				"blob":       strings.Repeat("y", maxIndexedValueLen),
+				"enduser.id": expectedHash(testKey, "u-2", 32),
+				"k\uFFFD":    "v",
+			}, a.AsRaw())
+		}},
 		{"invalid UTF-8 in a value", func(_ *testing.T, md pmetric.Metrics, dp pmetric.NumberDataPoint) pmetric.Metrics {
 			dp.Attributes().PutStr("plan", "pr\xffo")
 			return md

@@ -59,13 +59,14 @@ func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
 // scrubString returns v with every match of the enabled patterns replaced, and whether anything
 // changed. It counts matches into c. Clean input costs a few byte scans and no allocation.
 func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
-	out, changed, _ := s.scrubScan(v, c)
-	return out, changed
+	return s.scrubRepair(v, false, c)
 }
 
-// scrubScan is scrubString that also returns the byte classes found in v, so that the caller can
-// tell from the same pass whether v may need repair (clNUL, clHigh).
-func (s *scrubber) scrubScan(v string, c *counts) (string, bool, uint8) {
+// scrubRepair is scrubString that, when repair is set, also makes the result storable
+// (repairString). The byte scan that decides which patterns can match also finds NUL bytes and
+// non-ASCII bytes, so an ASCII value without NUL costs no second pass. No pattern matches NUL or a
+// non-ASCII byte, so repairing after scrubbing finds what repairing before would.
+func (s *scrubber) scrubRepair(v string, repair bool, c *counts) (string, bool) {
 	out := v
 	var n int
 	// One pass over the bytes decides which scanners can possibly match.
@@ -120,7 +121,10 @@ func (s *scrubber) scrubScan(v string, c *counts) (string, bool, uint8) {
 		})
 		c.addCustom(i, int64(n))
 	}
-	return out, len(out) != len(v) || out != v, classes
+	if repair && classes&(clNUL|clHigh) != 0 {
+		out = repairString(out, c) // valid non-ASCII text comes back as it is
+	}
+	return out, len(out) != len(v) || out != v
 }
 
 // scrubNonString checks an integer, a double or a bytes value the way a string is checked.
@@ -161,6 +165,11 @@ func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
 // (a card number), or custom patterns are configured.
 func (s *scrubber) mayMatchInt(n int64) bool {
 	return n >= 1e12 || n <= -1e12 || len(s.custom) > 0
+}
+
+// mayMatchDouble is mayMatchInt for a double.
+func (s *scrubber) mayMatchDouble(d float64) bool {
+	return d >= 1e12 || d <= -1e12 || len(s.custom) > 0
 }
 
 // scrubInteger redacts the integer value v, whose absolute value is u.

@@ -70,9 +70,13 @@ type counts struct {
 	truncated  [numTruncReasons]int64
 	repaired   [numRepairReasons]int64
 
-	// memo remembers the key decisions of the last attribute map by position (not telemetry, but
-	// per-batch state that travels with the counts).
-	memo [16]keyMemo
+	// memo remembers the key decisions of the last top-level attribute map by position (not
+	// telemetry, but per-batch state that travels with the counts). memo[:memoOK] are the keys of
+	// a map that was checked: storable and distinct, so a map that repeats them needs no check.
+	memo   [16]keyMemo
+	memoOK int
+	// guards detect repeated keys, one per nesting depth of the maps being visited.
+	guards [maxDepth + 1]keyGuard
 }
 
 type keyMemo struct {
