@@ -126,10 +126,10 @@ func (s *sampler) shutdown(context.Context) error {
 // bodies), for location coarsening; depth is the depth of m's values (1 for an attribute map). A
 // map that needs no change is not written to.
 //
-// While validating, keys are checked as they are visited: a key that needs repair or repeats an
-// earlier key stops the visit, repairKeys fixes the keys from there on, and a second visit resumes
-// where the first stopped, so that no value is processed twice. Maps of more than maxGuardedKeys
-// entries are repaired before the visit.
+// While validating, keys are checked as they are visited (keyCheck). A key that needs repair is
+// decided on, and its value processed, as its repaired form, which is what is stored; once the
+// visit is over, repairKeys renames such keys and removes repeated ones, and the attribute-set hash
+// is computed again. Maps of more than maxGuardedKeys entries are repaired before the visit.
 func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
@@ -143,100 +143,114 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	// per-position memo answers most key lookups, and most key checks, with one string comparison.
 	memo := top
 	kc := newKeyCheck(check, memo, depth, c)
+	verified := kc.verified() // keys matching the memo before this position need no check
+	repair := false           // a key needs repair or may repeat: repairKeys runs after the visit
 	var sum uint64
 	kept := 0
 	remove := false
-	pos := 0          // entries processed
-	stop := -1        // where a key that needs repair or repeats stopped the visit
-	resuming := false // visiting again after repairKeys: skip the first pos entries
-	for {
-		// The visit is one closure literal, so that the compiler inlines it into Range.
-		seen := 0
-		m.Range(func(k string, v pcommon.Value) bool {
-			if resuming { // the first pos entries were processed before repairKeys ran
-				seen++
-				if seen <= pos {
-					return true
+	pos := 0
+	m.Range(func(k string, v pcommon.Value) bool {
+		var ki keyInfo
+		hit := false
+		if memo && pos < len(c.memo) && c.memo[pos].key == k {
+			ki, hit = c.memo[pos].info, true
+		} else {
+			ki = s.keys.info(k)
+			if memo && pos < len(c.memo) {
+				c.memo[pos] = keyMemo{key: k, info: ki}
+			}
+		}
+		if !hit || pos >= verified {
+			verified = 0
+			if check && kc.check(ki, pos) {
+				repair = true
+				if ki.bad {
+					ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
 				}
 			}
-			var ki keyInfo
-			hit := false
-			if memo && pos < len(c.memo) && c.memo[pos].key == k {
-				ki, hit = c.memo[pos].info, true
-			} else {
-				ki = s.keys.info(k)
-				if memo && pos < len(c.memo) {
-					c.memo[pos] = keyMemo{key: k, info: ki}
-				}
-			}
-			if kc.stops(ki, pos, hit) {
-				stop = pos
-				return false
-			}
-			pos++
-			a := ki.act
-			if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
-				a = actLocation
-			}
-			if a.removes() {
+		}
+		pos++
+		a := ki.act
+		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+			a = actLocation
+		}
+		if a.removes() {
+			remove = true
+			return true
+		}
+		if a != actReserved {
+			kept++
+			if limit > 0 && kept > limit {
 				remove = true
 				return true
 			}
-			if a != actReserved {
-				kept++
-				if limit > 0 && kept > limit {
-					remove = true
-					return true
-				}
-			}
-			// The value's type is read once: a type switch on the value's oneof is a memory load
-			// that misses the cache on most points.
-			t := v.Type()
-			if t == pcommon.ValueTypeStr && a != actHash { // the common case, inline
-				sum += strPairHash(ki.hash, s.scrubStr(v, s.valueLen(top, ki.long), c))
-				return true
-			}
-			sum += s.processValue(k, v, t, ki, a, top, depth, c)
-			return true
-		})
-		if stop < 0 {
-			break
 		}
-		repairKeys(m, stop, c)
-		kc.on, stop, resuming = false, -1, true
+		// The value's type is read once: a type switch on the value's oneof is a memory load that
+		// misses the cache on most points.
+		t := v.Type()
+		if t == pcommon.ValueTypeStr && a != actHash { // the common case, inline
+			sum += strPairHash(ki.hash, s.scrubStr(v, s.valueLen(top, ki.long), c))
+			return true
+		}
+		sum += s.processValue(k, v, t, ki, a, top, depth, c)
+		return true
+	})
+	if repair {
+		repairKeys(m, 0, c)
+		s.removeAttrs(m, limit, parent, c)
+		if memo {
+			c.memoOK = 0
+		}
+		return attrSetHash(m)
 	}
 	if memo {
 		// The memo now holds this map's first keys, all storable and distinct.
 		c.memoOK = min(pos, len(c.memo))
 	}
 	if remove {
-		kept = 0
-		m.RemoveIf(func(k string, _ pcommon.Value) bool {
-			a := s.keys.action(k)
-			if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
-				a = actLocation
-			}
-			switch a {
-			case actDeny:
-				c.removed[removeDenyList]++
-				return true
-			case actNotAllowed:
-				c.removed[removeNotAllowed]++
-				return true
-			case actLocation:
-				c.removed[removeLocation]++
-				return true
-			case actReserved:
-				return false
-			}
-			kept++
-			if limit > 0 && kept > limit {
-				c.removed[removeCountLimit]++
-				return true
-			}
-			return false
-		})
+		s.removeAttrs(m, limit, parent, c)
 	}
+	return sum
+}
+
+// removeAttrs removes the attributes of m that the key policy removes (deny list, allow list,
+// location) and those past limit (when limit > 0), and counts them.
+func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts) {
+	kept := 0
+	m.RemoveIf(func(k string, _ pcommon.Value) bool {
+		a := s.keys.action(k)
+		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+			a = actLocation
+		}
+		switch a {
+		case actDeny:
+			c.removed[removeDenyList]++
+			return true
+		case actNotAllowed:
+			c.removed[removeNotAllowed]++
+			return true
+		case actLocation:
+			c.removed[removeLocation]++
+			return true
+		case actReserved:
+			return false
+		}
+		kept++
+		if limit > 0 && kept > limit {
+			c.removed[removeCountLimit]++
+			return true
+		}
+		return false
+	})
+}
+
+// attrSetHash returns the order-independent hash of the attribute set m (see processAttrs).
+func attrSetHash(m pcommon.Map) uint64 {
+	var sum uint64
+	m.Range(func(k string, v pcommon.Value) bool {
+		sum += attrHash(k, v)
+		return true
+	})
 	return sum
 }
 

@@ -110,6 +110,12 @@ func keyNeedsRepair(k string) bool {
 	return len(k) > maxKeyLen || needsRepair(k)
 }
 
+// storedKey returns the key k will be stored as (repairKey), without counting.
+func storedKey(k string) string {
+	k = strings.ReplaceAll(strings.ToValidUTF8(k, string(utf8.RuneError)), "\x00", string(utf8.RuneError))
+	return truncateUTF8(k, maxKeyLen)
+}
+
 // repairKey returns k repaired and cut to maxKeyLen bytes, counting into c.
 func repairKey(k string, c *counts) string {
 	k = repairString(k, c)
@@ -152,42 +158,38 @@ func (g *keyGuard) reset() {
 	g.bloom, g.n = 0, 0
 }
 
-// keyCheck decides, key by key while a map is visited, whether the visit must stop for
-// repairKeys: a key that needs repair, or that may repeat an earlier key of the map. For a
-// top-level map whose keys so far are those of the last checked map (counts.memo), it costs
-// nothing; otherwise keyGuard checks the keys' hashes. It is not safe for concurrent use.
+// keyCheck decides, key by key while a map is visited, whether the map needs repairKeys: a key
+// that needs repair, or that may repeat an earlier key of the map. For a top-level map whose keys
+// so far are those of the last checked map (counts.memo), it costs nothing; otherwise keyGuard
+// checks the keys' hashes. It is not safe for concurrent use.
 type keyCheck struct {
-	on        bool // validating, and the map was not repaired before the visit
-	fast      bool // every key so far is the checked memo key at its position
-	fastUntil int  // while fast, keys that match the memo before this position need no check
-	g         *keyGuard
-	c         *counts
+	fast bool // every key so far is the checked memo key at its position
+	g    *keyGuard
+	c    *counts
 }
 
 func newKeyCheck(on, memo bool, depth int, c *counts) keyCheck {
 	g := &c.guards[min(depth, maxDepth)]
 	g.reset()
-	kc := keyCheck{on: on, fast: on && memo, g: g, c: c}
+	return keyCheck{fast: on && memo, g: g, c: c}
+}
+
+// verified returns how many leading keys of the map are vouched for by the memo, when they match
+// it: 0 unless the map is checked against the memo.
+func (kc *keyCheck) verified() int {
 	if kc.fast {
-		kc.fastUntil = c.memoOK
+		return kc.c.memoOK
 	}
-	return kc
+	return 0
 }
 
-// stops reports whether the key at position pos, whose information is ki and which matched the
-// memo when hit, stops the visit.
-func (kc *keyCheck) stops(ki keyInfo, pos int, hit bool) bool {
-	if hit && pos < kc.fastUntil || !kc.on {
-		return false
-	}
-	return kc.check(ki, pos)
-}
-
-// check is the part of stops that looks at the key.
+// check reports whether the key at position pos, whose information is ki and which the memo did
+// not vouch for, needs repair or may repeat an earlier key of the map. A hit is only a suspicion
+// (two keys may share a hash): repairKeys decides on the strings.
 func (kc *keyCheck) check(ki keyInfo, pos int) bool {
 	if kc.fast {
 		// The keys before pos are the memo's: the guard learns them now.
-		kc.fast, kc.fastUntil = false, 0
+		kc.fast = false
 		for i := range min(pos, len(kc.c.memo)) {
 			kc.g.seen(kc.c.memo[i].info.hash)
 		}

@@ -294,6 +294,9 @@ func TestRepairKeyBound(t *testing.T) {
 	assert.Equal(t, strings.Repeat("é", 128), got, "cut at a UTF-8 boundary")
 	assert.Equal(t, int64(1), c.truncated[truncKeyLength])
 	assert.Equal(t, "k\uFFFDey", repairKey("k\x00ey", &c))
+	for _, k := range []string{"k\x00ey", "a\xff\xfeb", long, "clean"} {
+		assert.Equal(t, repairKey(k, &c), storedKey(k))
+	}
 }
 
 // withDuplicateKeys returns a copy of md, through the wire format, in which every attribute key
