@@ -144,7 +144,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	memo := top
 	kc := newKeyCheck(check, memo, depth, c)
 	verified := kc.verified() // keys matching the memo before this position need no check
-	repair := false           // a key needs repair or may repeat: repairKeys runs after the visit
+	maxLen, maxLong := s.valueLen(top, false), s.valueLen(top, true)
 	var sum uint64
 	kept := 0
 	remove := false
@@ -161,12 +161,9 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			}
 		}
 		if !hit || pos >= verified {
-			verified = 0
-			if check && kc.check(ki, pos) {
-				repair = true
-				if ki.bad {
-					ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
-				}
+			verified = 0 // the memo vouches for no key after the first it did not vouch for
+			if kc.check(ki, pos) && ki.bad {
+				ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
 			}
 		}
 		pos++
@@ -189,13 +186,17 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		// misses the cache on most points.
 		t := v.Type()
 		if t == pcommon.ValueTypeStr && a != actHash { // the common case, inline
-			sum += strPairHash(ki.hash, s.scrubStr(v, s.valueLen(top, ki.long), c))
+			ml := maxLen
+			if ki.long {
+				ml = maxLong
+			}
+			sum += strPairHash(ki.hash, s.scrubStr(v, ml, c))
 			return true
 		}
 		sum += s.processValue(k, v, t, ki, a, top, depth, c)
 		return true
 	})
-	if repair {
+	if kc.repair {
 		repairKeys(m, 0, c)
 		s.removeAttrs(m, limit, parent, c)
 		if memo {

@@ -163,15 +163,17 @@ func (g *keyGuard) reset() {
 // so far are those of the last checked map (counts.memo), it costs nothing; otherwise keyGuard
 // checks the keys' hashes. It is not safe for concurrent use.
 type keyCheck struct {
-	fast bool // every key so far is the checked memo key at its position
-	g    *keyGuard
-	c    *counts
+	on     bool // validating, and the map was not repaired before the visit
+	fast   bool // every key so far is the checked memo key at its position
+	repair bool // a key needs repair or may repeat: repairKeys must run after the visit
+	g      *keyGuard
+	c      *counts
 }
 
 func newKeyCheck(on, memo bool, depth int, c *counts) keyCheck {
 	g := &c.guards[min(depth, maxDepth)]
 	g.reset()
-	return keyCheck{fast: on && memo, g: g, c: c}
+	return keyCheck{on: on, fast: on && memo, g: g, c: c}
 }
 
 // verified returns how many leading keys of the map are vouched for by the memo, when they match
@@ -184,9 +186,12 @@ func (kc *keyCheck) verified() int {
 }
 
 // check reports whether the key at position pos, whose information is ki and which the memo did
-// not vouch for, needs repair or may repeat an earlier key of the map. A hit is only a suspicion
-// (two keys may share a hash): repairKeys decides on the strings.
+// not vouch for, needs repair or may repeat an earlier key of the map, and then sets kc.repair. A
+// hit is only a suspicion (two keys may share a hash): repairKeys decides on the strings.
 func (kc *keyCheck) check(ki keyInfo, pos int) bool {
+	if !kc.on {
+		return false
+	}
 	if kc.fast {
 		// The keys before pos are the memo's: the guard learns them now.
 		kc.fast = false
@@ -194,7 +199,11 @@ func (kc *keyCheck) check(ki keyInfo, pos int) bool {
 			kc.g.seen(kc.c.memo[i].info.hash)
 		}
 	}
-	return ki.bad || kc.g.seen(ki.hash)
+	if ki.bad || kc.g.seen(ki.hash) {
+		kc.repair = true
+		return true
+	}
+	return false
 }
 
 // keyFix is what repairKeys does with one entry.

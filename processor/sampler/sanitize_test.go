@@ -656,6 +656,39 @@ func TestEventNameBound(t *testing.T) {
 	}
 }
 
+// TestMemoDoesNotHideRepeats sends points whose keys match the memo (the previous point's checked
+// keys) except where a repeated key hides: the repeat is found whatever the position.
+func TestMemoDoesNotHideRepeats(t *testing.T) {
+	s, tt, _ := newTestSampler(t, testConfig())
+	md, _, sm := newMetrics()
+	dps := deltaSum(sm, "requests")
+	for range 3 { // points whose keys the memo learns and vouches for
+		dp := dps.AppendEmpty()
+		dp.SetIntValue(1)
+		for _, k := range []string{"a", "b", "c", "zz1"} {
+			dp.Attributes().PutStr(k, "v-"+k)
+		}
+	}
+	dp := dps.AppendEmpty() // a, b, then zz1 twice on the wire: the second matches the memo
+	dp.SetIntValue(1)
+	dp.Attributes().PutStr("a", "v-a")
+	dp.Attributes().PutStr("b", "v-b")
+	dp.Attributes().PutStr("zz2", "first")
+	dp.Attributes().PutStr("zz1", "second")
+	var m pmetric.ProtoMarshaler
+	b, err := m.MarshalMetrics(md)
+	require.NoError(t, err)
+	var u pmetric.ProtoUnmarshaler
+	md, err = u.UnmarshalMetrics(bytes.ReplaceAll(b, []byte("zz2"), []byte("zz1")))
+	require.NoError(t, err)
+	out, err := s.processMetrics(context.Background(), stamped(md))
+	require.NoError(t, err)
+	newOutputCheck(t, testConfig()).metrics(out)
+	last := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(3)
+	assert.Equal(t, map[string]any{"a": "v-a", "b": "v-b", "zz1": "first"}, last.Attributes().AsRaw(), "the first zz1 is kept")
+	assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_removed_attributes", reason("duplicate_key")))
+}
+
 // TestRepairKeysManyKeys covers maps past maxGuardedKeys, and maps with more keys to rename than
 // maxRenamedKeys.
 func TestRepairKeysManyKeys(t *testing.T) {
