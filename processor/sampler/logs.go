@@ -2,6 +2,8 @@ package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
 	"context"
+	"math"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,7 +14,7 @@ import (
 // processLogs runs every stage over ld. It is safe for concurrent use.
 func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	c := counts{}
-	now := uint64(s.now().UnixNano())
+	now := s.recordTimes(s.now())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		s.processAttrs(rl.Resource().Attributes(), 0, true, "", 1, &c)
 		if s.validate {
@@ -37,10 +39,37 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	return ld, nil
 }
 
+// recordWindow is the time against which a batch's records are validated: now and the range of
+// timestamps accepted without a closer look (refuseRecord).
+type recordWindow struct {
+	now            uint64 // Unix ns
+	oldest, latest uint64 // Unix ns
+}
+
+// recordTimes returns the window of a batch processed at now.
+func (s *sampler) recordTimes(now time.Time) recordWindow {
+	w := recordWindow{now: uint64(now.UnixNano()), oldest: 1, latest: math.MaxInt64}
+	if s.maxFuture > 0 {
+		w.latest = min(w.latest, w.now+uint64(s.maxFuture))
+	}
+	if s.maxAge > 0 && w.now > uint64(s.maxAge) {
+		w.oldest = w.now - uint64(s.maxAge)
+	}
+	return w
+}
+
 // processLogRecord processes one record and reports whether it is dropped.
-func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) bool {
-	if s.validate && s.refuseRecord(lr, now, c) {
-		return true
+func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts) bool {
+	if s.validate {
+		// The common record (a short ASCII name, a timestamp in the window, no severity text)
+		// costs a few comparisons.
+		ts := uint64(lr.Timestamp())
+		if ts-w.oldest > w.latest-w.oldest || needsRepair(lr.EventName()) || lr.EventName() == "" ||
+			len(lr.EventName()) > maxEventNameLen || lr.SeverityText() != "" {
+			if s.refuseRecord(lr, w.now, c) {
+				return true
+			}
+		}
 	}
 	var pr probability
 	if s.logSampling {

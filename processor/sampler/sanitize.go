@@ -65,18 +65,19 @@ const (
 
 var truncReasonNames = [numTruncReasons]string{"value_length", "key_length", "nesting_depth"}
 
-// needsRepair reports whether s holds a NUL byte or invalid UTF-8. Short strings (names, most
-// values) are checked in one inline loop; longer ones by the standard library's vectorised scans.
-// It does not allocate.
+// needsRepair reports whether s holds a NUL byte or invalid UTF-8. A byte loop passes ASCII
+// strings without NUL (names, most values); the first other byte hands over to the standard
+// library's vectorised scans. It does not allocate.
 func needsRepair(s string) bool {
-	if len(s) <= 32 {
-		for i := 0; i < len(s); i++ {
-			if b := s[i]; b == 0 || b >= utf8.RuneSelf {
-				return strings.IndexByte(s[i:], 0) >= 0 || !utf8.ValidString(s[i:])
-			}
+	for i := 0; i < len(s); i++ {
+		if s[i]-1 >= utf8.RuneSelf-1 { // NUL, or part of a multi-byte or invalid sequence
+			return needsRepairLong(s[i:])
 		}
-		return false
 	}
+	return false
+}
+
+func needsRepairLong(s string) bool {
 	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }
 
