@@ -172,9 +172,7 @@ type keyCheck struct {
 }
 
 func newKeyCheck(on, memo bool, depth int, c *counts) keyCheck {
-	g := &c.guards[min(depth, maxDepth)]
-	g.reset()
-	return keyCheck{on: on, fast: on && memo, g: g, c: c}
+	return keyCheck{on: on, fast: on && memo, g: c.guard(depth), c: c}
 }
 
 // verified returns how many leading keys of the map are vouched for by the memo, when they match

@@ -75,8 +75,25 @@ type counts struct {
 	// a map that was checked: storable and distinct, so a map that repeats them needs no check.
 	memo   [16]keyMemo
 	memoOK int
-	// guards detect repeated keys, one per nesting depth of the maps being visited.
-	guards [maxDepth + 1]keyGuard
+	// guards detect repeated keys, one per nesting depth of the maps being visited: the first
+	// depths inline, deeper ones (rare) allocated when first needed.
+	guards     [4]keyGuard
+	deepGuards []keyGuard
+}
+
+// guard returns the keyGuard of the maps at depth, emptied.
+func (c *counts) guard(depth int) *keyGuard {
+	var g *keyGuard
+	if depth < len(c.guards) {
+		g = &c.guards[depth]
+	} else {
+		for len(c.deepGuards) <= depth-len(c.guards) {
+			c.deepGuards = append(c.deepGuards, keyGuard{})
+		}
+		g = &c.deepGuards[depth-len(c.guards)]
+	}
+	g.reset()
+	return g
 }
 
 type keyMemo struct {
