@@ -63,9 +63,9 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts)
 	if s.validate {
 		// The common record (a short ASCII name, a timestamp in the window, no severity text)
 		// costs a few comparisons.
-		ts := uint64(lr.Timestamp())
-		if ts-w.oldest > w.latest-w.oldest || needsRepair(lr.EventName()) || lr.EventName() == "" ||
-			len(lr.EventName()) > maxEventNameLen || lr.SeverityText() != "" {
+		ts, name := uint64(lr.Timestamp()), lr.EventName()
+		if ts-w.oldest > w.latest-w.oldest || name == "" || name != c.lastEvent && !s.goodEventName(name, c) ||
+			lr.SeverityText() != "" {
 			if s.refuseRecord(lr, w.now, c) {
 				return true
 			}
@@ -90,6 +90,16 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts)
 		setAdjustedCount(lr.Attributes(), pr.adjusted)
 	}
 	return false
+}
+
+// goodEventName reports whether name needs neither repair nor refusal, and remembers it: records
+// of a batch mostly repeat a few names.
+func (s *sampler) goodEventName(name string, c *counts) bool {
+	if name == "" || len(name) > maxEventNameLen || needsRepair(name) {
+		return false
+	}
+	c.lastEvent = name
+	return true
 }
 
 // refuseRecord validates a record's event name and timestamp, and reports whether the record is

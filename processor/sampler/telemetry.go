@@ -75,6 +75,9 @@ type counts struct {
 	// a map that was checked: storable and distinct, so a map that repeats them needs no check.
 	memo   [16]keyMemo
 	memoOK int
+	// lastEvent is the last event name found storable (not empty), so the next records with that
+	// name need no check.
+	lastEvent string
 	// guards detect repeated keys, one per nesting depth of the maps being visited: the first
 	// depths inline, deeper ones (rare) allocated when first needed.
 	guards     [4]keyGuard
