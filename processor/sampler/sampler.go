@@ -193,6 +193,10 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			sum += strPairHash(ki.hash, s.scrubStr(v, ml, c))
 			return true
 		}
+		if t <= pcommon.ValueTypeBool && a != actHash {
+			sum += s.numberPairHash(v, t, ki.hash, c)
+			return true
+		}
 		sum += s.processValue(k, v, t, ki, a, top, depth, c)
 		return true
 	})
@@ -255,6 +259,18 @@ func attrSetHash(m pcommon.Map) uint64 {
 	return sum
 }
 
+// numberPairHash scrubs v, an empty, integer, double or bool value of type t, and returns its
+// pair hash with the key hash hk. The common small numbers cost one comparison
+// (scrubber.scrubNonString).
+func (s *sampler) numberPairHash(v pcommon.Value, t pcommon.ValueType, hk uint64, c *counts) uint64 {
+	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
+		t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
+		s.scrub.scrubNonString(v, c)
+		t = v.Type()
+	}
+	return typedPairHash(hk, v, t)
+}
+
 // valueLen returns the length bound of a value of a top-level map (top) or of a nested one; long
 // says its key is one of validation.long_value_keys.
 func (s *sampler) valueLen(top, long bool) int {
@@ -287,13 +303,7 @@ func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, k
 		case pcommon.ValueTypeStr:
 			return strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
 		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
-			// The common small numbers cost one comparison (scrubber.scrubNonString).
-			if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
-				t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
-				s.scrub.scrubNonString(v, c)
-				t = v.Type()
-			}
-			return typedPairHash(ki.hash, v, t)
+			return s.numberPairHash(v, t, ki.hash, c)
 		}
 		s.scrubValue(v, k, depth, c)
 		s.truncate(v, maxLen, c)
