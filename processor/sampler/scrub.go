@@ -206,19 +206,24 @@ func isCardNumber(u uint64) bool {
 	if first < 2 || first > 6 {
 		return false
 	}
-	sum, double := uint64(0), false
+	sum, double := 0, false
 	for ; u > 0; u /= 10 {
-		d := u % 10
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
+		sum += luhnDigit(int(u%10), double)
 		double = !double
 	}
 	return sum%10 == 0
+}
+
+// luhnDigit returns what the digit d adds to a Luhn sum: d, or 2d less 9 when it is doubled and
+// 2d > 9.
+func luhnDigit(d int, double bool) int {
+	if double {
+		d *= 2
+		if d > 9 {
+			d -= 9
+		}
+	}
+	return d
 }
 
 // cut shortens the scrubbed text s to at most n bytes at a UTF-8 boundary. A cut can shorten the
@@ -418,14 +423,7 @@ func luhnValid(s string) bool {
 		if !isDigit(c) {
 			continue
 		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
+		sum += luhnDigit(int(c-'0'), double)
 		double = !double
 	}
 	return sum%10 == 0

@@ -175,33 +175,22 @@ func (t *telemetry) flush(ctx context.Context, sig signal, c *counts) {
 	if c.overflow > 0 {
 		t.tb.ProcessorSamplerOverflowPoints.Add(ctx, c.overflow)
 	}
-	for r, n := range c.removed {
-		if n > 0 {
-			t.tb.ProcessorSamplerRemovedAttributes.Add(ctx, n, t.removeOpts[r])
-		}
-	}
-	for p, n := range c.redacted {
-		if n > 0 {
-			t.tb.ProcessorSamplerRedactedValues.Add(ctx, n, t.redactOpts[p])
-		}
-	}
-	for i, n := range c.custom {
-		if n > 0 && i < len(t.customOpts) {
-			t.tb.ProcessorSamplerRedactedValues.Add(ctx, n, t.customOpts[i])
-		}
-	}
+	addAll(ctx, t.tb.ProcessorSamplerRemovedAttributes, c.removed[:], t.removeOpts[:])
+	addAll(ctx, t.tb.ProcessorSamplerRedactedValues, c.redacted[:], t.redactOpts[:])
+	addAll(ctx, t.tb.ProcessorSamplerRedactedValues, c.custom, t.customOpts)
 	if c.hashed > 0 {
 		t.tb.ProcessorSamplerHashedValues.Add(ctx, c.hashed)
 	}
-	for r, n := range c.truncated {
-		if n > 0 {
-			t.tb.ProcessorSamplerTruncatedValues.Add(ctx, n, t.truncOpts[r])
-		}
-	}
-	for r, n := range c.repaired {
-		if n > 0 {
-			t.tb.ProcessorSamplerRepairedValues.Add(ctx, n, t.repairOpts[r])
-		}
-	}
+	addAll(ctx, t.tb.ProcessorSamplerTruncatedValues, c.truncated[:], t.truncOpts[:])
+	addAll(ctx, t.tb.ProcessorSamplerRepairedValues, c.repaired[:], t.repairOpts[:])
 	t.refusals.log(sig, c)
+}
+
+// addAll adds each non-zero count n[i] to counter with the attributes opts[i].
+func addAll(ctx context.Context, counter metric.Int64Counter, n []int64, opts []metric.AddOption) {
+	for i, v := range n {
+		if v > 0 && i < len(opts) {
+			counter.Add(ctx, v, opts[i])
+		}
+	}
 }
