@@ -51,7 +51,7 @@ func benchMetricsData(pii bool) pmetric.Metrics {
 			a.PutStr("note", "card 4111 1111 1111 1111 via Bearer abcdefghijklmnopqrstuvwxyz")
 		}
 	}
-	return md
+	return stamped(md)
 }
 
 func benchLogsData(pii bool) plog.Logs {

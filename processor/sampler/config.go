@@ -42,8 +42,9 @@ type ValidationConfig struct {
 	// (default 32). Attributes past the limit, in the order they arrive, are removed and counted.
 	// 0 means no limit.
 	MaxAttributes int `mapstructure:"max_attributes"`
-	// MaxValueLength is the longest string or bytes attribute value, in bytes (default 256).
-	// Longer values are truncated at a UTF-8 boundary and counted. 0 means no limit.
+	// MaxValueLength is the longest string or bytes attribute value, in bytes (default 256, at most
+	// 2048). Longer values are truncated at a UTF-8 boundary and counted. 0 means the storage bound
+	// alone (2048 bytes, which keeps a value within a Postgres btree index entry).
 	MaxValueLength int `mapstructure:"max_value_length"`
 	// RequireEventName drops log records that carry no event name (default true).
 	RequireEventName bool `mapstructure:"require_event_name"`
@@ -58,7 +59,8 @@ type ValidationConfig struct {
 	// useless once cut (default exception.stacktrace, exception.message).
 	LongValueKeys []string `mapstructure:"long_value_keys"`
 	// MaxLongValueLength is the longest value of a LongValueKeys attribute, in bytes
-	// (default 16384). Longer values are truncated at a UTF-8 boundary and counted. 0 means no limit.
+	// (default 16384, at most 1048576). Longer values are truncated at a UTF-8 boundary and
+	// counted. 0 means the storage bound alone (1048576 bytes).
 	MaxLongValueLength int `mapstructure:"max_long_value_length"`
 }
 
@@ -236,6 +238,8 @@ func (cfg *Config) Validate() error {
 	}
 	if v.MaxValueLength < 0 {
 		errs = append(errs, errors.New("validation.max_value_length: must not be negative"))
+	} else if v.MaxValueLength > maxIndexedValueLen {
+		errs = append(errs, fmt.Errorf("validation.max_value_length: %d is above %d bytes, the longest attribute value that stays within a Postgres btree index entry; list long attributes in validation.long_value_keys instead", v.MaxValueLength, maxIndexedValueLen))
 	}
 	if v.MaxFuture < 0 {
 		errs = append(errs, errors.New("validation.max_future: must not be negative"))
@@ -245,6 +249,8 @@ func (cfg *Config) Validate() error {
 	}
 	if v.MaxLongValueLength < 0 {
 		errs = append(errs, errors.New("validation.max_long_value_length: must not be negative"))
+	} else if v.MaxLongValueLength > maxFieldLen {
+		errs = append(errs, fmt.Errorf("validation.max_long_value_length: %d is above the storage bound of %d bytes", v.MaxLongValueLength, maxFieldLen))
 	}
 	for i, k := range v.LongValueKeys {
 		if k == "" {
@@ -264,6 +270,8 @@ func (cfg *Config) Validate() error {
 	for i, p := range s.CustomPatterns {
 		if p.Name == "" {
 			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: must be set", i))
+		} else if needsRepair(p.Name) {
+			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: %q is not valid UTF-8 without NUL bytes", i, p.Name))
 		} else if names[p.Name] {
 			errs = append(errs, fmt.Errorf("scrub.custom_patterns[%d].name: %q is used twice", i, p.Name))
 		}

@@ -128,7 +128,7 @@ func TestTrackErrorEvent(t *testing.T) {
 	assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_redacted_values", reason("card")))
 	assert.Equal(t, int64(1+kept), counter(t, tt, "processor_sampler_hashed_values"))
 	assert.Equal(t, int64(users-kept), counter(t, tt, "processor_sampler_sampled_out_items", sigLogs))
-	assert.Equal(t, int64(0), counter(t, tt, "processor_sampler_truncated_values"), "the stack trace is not cut")
+	assert.Equal(t, int64(0), counter(t, tt, "processor_sampler_truncated_values", reason("value_length")), "the stack trace is not cut")
 	assert.Equal(t, int64(0), counter(t, tt, "processor_sampler_dropped_items", sigLogs, reason("missing_event_name")))
 }
 

@@ -1,12 +1,15 @@
 package sampler
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -29,14 +32,50 @@ var fuzzStrings = []string{
 	"panic: boom\n\tat x.y(Z.java:1)\nuser=bob@example.org card=5555555555554444",
 	"\xff\xfe@\x00.com",
 	"é@é.éé 4111\u00a01111",
+	"k\x00ey",
+	"a\x00b",
+	"caf\xc3",
+	"order 4111111111111111000000",
+	strings.Repeat("\x00", 300),
+	strings.Repeat("é", 150),
 }
 
-func fuzzScrubber(t *testing.T) *sampler {
+// fuzzConfig is the configuration the payload fuzz targets run: small bounds, so that cuts are
+// exercised, and every pattern on.
+func fuzzConfig() *Config {
 	cfg := testConfig()
+	cfg.Validation.MaxValueLength = 24
+	cfg.Validation.MaxLongValueLength = 40
+	cfg.Validation.LongValueKeys = []string{"exception.stacktrace", "v"}
 	cfg.Scrub.Patterns.IP = true
 	cfg.Scrub.CustomPatterns = []CustomPattern{{Name: "order", Regex: `ORD-\d+`}}
-	s, _, _ := newTestSampler(t, cfg)
-	return s
+	return cfg
+}
+
+// droppedTotal sums the processor's dropped_items counter over every reason for one signal.
+func droppedTotal(t *testing.T, tt *componenttest.Telemetry, sig signal) int {
+	sigAttr := sigMetrics
+	if sig == signalLogs {
+		sigAttr = sigLogs
+	}
+	n := int64(0)
+	for _, r := range dropReasonNames {
+		n += counter(t, tt, "processor_sampler_dropped_items", sigAttr, reason(r))
+	}
+	return int(n)
+}
+
+// fuzzSampler is a sampler under test with its configuration and telemetry.
+type fuzzSampler struct {
+	*sampler
+	cfg *Config
+	tt  *componenttest.Telemetry
+}
+
+func fuzzScrubber(t *testing.T) fuzzSampler {
+	cfg := fuzzConfig()
+	s, tt, _ := newTestSampler(t, cfg)
+	return fuzzSampler{s, cfg, tt}
 }
 
 // FuzzScrubString checks that scrubbing never panics and that its output is a fixed point: nothing
@@ -72,17 +111,27 @@ func FuzzLogRecord(f *testing.F) {
 		m.PutStr(attr, body)
 		m.PutEmptySlice("list").AppendEmpty().SetStr(attr)
 		m.PutEmptyMap(attr).PutStr(name, body) // a nested key read joined to its parent (location)
-		_, _ = s.processLogs(context.Background(), ld)
+		m.PutInt("n", n)
+		in := ld.LogRecordCount()
+		out, _ := s.processLogs(context.Background(), ld)
+		newOutputCheck(t, s.cfg).logs(out, true)
+		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, s.tt, signalLogs))
 	})
 }
 
-// FuzzMetricsPayload unmarshals arbitrary OTLP metrics and runs them through the processor.
+// FuzzMetricsPayload unmarshals arbitrary OTLP metrics and runs them through the processor. Beyond
+// not panicking, the output must be storable (outputCheck), must marshal, and every point must be
+// accounted for: points in = points out + points dropped (by reason) + points sampled out + points
+// folded into an overflow point.
 func FuzzMetricsPayload(f *testing.F) {
 	var m pmetric.ProtoMarshaler
 	for _, md := range seedMetrics() {
 		b, err := m.MarshalMetrics(md)
 		require.NoError(f, err)
 		f.Add(b)
+		if bytes.Contains(b, []byte("dup2")) {
+			f.Add(bytes.ReplaceAll(b, []byte("dup2"), []byte("dup1"))) // keys repeated on the wire
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var u pmetric.ProtoUnmarshaler
@@ -90,24 +139,50 @@ func FuzzMetricsPayload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg := testConfig()
+		// Points that arrive labelled as overflow would be indistinguishable from the ones the
+		// cap relabels: take the label off first.
+		forEachAttrs(md, func(a pcommon.Map) { a.RemoveIf(func(k string, _ pcommon.Value) bool { return k == overflowKey }) })
+		cfg := fuzzConfig()
 		cfg.Cardinality.MaxSeries = 2
 		cfg.Sampling.Metrics.Enabled = true
 		cfg.Sampling.Metrics.Probability = 0.5
-		s, _, _ := newTestSampler(t, cfg)
+		s, tt, _ := newTestSampler(t, cfg)
+		in := md.DataPointCount()
 		out, _ := s.processMetrics(context.Background(), md)
+		newOutputCheck(t, cfg).metrics(out)
+		keptOverflow := 0
+		forEachAttrs(out, func(a pcommon.Map) {
+			if v, ok := a.Get(overflowKey); ok && a.Len() == 1 && v.Type() == pcommon.ValueTypeBool {
+				keptOverflow++
+			}
+		})
+		folded := int(counter(t, tt, "processor_sampler_overflow_points")) - keptOverflow
+		sampled := int(counter(t, tt, "processor_sampler_sampled_out_items", sigMetrics))
+		require.Equal(t, in, out.DataPointCount()+droppedTotal(t, tt, signalMetrics)+sampled+folded,
+			"points in = out + dropped + sampled out + folded")
 		_, err = m.MarshalMetrics(out)
 		require.NoError(t, err)
 	})
 }
 
-// FuzzLogsPayload unmarshals arbitrary OTLP logs and runs them through the processor.
+// forEachAttrs calls f with the attributes of every data point of md.
+func forEachAttrs(md pmetric.Metrics, f func(pcommon.Map)) {
+	forEachPoint(md, func(p timed) {
+		f(p.(interface{ Attributes() pcommon.Map }).Attributes())
+	})
+}
+
+// FuzzLogsPayload unmarshals arbitrary OTLP logs and runs them through the processor. The output
+// must be storable and marshal, and records in = records out + dropped + sampled out.
 func FuzzLogsPayload(f *testing.F) {
 	var m plog.ProtoMarshaler
 	for _, ld := range seedLogs() {
 		b, err := m.MarshalLogs(ld)
 		require.NoError(f, err)
 		f.Add(b)
+		if bytes.Contains(b, []byte("dup2")) {
+			f.Add(bytes.ReplaceAll(b, []byte("dup2"), []byte("dup1")))
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var u plog.ProtoUnmarshaler
@@ -115,12 +190,17 @@ func FuzzLogsPayload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg := testConfig()
+		cfg := fuzzConfig()
 		cfg.Validation.RequireEventName = false
 		cfg.Validation.MaxAge = 0
 		cfg.Sampling.Logs.Probability = 0.5
-		s, _, _ := newTestSampler(t, cfg)
+		s, tt, _ := newTestSampler(t, cfg)
+		in := ld.LogRecordCount()
 		out, _ := s.processLogs(context.Background(), ld)
+		newOutputCheck(t, cfg).logs(out, true)
+		sampled := int(counter(t, tt, "processor_sampler_sampled_out_items", sigLogs))
+		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, tt, signalLogs)+sampled,
+			"records in = out + dropped + sampled out")
 		_, err = m.MarshalLogs(out)
 		require.NoError(t, err)
 	})
@@ -139,6 +219,23 @@ func seedMetrics() []pmetric.Metrics {
 			dp.Attributes().PutInt("j", int64(j))
 			dp.Attributes().PutStr("user.id", str)
 		}
+		sm.Metrics().At(0).SetDescription(str)
+		hostile := dps.AppendEmpty()
+		hostile.SetIntValue(1)
+		ha := hostile.Attributes()
+		ha.PutStr("dup1", str)
+		ha.PutStr(str, "v")
+		ha.PutStr("dup2", "other")
+		ha.PutInt("n", []int64{4111111111111111, -5555555555554444, 1700000000004, 42}[i%4])
+		ha.PutDouble("d", []float64{4111111111111111, 0.5, math.NaN(), 1e300}[i%4])
+		ha.PutEmptyBytes("b").FromRaw([]byte(str))
+		nested := ha.PutEmptyMap("m")
+		nested.PutStr(str, str)
+		nested.PutEmptySlice("s").AppendEmpty().SetInt(4111111111111111)
+		if i%3 == 0 {
+			deep(ha.PutEmpty("deep"), maxDepth+2)
+		}
+		hostile.Exemplars().AppendEmpty().FilteredAttributes().PutStr(str, str)
 		d := dps.AppendEmpty()
 		d.SetDoubleValue([]float64{math.NaN(), math.Inf(1), -1, 0.5}[i%4])
 		g := sm.Metrics().AppendEmpty()
@@ -167,6 +264,15 @@ func seedMetrics() []pmetric.Metrics {
 		for j := range 3 {
 			su.SetEmptySummary().DataPoints().AppendEmpty().Attributes().PutInt("j", int64(j))
 		}
+		stamped(md)
+		switch i % 4 { // odd timestamps on the last sum point
+		case 1:
+			hostile.SetTimestamp(0)
+		case 2:
+			hostile.SetTimestamp(1 << 63)
+		case 3:
+			hostile.SetTimestamp(pcommon.NewTimestampFromTime(testNow.Add(2 * time.Hour)))
+		}
 		seeds = append(seeds, md)
 	}
 	return seeds
@@ -182,9 +288,21 @@ func seedLogs() []plog.Logs {
 		lr.Attributes().PutStr("user.id", str)
 		lr.Attributes().PutEmptyBytes("raw").FromRaw([]byte(str))
 		lr.SetTraceID(pcommon.TraceID{byte(i)})
+		lr.Attributes().PutStr("dup1", str)
+		lr.Attributes().PutStr("dup2", "other")
+		lr.Attributes().PutInt("n", []int64{4111111111111111, 1700000000004, 42}[i%3])
+		lr.Attributes().PutStr("exception.stacktrace", strings.Repeat(str, 4))
+		lr.SetSeverityText(str)
 		mb := event(lrs, "m", testNow).Body().SetEmptyMap()
 		mb.PutStr("email", str)
 		mb.PutEmptyMap("inner").PutStr("x", str)
+		mb.PutStr(str, str)
+		mb.PutDouble("amount", 4111111111111111)
+		sb := event(lrs, "s", testNow).Body().SetEmptySlice()
+		sb.AppendEmpty().SetStr(str)
+		deep(sb.AppendEmpty(), maxDepth+i%3)
+		odd := event(lrs, "odd", testNow)
+		odd.SetTimestamp([]pcommon.Timestamp{0, 1 << 63, pcommon.NewTimestampFromTime(testNow.Add(2 * time.Hour))}[i%3])
 		seeds = append(seeds, ld)
 	}
 	return seeds

@@ -74,10 +74,12 @@ func newKeyPolicy(cfg *Config) *keyPolicy {
 }
 
 // keyInfo is what is known about a key: the decision, whether its value may be long
-// (validation.long_value_keys), and the key's hash for attribute-set hashing.
+// (validation.long_value_keys), whether the key itself must be repaired before it is stored
+// (keyNeedsRepair), and the key's hash for attribute-set hashing.
 type keyInfo struct {
 	act  keyAction
 	long bool
+	bad  bool
 	hash uint64
 }
 
@@ -92,7 +94,7 @@ func (p *keyPolicy) info(key string) keyInfo {
 		return ki
 	}
 	_, long := p.longValues[key]
-	ki := keyInfo{act: p.decide(key), long: long, hash: keyHash(key)}
+	ki := keyInfo{act: p.decide(key), long: long, bad: keyNeedsRepair(key), hash: keyHash(key)}
 	p.remember(key, ki)
 	return ki
 }

@@ -150,7 +150,7 @@ func TestLocationEverywhere(t *testing.T) {
 	dp := deltaSum(sm, "signup.completed").AppendEmpty()
 	dp.SetIntValue(1)
 	locationAttrs(dp.Attributes())
-	_, err = s.processMetrics(context.Background(), md)
+	_, err = s.processMetrics(context.Background(), stamped(md))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"service.name": "checkout"}, rm.Resource().Attributes().AsRaw())
 	assert.Equal(t, map[string]any{"geo.country.iso_code": "DE", "geo.region.iso_code": "DE-BE", "url.path": "/signup"}, dp.Attributes().AsRaw())
@@ -216,7 +216,7 @@ func TestLocationBeforeCardinality(t *testing.T) {
 		dp.Attributes().PutStr("geo.country.iso_code", "DE")
 		dp.Attributes().PutStr("geo.locality.name", city)
 	}
-	_, err := s.processMetrics(context.Background(), md)
+	_, err := s.processMetrics(context.Background(), stamped(md))
 	require.NoError(t, err)
 	require.Equal(t, 3, dps.Len())
 	for i := range dps.Len() {
@@ -266,5 +266,5 @@ func TestLongValueKeys(t *testing.T) {
 	assert.Len(t, v.Str(), 256)
 	v, _ = other.Attributes().Get("exception.stacktrace")
 	assert.Len(t, v.Str(), 16384)
-	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_truncated_values"))
+	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_truncated_values", reason("value_length")))
 }

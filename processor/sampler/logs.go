@@ -2,6 +2,8 @@ package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
 	"context"
+	"math"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,11 +14,17 @@ import (
 // processLogs runs every stage over ld. It is safe for concurrent use.
 func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	c := counts{}
-	now := uint64(s.now().UnixNano())
+	now := s.recordTimes(s.now())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
-		s.processAttrs(rl.Resource().Attributes(), 0, true, "", &c)
+		s.processAttrs(rl.Resource().Attributes(), 0, true, "", 1, &c)
+		if s.validate {
+			repairField(rl.SchemaUrl, rl.SetSchemaUrl, &c)
+		}
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
-			s.processAttrs(sl.Scope().Attributes(), 0, true, "", &c)
+			s.processScope(sl.Scope(), &c)
+			if s.validate {
+				repairField(sl.SchemaUrl, sl.SetSchemaUrl, &c)
+			}
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				return s.processLogRecord(lr, now, &c)
 			})
@@ -31,24 +39,36 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	return ld, nil
 }
 
+// recordWindow is the time against which a batch's records are validated: now and the range of
+// timestamps accepted without a closer look (refuseRecord).
+type recordWindow struct {
+	now            uint64 // Unix ns
+	oldest, latest uint64 // Unix ns
+}
+
+// recordTimes returns the window of a batch processed at now.
+func (s *sampler) recordTimes(now time.Time) recordWindow {
+	w := recordWindow{now: uint64(now.UnixNano()), oldest: 1, latest: math.MaxInt64}
+	if s.maxFuture > 0 {
+		w.latest = min(w.latest, w.now+uint64(s.maxFuture))
+	}
+	if s.maxAge > 0 && w.now > uint64(s.maxAge) {
+		w.oldest = w.now - uint64(s.maxAge)
+	}
+	return w
+}
+
 // processLogRecord processes one record and reports whether it is dropped.
-func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) bool {
+func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts) bool {
 	if s.validate {
-		if s.requireEventName && lr.EventName() == "" {
-			c.dropped[dropMissingEventName]++
-			return true
-		}
-		ts := uint64(lr.Timestamp())
-		if ts == 0 {
-			ts = uint64(lr.ObservedTimestamp())
-		}
-		if s.maxFuture > 0 && ts > now && ts-now > uint64(s.maxFuture) {
-			c.dropped[dropTimestampInFuture]++
-			return true
-		}
-		if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
-			c.dropped[dropTimestampTooOld]++
-			return true
+		// The common record (a short ASCII name, a timestamp in the window, no severity text)
+		// costs a few comparisons.
+		ts, name := uint64(lr.Timestamp()), lr.EventName()
+		if ts-w.oldest > w.latest-w.oldest || name == "" || name != c.lastEvent && !s.goodEventName(name, c) ||
+			lr.SeverityText() != "" {
+			if s.refuseRecord(lr, w.now, c) {
+				return true
+			}
 		}
 	}
 	var pr probability
@@ -59,12 +79,60 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, now uint64, c *counts) boo
 			return true
 		}
 	}
-	s.processAttrs(lr.Attributes(), s.maxAttrs, true, "", c)
-	if s.scrubBodies {
-		s.scrubValue(lr.Body(), "", c)
+	s.processAttrs(lr.Attributes(), s.maxAttrs, true, "", 1, c)
+	switch {
+	case s.scrubBodies:
+		s.scrubValue(lr.Body(), "", 0, c)
+	case s.validate:
+		repairValue(lr.Body(), s.maxNestedLen, 0, c)
 	}
 	if s.logSampling {
 		setAdjustedCount(lr.Attributes(), pr.adjusted)
+	}
+	return false
+}
+
+// goodEventName reports whether name needs neither repair nor refusal, and remembers it: records
+// of a batch mostly repeat a few names.
+func (s *sampler) goodEventName(name string, c *counts) bool {
+	if name == "" || len(name) > maxEventNameLen || needsRepair(name) {
+		return false
+	}
+	c.lastEvent = name
+	return true
+}
+
+// refuseRecord validates a record's event name and timestamp, and reports whether the record is
+// refused (and counted). The event name is repaired first: a name that is still invalid once
+// repaired (too long) is refused. The observed timestamp stands in for a missing timestamp.
+func (s *sampler) refuseRecord(lr plog.LogRecord, now uint64, c *counts) bool {
+	name := lr.EventName()
+	if needsRepair(name) {
+		name = repairString(name, c)
+		lr.SetEventName(name)
+	}
+	if s.requireEventName && name == "" {
+		c.drop(dropMissingEventName, "", 1)
+		return true
+	}
+	if len(name) > maxEventNameLen {
+		c.drop(dropInvalidEventName, name, 1)
+		return true
+	}
+	ts := uint64(lr.Timestamp())
+	if ts == 0 {
+		ts = uint64(lr.ObservedTimestamp())
+	}
+	if r, bad := timestampReason(ts, now, uint64(s.maxFuture)); bad {
+		c.drop(r, name, 1)
+		return true
+	}
+	if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
+		c.drop(dropTimestampTooOld, name, 1)
+		return true
+	}
+	if st := lr.SeverityText(); needsRepair(st) {
+		lr.SetSeverityText(repairString(st, c))
 	}
 	return false
 }

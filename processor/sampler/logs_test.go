@@ -46,7 +46,7 @@ func TestLogsValidation(t *testing.T) {
 			lr.SetTimestamp(0)
 			lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(testNow))
 		}, ""},
-		{"no time at all", func(l plog.LogRecordSlice) { event(l, "click", time.Time{}).SetTimestamp(0) }, "timestamp_too_old"},
+		{"no time at all", func(l plog.LogRecordSlice) { event(l, "click", time.Time{}).SetTimestamp(0) }, "timestamp_missing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,9 +15,15 @@ func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	c := counts{}
 	now := s.now()
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
-		s.processAttrs(rm.Resource().Attributes(), 0, true, "", &c)
+		s.processAttrs(rm.Resource().Attributes(), 0, true, "", 1, &c)
+		if s.validate {
+			repairField(rm.SchemaUrl, rm.SetSchemaUrl, &c)
+		}
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
-			s.processAttrs(sm.Scope().Attributes(), 0, true, "", &c)
+			s.processScope(sm.Scope(), &c)
+			if s.validate {
+				repairField(sm.SchemaUrl, sm.SetSchemaUrl, &c)
+			}
 			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
 				return s.processMetric(m, now, &c)
 			})
@@ -49,8 +55,20 @@ func pointCount(m pmetric.Metric) int {
 	return 0
 }
 
+// processScope processes a scope's attributes and, while validating, repairs its name and version.
+func (s *sampler) processScope(sc pcommon.InstrumentationScope, c *counts) {
+	s.processAttrs(sc.Attributes(), 0, true, "", 1, c)
+	if s.validate {
+		repairField(sc.Name, sc.SetName, c)
+		repairField(sc.Version, sc.SetVersion, c)
+	}
+}
+
 // metricCtx carries the per-metric decisions into the point loops.
 type metricCtx struct {
+	name     string
+	now      uint64 // Unix ns
+	latest   uint64 // the latest timestamp accepted without a closer look (refuseTime)
 	series   *seriesSet
 	prob     probability
 	sample   bool // sampling applies to this metric's points
@@ -59,11 +77,21 @@ type metricCtx struct {
 
 // processMetric processes one metric and reports whether it is left without points.
 func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool {
-	if s.validate && !validInstrumentName(m.Name()) {
-		c.dropped[dropInvalidMetricName] += int64(pointCount(m))
-		return true
+	if s.validate {
+		if !validInstrumentName(m.Name()) {
+			c.drop(dropInvalidMetricName, m.Name(), int64(pointCount(m)))
+			return true
+		}
+		repairField(m.Description, m.SetDescription, c)
+		repairField(m.Unit, m.SetUnit, c)
 	}
-	mc := metricCtx{}
+	mc := metricCtx{name: m.Name(), now: uint64(now.UnixNano()), latest: math.MaxUint64}
+	if s.validate {
+		mc.latest = math.MaxInt64
+		if s.maxFuture > 0 {
+			mc.latest = min(mc.latest, mc.now+uint64(s.maxFuture))
+		}
+	}
 	if s.card != nil {
 		mc.series = s.card.forMetric(m.Name(), now)
 	}
@@ -92,12 +120,19 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 		mc.additive = h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
 		dps := h.DataPoints()
 		dps.RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
+			if s.refuseTime(dp.Timestamp(), &mc, c) {
+				return true
+			}
+			s.repairExemplars(dp.Exemplars(), c)
 			return s.overflowAction(dp.Attributes(), &mc, c) == pointDrop
 		})
 		return dps.Len() == 0
 	case pmetric.MetricTypeSummary:
 		dps := m.Summary().DataPoints()
 		dps.RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
+			if s.refuseTime(dp.Timestamp(), &mc, c) {
+				return true
+			}
 			return s.overflowAction(dp.Attributes(), &mc, c) == pointDrop
 		})
 		return dps.Len() == 0
@@ -113,15 +148,48 @@ const (
 	pointDrop                        // the point was dropped by the cap (non-additive)
 )
 
+// refuseTime reports whether a point's timestamp ts is refused (timestampReason), and counts it.
+// A timestamp in [1, mc.latest] costs one comparison.
+func (s *sampler) refuseTime(ts pcommon.Timestamp, mc *metricCtx, c *counts) bool {
+	if uint64(ts)-1 < mc.latest {
+		return false
+	}
+	return s.refuseTimeSlow(ts, mc, c)
+}
+
+func (s *sampler) refuseTimeSlow(ts pcommon.Timestamp, mc *metricCtx, c *counts) bool {
+	if !s.validate {
+		return false
+	}
+	r, bad := timestampReason(uint64(ts), mc.now, uint64(s.maxFuture))
+	if bad {
+		c.drop(r, mc.name, 1)
+	}
+	return bad
+}
+
+// repairExemplars makes the exemplars' filtered attributes storable (they are not scrubbed).
+func (s *sampler) repairExemplars(exs pmetric.ExemplarSlice, c *counts) {
+	if exs.Len() > 0 && s.validate {
+		s.repairExemplarAttrs(exs, c)
+	}
+}
+
+func (s *sampler) repairExemplarAttrs(exs pmetric.ExemplarSlice, c *counts) {
+	for i := 0; i < exs.Len(); i++ {
+		repairMap(exs.At(i).FilteredAttributes(), c)
+	}
+}
+
 // overflowAction processes the attributes of a point and applies the cardinality cap. Points past
 // the cap get the overflow attributes when additive, and are counted as dropped otherwise.
 func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) pointAction {
-	h := s.processAttrs(attrs, s.maxAttrs, true, "", c)
+	h := s.processAttrs(attrs, s.maxAttrs, true, "", 1, c)
 	if s.card == nil || s.card.admit(mc.series, h) {
 		return pointKeep
 	}
 	if !mc.additive {
-		c.dropped[dropCardinalityLimit]++
+		c.drop(dropCardinalityLimit, mc.name, 1)
 		return pointDrop
 	}
 	c.overflow++
@@ -155,10 +223,14 @@ func (s *sampler) processNumberPoints(dps pmetric.NumberDataPointSlice, monotoni
 	var ovf pmetric.NumberDataPoint
 	hasOvf := false
 	dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-		if s.validate && monotonic && invalidMonotonic(dp) {
-			c.dropped[dropInvalidValue]++
+		if s.refuseTime(dp.Timestamp(), mc, c) {
 			return true
 		}
+		if s.validate && monotonic && invalidMonotonic(dp) {
+			c.drop(dropInvalidValue, mc.name, 1)
+			return true
+		}
+		s.repairExemplars(dp.Exemplars(), c)
 		if s.sampleOut(mc, c) {
 			return true
 		} else if mc.sample {
@@ -214,6 +286,10 @@ func (s *sampler) processHistogramPoints(dps pmetric.HistogramDataPointSlice, mc
 	var ovf pmetric.HistogramDataPoint
 	hasOvf := false
 	dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
+		if s.refuseTime(dp.Timestamp(), mc, c) {
+			return true
+		}
+		s.repairExemplars(dp.Exemplars(), c)
 		if s.sampleOut(mc, c) {
 			return true
 		} else if mc.sample {

@@ -24,6 +24,7 @@ type sampler struct {
 	maxAttrs         int
 	maxValueLen      int
 	maxLongValueLen  int
+	maxNestedLen     int // bodies and values nested in maps and slices
 	requireEventName bool
 	maxFuture        time.Duration
 	maxAge           time.Duration
@@ -64,7 +65,11 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		now:              time.Now,
 		rand:             rand.Uint64,
 	}
-	if !s.validate {
+	if s.validate {
+		s.maxValueLen = boundLen(s.maxValueLen, maxIndexedValueLen)
+		s.maxLongValueLen = boundLen(s.maxLongValueLen, maxFieldLen)
+		s.maxNestedLen = maxFieldLen
+	} else {
 		s.maxAttrs, s.maxValueLen, s.maxLongValueLen = 0, 0, 0
 	}
 	if cfg.Scrub.Enabled {
@@ -96,8 +101,17 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 	if s.scrub != nil {
 		custom = s.scrub.custom
 	}
-	s.tel = newTelemetry(tb, custom)
+	refusals := &refusalLog{logger: set.Logger, now: func() time.Time { return s.now() }}
+	s.tel = newTelemetry(tb, custom, refusals)
 	return s, nil
+}
+
+// boundLen returns the configured length limit n (0: none) capped at the storage bound.
+func boundLen(n, bound int) int {
+	if n <= 0 || n > bound {
+		return bound
+	}
+	return n
 }
 
 func (s *sampler) shutdown(context.Context) error {
@@ -106,28 +120,50 @@ func (s *sampler) shutdown(context.Context) error {
 }
 
 // processAttrs applies the key policy (deny list, allow list, location coarsening), hashing, value
-// scrubbing, truncation (when top: m is a top-level attribute map) and, when limit > 0, the
-// attribute count limit to m. It returns an order-independent hash of the resulting attribute set,
-// used by the cardinality cap. parent is the key m is nested under ("" for attribute maps and
-// bodies), for location coarsening. A map that needs no change is not written to.
-func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, c *counts) uint64 {
+// scrubbing, repair and truncation (when top: m is a top-level attribute map) and, when limit > 0,
+// the attribute count limit to m. It returns an order-independent hash of the resulting attribute
+// set, used by the cardinality cap. parent is the key m is nested under ("" for attribute maps and
+// bodies), for location coarsening; depth is the depth of m's values (1 for an attribute map). A
+// map that needs no change is not written to.
+//
+// While validating, keys are checked as they are visited (keyCheck). A key that needs repair is
+// decided on, and its value processed, as its repaired form, which is what is stored; once the
+// visit is over, repairKeys renames such keys and removes repeated ones, and the attribute-set hash
+// is computed again. Maps of more than maxGuardedKeys entries are repaired before the visit.
+func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
+	check := s.validate
+	if check && m.Len() > maxGuardedKeys {
+		repairKeys(m, 0, c)
+		check = false
+	}
+	// Points of one metric usually repeat the same keys in the same order: for top-level maps, a
+	// per-position memo answers most key lookups, and most key checks, with one string comparison.
+	memo := top
+	kc := newKeyCheck(check, memo, depth, c)
+	verified := kc.verified() // keys matching the memo before this position need no check
+	maxLen, maxLong := s.valueLen(top, false), s.valueLen(top, true)
 	var sum uint64
 	kept := 0
 	remove := false
 	pos := 0
 	m.Range(func(k string, v pcommon.Value) bool {
-		// Points of one metric usually repeat the same keys in the same order: a per-position memo
-		// answers most lookups with one string comparison.
 		var ki keyInfo
-		if pos < len(c.memo) && c.memo[pos].key == k {
-			ki = c.memo[pos].info
+		hit := false
+		if memo && pos < len(c.memo) && c.memo[pos].key == k {
+			ki, hit = c.memo[pos].info, true
 		} else {
 			ki = s.keys.info(k)
-			if pos < len(c.memo) {
+			if memo && pos < len(c.memo) {
 				c.memo[pos] = keyMemo{key: k, info: ki}
+			}
+		}
+		if !hit || pos >= verified {
+			verified = 0 // the memo vouches for no key after the first it did not vouch for
+			if kc.check(ki, pos) && ki.bad {
+				ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
 			}
 		}
 		pos++
@@ -149,73 +185,146 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		// The value's type is read once: a type switch on the value's oneof is a memory load that
 		// misses the cache on most points.
 		t := v.Type()
-		switch a {
-		case actHash:
-			if s.hasher.hashValue(v) {
-				c.hashed++
-				t = pcommon.ValueTypeStr
+		if t == pcommon.ValueTypeStr && a != actHash { // the common case, inline
+			ml := maxLen
+			if ki.long {
+				ml = maxLong
 			}
-		case actKeep:
-			maxLen := 0
-			if top {
-				maxLen = s.maxValueLen
-				if ki.long {
-					maxLen = s.maxLongValueLen
-				}
-			}
-			if t == pcommon.ValueTypeStr {
-				sum += strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
-				return true
-			}
-			s.scrubValue(v, k, c)
-			truncate(v, maxLen, c)
-			t = v.Type()
+			sum += strPairHash(ki.hash, s.scrubStr(v, ml, c))
+			return true
 		}
-		sum += typedPairHash(ki.hash, v, t)
+		if t <= pcommon.ValueTypeBool && a != actHash {
+			sum += s.numberPairHash(v, t, ki.hash, c)
+			return true
+		}
+		sum += s.processValue(k, v, t, ki, a, top, depth, c)
 		return true
 	})
+	if kc.repair {
+		repairKeys(m, 0, c)
+		s.removeAttrs(m, limit, parent, c)
+		if memo {
+			c.memoOK = 0
+		}
+		return attrSetHash(m)
+	}
+	if memo {
+		// The memo now holds this map's first keys, all storable and distinct.
+		c.memoOK = min(pos, len(c.memo))
+	}
 	if remove {
-		kept = 0
-		m.RemoveIf(func(k string, _ pcommon.Value) bool {
-			a := s.keys.action(k)
-			if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
-				a = actLocation
-			}
-			switch a {
-			case actDeny:
-				c.removed[removeDenyList]++
-				return true
-			case actNotAllowed:
-				c.removed[removeNotAllowed]++
-				return true
-			case actLocation:
-				c.removed[removeLocation]++
-				return true
-			case actReserved:
-				return false
-			}
-			kept++
-			if limit > 0 && kept > limit {
-				c.removed[removeCountLimit]++
-				return true
-			}
-			return false
-		})
+		s.removeAttrs(m, limit, parent, c)
 	}
 	return sum
 }
 
-// scrubStr scrubs a string value and truncates it to maxLen bytes (0: no limit), writing it only
-// when it changes. It returns the value's new content.
+// removeAttrs removes the attributes of m that the key policy removes (deny list, allow list,
+// location) and those past limit (when limit > 0), and counts them.
+func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts) {
+	kept := 0
+	m.RemoveIf(func(k string, _ pcommon.Value) bool {
+		a := s.keys.action(k)
+		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
+			a = actLocation
+		}
+		switch a {
+		case actDeny:
+			c.removed[removeDenyList]++
+			return true
+		case actNotAllowed:
+			c.removed[removeNotAllowed]++
+			return true
+		case actLocation:
+			c.removed[removeLocation]++
+			return true
+		case actReserved:
+			return false
+		}
+		kept++
+		if limit > 0 && kept > limit {
+			c.removed[removeCountLimit]++
+			return true
+		}
+		return false
+	})
+}
+
+// attrSetHash returns the order-independent hash of the attribute set m (see processAttrs).
+func attrSetHash(m pcommon.Map) uint64 {
+	var sum uint64
+	m.Range(func(k string, v pcommon.Value) bool {
+		sum += attrHash(k, v)
+		return true
+	})
+	return sum
+}
+
+// numberPairHash scrubs v, an empty, integer, double or bool value of type t, and returns its
+// pair hash with the key hash hk. The common small numbers cost one comparison
+// (scrubber.scrubNonString).
+func (s *sampler) numberPairHash(v pcommon.Value, t pcommon.ValueType, hk uint64, c *counts) uint64 {
+	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
+		t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
+		s.scrub.scrubNonString(v, c)
+		t = v.Type()
+	}
+	return typedPairHash(hk, v, t)
+}
+
+// valueLen returns the length bound of a value of a top-level map (top) or of a nested one; long
+// says its key is one of validation.long_value_keys.
+func (s *sampler) valueLen(top, long bool) int {
+	switch {
+	case !top:
+		return s.maxNestedLen
+	case long:
+		return s.maxLongValueLen
+	}
+	return s.maxValueLen
+}
+
+// processValue hashes, scrubs, repairs and truncates the value v, of type t, of the attribute k
+// (see processAttrs), whose key decision is a, and returns the pair's hash for the attribute-set
+// hash.
+func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, ki keyInfo, a keyAction, top bool, depth int, c *counts) uint64 {
+	switch a {
+	case actHash:
+		if s.hasher.hashValue(v) {
+			c.hashed++
+			t = pcommon.ValueTypeStr
+		} else if s.validate {
+			repairValue(v, s.maxValueLen, depth, c)
+		}
+	case actKeep, actReserved:
+		// The processor's own keys are not removed, but a sender may set them: their values are
+		// scrubbed and repaired like any other.
+		maxLen := s.valueLen(top, ki.long)
+		switch t {
+		case pcommon.ValueTypeStr:
+			return strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
+			return s.numberPairHash(v, t, ki.hash, c)
+		}
+		s.scrubValue(v, k, depth, c)
+		s.truncate(v, maxLen, c)
+		t = v.Type()
+	}
+	return typedPairHash(ki.hash, v, t)
+}
+
+// scrubStr scrubs and (while validating) repairs a string value and truncates it to maxLen bytes
+// (0: no limit), writing it only when it changes. It returns the value's new content.
 func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
-		out, changed = s.scrub.scrubString(str, c)
+		out, changed = s.scrub.scrubRepair(str, s.validate, c)
+	} else if s.validate && needsRepair(out) {
+		out, changed = repairString(out, c), true
 	}
 	if maxLen > 0 && len(out) > maxLen {
-		out, changed = truncateUTF8(out, maxLen), true
-		c.truncated++
+		out, changed = s.scrub.cut(out, maxLen), true
+		c.truncated[truncValueLength]++
 	}
 	if changed {
 		v.SetStr(out)
@@ -223,42 +332,64 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	return out
 }
 
-// scrubValue redacts PII inside v: strings are matched against the patterns, maps are processed
-// like attributes (deny list, location, hashing), slices element by element. key is the key v is
-// found under ("" for a body).
-func (s *sampler) scrubValue(v pcommon.Value, key string, c *counts) {
-	if s.scrub == nil && !s.keys.location {
+// scrubValue redacts PII inside v and, while validating, makes it storable: strings are repaired,
+// matched against the patterns and bounded by maxNestedLen; integers, integral doubles and bytes
+// are checked for card numbers and custom patterns; maps are processed like attributes (deny list,
+// location, hashing, key repair), slices element by element, and maps and slices at maxDepth are
+// emptied. key is the key v is found under ("" for a body); depth is the depth of v.
+func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) {
+	if s.scrub == nil && !s.keys.location && !s.validate {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s.scrubStr(v, 0, c)
+		s.scrubStr(v, s.maxNestedLen, c)
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBytes:
+		if s.scrub != nil {
+			s.scrub.scrubNonString(v, c)
+		}
 	case pcommon.ValueTypeMap:
-		s.processAttrs(v.Map(), 0, false, key, c)
+		if s.validate && cutDeep(v, depth, c) {
+			return
+		}
+		s.processAttrs(v.Map(), 0, false, key, depth+1, c)
 	case pcommon.ValueTypeSlice:
+		if s.validate && cutDeep(v, depth, c) {
+			return
+		}
 		sl := v.Slice()
 		for i := 0; i < sl.Len(); i++ {
-			s.scrubValue(sl.At(i), key, c)
+			s.scrubValue(sl.At(i), key, depth+1, c)
 		}
 	}
 }
 
-// truncate shortens string and bytes values longer than maxLen bytes (0: no limit).
-func truncate(v pcommon.Value, maxLen int, c *counts) {
+// truncate shortens string and bytes values longer than maxLen bytes (0: no limit), as
+// scrubber.cut does.
+func (s *sampler) truncate(v pcommon.Value, maxLen int, c *counts) {
 	if maxLen <= 0 {
 		return
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if str := v.Str(); len(str) > maxLen {
-			v.SetStr(truncateUTF8(str, maxLen))
-			c.truncated++
+			v.SetStr(s.scrub.cut(str, maxLen))
+			c.truncated[truncValueLength]++
 		}
 	case pcommon.ValueTypeBytes:
 		if b := v.Bytes(); b.Len() > maxLen {
-			b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
-			c.truncated++
+			cut := []byte(s.scrub.dropCardTail(string(b.AsRaw()[:maxLen])))
+			b.FromRaw(cut)
+			c.truncated[truncValueLength]++
 		}
+	}
+}
+
+// truncateBytes cuts a bytes value to maxLen bytes (0: no limit).
+func truncateBytes(v pcommon.Value, maxLen int, c *counts) {
+	if b := v.Bytes(); maxLen > 0 && b.Len() > maxLen {
+		b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
+		c.truncated[truncValueLength]++
 	}
 }
 

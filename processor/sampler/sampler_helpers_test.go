@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -92,3 +94,50 @@ type nopLogs struct{}
 
 func (nopLogs) ConsumeLogs(context.Context, plog.Logs) error { return nil }
 func (nopLogs) Capabilities() consumer.Capabilities          { return consumer.Capabilities{} }
+
+// stamped sets the unset timestamps of md's data points to testNow and returns md: the processor
+// refuses points without a timestamp.
+func stamped(md pmetric.Metrics) pmetric.Metrics {
+	at := pcommon.NewTimestampFromTime(testNow)
+	forEachPoint(md, func(p timed) {
+		if p.Timestamp() == 0 {
+			p.SetTimestamp(at)
+		}
+	})
+	return md
+}
+
+// forEachPoint calls f with every data point of md.
+func forEachPoint(md pmetric.Metrics, f func(timed)) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					eachPoint(m.Sum().DataPoints(), f)
+				case pmetric.MetricTypeGauge:
+					eachPoint(m.Gauge().DataPoints(), f)
+				case pmetric.MetricTypeHistogram:
+					eachPoint(m.Histogram().DataPoints(), f)
+				case pmetric.MetricTypeExponentialHistogram:
+					eachPoint(m.ExponentialHistogram().DataPoints(), f)
+				case pmetric.MetricTypeSummary:
+					eachPoint(m.Summary().DataPoints(), f)
+				}
+			}
+		}
+	}
+}
+
+func eachPoint[P timed, S interface {
+	Len() int
+	At(int) P
+}](dps S, f func(timed)) {
+	for i := 0; i < dps.Len(); i++ {
+		f(dps.At(i))
+	}
+}

@@ -1,9 +1,13 @@
 package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
+	"math"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // pattern identifies a built-in redaction pattern.
@@ -55,6 +59,14 @@ func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
 // scrubString returns v with every match of the enabled patterns replaced, and whether anything
 // changed. It counts matches into c. Clean input costs a few byte scans and no allocation.
 func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
+	return s.scrubRepair(v, false, c)
+}
+
+// scrubRepair is scrubString that, when repair is set, also makes the result storable
+// (repairString). The byte scan that decides which patterns can match also finds NUL bytes and
+// non-ASCII bytes, so an ASCII value without NUL costs no second pass. No pattern matches NUL or a
+// non-ASCII byte, so repairing after scrubbing finds what repairing before would.
+func (s *scrubber) scrubRepair(v string, repair bool, c *counts) (string, bool) {
 	out := v
 	var n int
 	// One pass over the bytes decides which scanners can possibly match.
@@ -109,7 +121,161 @@ func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
 		})
 		c.addCustom(i, int64(n))
 	}
+	if repair && classes&(clNUL|clHigh) != 0 {
+		out = repairString(out, c) // valid non-ASCII text comes back as it is
+	}
 	return out, len(out) != len(v) || out != v
+}
+
+// scrubNonString checks an integer, a double or a bytes value the way a string is checked.
+//   - An integer, or a double with an integral value below 1e19, whose decimal digits form a card
+//     number (see isCardNumber) becomes the string "[REDACTED:card]". Custom patterns are matched
+//     against its decimal form (with its sign), and a match turns it into the redacted string.
+//   - Bytes are scrubbed as text and stay bytes.
+//
+// Other values are left alone. Integers below 10^12 cost one comparison when no custom pattern is
+// configured.
+func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n := v.Int()
+		u := uint64(n)
+		if n < 0 {
+			u = uint64(-(n + 1)) + 1 // |n|, also for math.MinInt64
+		}
+		s.scrubInteger(v, u, n < 0, c)
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if math.Abs(d) >= 1e19 || d != math.Trunc(d) { // also NaN and ±Inf
+			return
+		}
+		s.scrubInteger(v, uint64(math.Abs(d)), d < 0, c)
+	case pcommon.ValueTypeBytes:
+		raw := v.Bytes().AsRaw()
+		if len(raw) < 2 { // no pattern matches fewer than two bytes
+			return
+		}
+		if out, changed := s.scrubString(string(raw), c); changed {
+			v.SetEmptyBytes().FromRaw([]byte(out))
+		}
+	}
+}
+
+// mayMatchInt reports whether scrubNonString can change the integer n: it has at least 13 digits
+// (a card number), or custom patterns are configured.
+func (s *scrubber) mayMatchInt(n int64) bool {
+	return n >= 1e12 || n <= -1e12 || len(s.custom) > 0
+}
+
+// mayMatchDouble is mayMatchInt for a double.
+func (s *scrubber) mayMatchDouble(d float64) bool {
+	return d >= 1e12 || d <= -1e12 || len(s.custom) > 0
+}
+
+// scrubInteger redacts the integer value v, whose absolute value is u.
+func (s *scrubber) scrubInteger(v pcommon.Value, u uint64, negative bool, c *counts) {
+	if len(s.custom) == 0 {
+		if s.card && isCardNumber(u) {
+			v.SetStr(patternReplacements[patCard])
+			c.redacted[patCard]++
+		}
+		return
+	}
+	var buf [24]byte
+	b := buf[:0]
+	if negative {
+		b = append(b, '-')
+	}
+	if out, changed := s.scrubString(string(strconv.AppendUint(b, u, 10)), c); changed {
+		v.SetStr(out)
+	}
+}
+
+// isCardNumber reports whether the decimal digits of u form a payment card number by the rule
+// redactCards applies to digit runs in strings: 13 to 19 digits, a first digit from 2 to 6 (the
+// major networks' ranges, which spares 13-digit epoch-millisecond timestamps), and a valid Luhn
+// check digit (ISO/IEC 7812-1, annex B).
+func isCardNumber(u uint64) bool {
+	if u < 1e12 || u >= 1e19 {
+		return false
+	}
+	first := u
+	for first >= 10 {
+		first /= 10
+	}
+	if first < 2 || first > 6 {
+		return false
+	}
+	sum, double := 0, false
+	for ; u > 0; u /= 10 {
+		sum += luhnDigit(int(u%10), double)
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// luhnDigit returns what the digit d adds to a Luhn sum: d, or 2d less 9 when it is doubled and
+// 2d > 9.
+func luhnDigit(d int, double bool) int {
+	if double {
+		d *= 2
+		if d > 9 {
+			d -= 9
+		}
+	}
+	return d
+}
+
+// cut shortens the scrubbed text s to at most n bytes at a UTF-8 boundary. A cut can shorten the
+// number s ends with, and a prefix of a number that is not a card number (a run of more than 19
+// digits, or a Luhn-invalid one) can be one: when the shortened number reads as a card number, it
+// is dropped whole. It is safe on a nil scrubber (no card pattern).
+func (s *scrubber) cut(str string, n int) string {
+	out := truncateUTF8(str, n)
+	if len(out) == len(str) {
+		return out
+	}
+	return s.dropCardTail(out)
+}
+
+// dropCardTail returns out without the number it ends with when that number reads as a card
+// number; out is the beginning of a scrubbed text.
+func (s *scrubber) dropCardTail(out string) string {
+	if s == nil || !s.card {
+		return out
+	}
+	if start := trailingNumber(out); start < len(out) {
+		if _, found := redactCards(out[start:]); found > 0 {
+			out = out[:start]
+		}
+	}
+	return out
+}
+
+// trailingNumber returns where the number that s ends with starts, as redactCards reads numbers
+// (digit groups joined by single spaces or dashes, a trailing separator included), or len(s) when s
+// does not end with one.
+func trailingNumber(s string) int {
+	i := len(s)
+	if i > 0 && (s[i-1] == ' ' || s[i-1] == '-') {
+		i--
+	}
+	start := len(s)
+	for {
+		j := i
+		for j > 0 && isDigit(s[j-1]) {
+			j--
+		}
+		if j == i {
+			return start
+		}
+		start, i = j, j
+		if i >= 2 && (s[i-1] == ' ' || s[i-1] == '-') && isDigit(s[i-2]) {
+			i--
+			continue
+		}
+		return start
+	}
 }
 
 // Byte classes for the one-pass prefilter of scrubString.
@@ -120,6 +286,8 @@ const (
 	clR     // 'r' or 'R', as in "Bearer"
 	clDot   // '.'
 	clColon // ':'
+	clNUL   // a NUL byte: the string needs repair
+	clHigh  // a byte of a multi-byte (or invalid) UTF-8 sequence: the string may need repair
 )
 
 var byteClass = func() (t [256]uint8) {
@@ -131,6 +299,10 @@ var byteClass = func() (t [256]uint8) {
 	t['r'], t['R'] = clR, clR
 	t['.'] = clDot
 	t[':'] = clColon
+	t[0] = clNUL
+	for c := 0x80; c <= 0xff; c++ {
+		t[c] = clHigh
+	}
 	return t
 }()
 
@@ -251,14 +423,7 @@ func luhnValid(s string) bool {
 		if !isDigit(c) {
 			continue
 		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
+		sum += luhnDigit(int(c-'0'), double)
 		double = !double
 	}
 	return sum%10 == 0

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ProcessorSamplerOverflowPoints    metric.Int64Counter
 	ProcessorSamplerRedactedValues    metric.Int64Counter
 	ProcessorSamplerRemovedAttributes metric.Int64Counter
+	ProcessorSamplerRepairedValues    metric.Int64Counter
 	ProcessorSamplerSampledOutItems   metric.Int64Counter
 	ProcessorSamplerTruncatedValues   metric.Int64Counter
 }
@@ -94,6 +95,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{attribute}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorSamplerRepairedValues, err = builder.meter.Int64Counter(
+		"otelcol_processor_sampler_repaired_values",
+		metric.WithDescription("Number of strings (names, keys, values, bodies) rewritten to be storable, by reason. [Alpha]"),
+		metric.WithUnit("{value}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSamplerSampledOutItems, err = builder.meter.Int64Counter(
 		"otelcol_processor_sampler_sampled_out_items",
 		metric.WithDescription("Number of data points or log records dropped by probabilistic sampling. [Alpha]"),
@@ -102,7 +109,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSamplerTruncatedValues, err = builder.meter.Int64Counter(
 		"otelcol_processor_sampler_truncated_values",
-		metric.WithDescription("Number of attribute values truncated to validation.max_value_length (or validation.max_long_value_length). [Alpha]"),
+		metric.WithDescription("Number of values and keys cut to a length or nesting bound, by reason. [Alpha]"),
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)

@@ -101,6 +101,22 @@ func AssertEqualProcessorSamplerRemovedAttributes(t *testing.T, tt *componenttes
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorSamplerRepairedValues(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_sampler_repaired_values",
+		Description: "Number of strings (names, keys, values, bodies) rewritten to be storable, by reason. [Alpha]",
+		Unit:        "{value}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_sampler_repaired_values")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorSamplerSampledOutItems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_sampler_sampled_out_items",
@@ -120,7 +136,7 @@ func AssertEqualProcessorSamplerSampledOutItems(t *testing.T, tt *componenttest.
 func AssertEqualProcessorSamplerTruncatedValues(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_sampler_truncated_values",
-		Description: "Number of attribute values truncated to validation.max_value_length (or validation.max_long_value_length). [Alpha]",
+		Description: "Number of values and keys cut to a length or nesting bound, by reason. [Alpha]",
 		Unit:        "{value}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

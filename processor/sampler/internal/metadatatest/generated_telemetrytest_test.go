@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSamplerOverflowPoints.Add(context.Background(), 1)
 	tb.ProcessorSamplerRedactedValues.Add(context.Background(), 1)
 	tb.ProcessorSamplerRemovedAttributes.Add(context.Background(), 1)
+	tb.ProcessorSamplerRepairedValues.Add(context.Background(), 1)
 	tb.ProcessorSamplerSampledOutItems.Add(context.Background(), 1)
 	tb.ProcessorSamplerTruncatedValues.Add(context.Background(), 1)
 	AssertEqualProcessorSamplerDroppedItems(t, testTel,
@@ -39,6 +40,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSamplerRemovedAttributes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSamplerRepairedValues(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSamplerSampledOutItems(t, testTel,
