@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 var (
-	// ErrInvalidName is wrapped by the errors reported for a name that is
-	// empty, longer than 255 bytes or outside the instrument-name syntax.
-	ErrInvalidName = errors.New("track: invalid counter name")
+	// ErrInvalidName is wrapped by the errors reported for a counter or event
+	// name that is empty, longer than 255 bytes or outside the OpenTelemetry
+	// instrument-name syntax (the rule the collector's sampler applies too).
+	ErrInvalidName = conventions.ErrInvalidName
 	// ErrNegative is wrapped by the errors reported for a negative Add:
 	// counters only go up.
 	ErrNegative = errors.New("track: negative value")

@@ -9,22 +9,24 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/log"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Attribute keys of the typed event fields. The collector's sampler hashes
 // KeyUser, coarsens the location keys and scrubs the error keys; pgrollup
 // stores KeyPage, KeyUser, KeyCountry and KeyRegion in columns of their own.
 const (
-	KeyPage        = "url.path"
-	KeyUser        = "user.id"
-	KeyCountry     = "geo.country.iso_code"
-	KeyRegion      = "geo.region.iso_code"
-	KeyCity        = "geo.locality.name"
-	KeyClickTarget = "click.target"
-	KeyScrollDepth = "scroll.depth"
-	KeyErrorType   = "exception.type"
-	KeyErrorMsg    = "exception.message"
-	KeyStackTrace  = "exception.stacktrace"
+	KeyPage        = conventions.URLPath
+	KeyUser        = conventions.UserID
+	KeyCountry     = conventions.GeoCountry
+	KeyRegion      = conventions.GeoRegion
+	KeyCity        = conventions.GeoLocality
+	KeyClickTarget = conventions.ClickTarget
+	KeyScrollDepth = conventions.ScrollDepth
+	KeyErrorType   = conventions.ExceptionType
+	KeyErrorMsg    = conventions.ExceptionMessage
+	KeyStackTrace  = conventions.ExceptionStacktrace
 )
 
 // maxStackFrames bounds the stack trace an Error field captures.

@@ -18,6 +18,8 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // scopeName is the instrumentation scope of track's instruments.
@@ -201,7 +203,7 @@ func newOTLPLogExporter(ctx context.Context, cfg config) (sdklog.Exporter, error
 func newResource(ctx context.Context, cfg config) (*resource.Resource, error) {
 	detected, err := resource.New(ctx,
 		resource.WithHost(),
-		resource.WithAttributes(attribute.String("service.instance.id", uuid.NewString())),
+		resource.WithAttributes(attribute.String(conventions.ServiceInstanceID, uuid.NewString())),
 		resource.WithFromEnv(),
 	)
 	if err != nil {
@@ -217,7 +219,7 @@ func newResource(ctx context.Context, cfg config) (*resource.Resource, error) {
 		}
 	}
 	if cfg.serviceName != "" {
-		named := resource.NewSchemaless(attribute.String("service.name", cfg.serviceName))
+		named := resource.NewSchemaless(attribute.String(conventions.ServiceName, cfg.serviceName))
 		if res, err = resource.Merge(res, named); err != nil {
 			return nil, fmt.Errorf("merging the service name: %w", err)
 		}

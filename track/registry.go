@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 const (
@@ -30,7 +32,7 @@ const (
 	nodesPerSeries = 4
 )
 
-var overflowAttrs = attribute.NewSet(attribute.Bool("otel.metric.overflow", true))
+var overflowAttrs = attribute.NewSet(attribute.Bool(conventions.Overflow, true))
 
 // nameAlias ties one string (and so one address) to its counter. Keeping the
 // string referenced keeps its memory from being reused by another string,
