@@ -364,6 +364,12 @@ func TestHostileInputIsolated(t *testing.T) {
 				}
 				assert.Positive(t, counted[hc.name], "the repair or refusal was not counted")
 				good, bad := hostileStored(ctx, t, conn, d.schema, hc)
+				outcome := "refused"
+				if bad > 0 {
+					outcome = "repaired"
+				}
+				t.Logf("HOSTILE %-20s HTTP %v, %s, counted %v, good stored %d, bad stored %d",
+					hc.name, statuses[hc.name], outcome, counted[hc.name], good, bad)
 				assert.EqualValues(t, hostileSends, good, "the good point beside the bad one")
 				if hc.refusedOnly {
 					assert.Zero(t, bad, "a refused input was stored")
