@@ -101,18 +101,6 @@ func (c *cardinality) admit(s *seriesSet, h uint64) bool {
 	return true
 }
 
-// size returns the number of metrics and series tracked in the current window.
-func (c *cardinality) size() (metrics, series int) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, s := range c.metrics {
-		s.mu.Lock()
-		series += len(s.set)
-		s.mu.Unlock()
-	}
-	return len(c.metrics), series
-}
-
 // mix64 is the splitmix64 finalizer: it spreads every input bit over the output.
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
@@ -128,23 +116,13 @@ var seriesSeed = maphash.MakeSeed()
 
 func keyHash(k string) uint64 { return maphash.String(seriesSeed, k) }
 
-// attrHash hashes one key/value pair. Summing attrHash over a map gives a hash of the attribute set
-// that does not depend on the order of the pairs.
-func attrHash(k string, v pcommon.Value) uint64 {
-	return pairHash(keyHash(k), v)
-}
-
-// pairHash hashes a key, given by its hash hk, with its value.
-func pairHash(hk uint64, v pcommon.Value) uint64 {
-	return typedPairHash(hk, v, v.Type())
-}
-
-// strPairHash is pairHash for a string value s, without reading the value again.
+// strPairHash is typedPairHash for a string value s, without reading the value again.
 func strPairHash(hk uint64, s string) uint64 {
 	return mix64(hk ^ bits.RotateLeft64(maphash.String(seriesSeed, s), 31) ^ uint64(pcommon.ValueTypeStr))
 }
 
-// typedPairHash is pairHash for a value whose type t the caller already knows.
+// typedPairHash hashes a key, given by its hash hk, with its value v of type t. Summing it over the
+// pairs of a map gives a hash of the attribute set that does not depend on the order of the pairs.
 func typedPairHash(hk uint64, v pcommon.Value, t pcommon.ValueType) uint64 {
 	var hv uint64
 	switch t {

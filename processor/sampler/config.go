@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Config is the configuration of the sampler processor. Every stage has an enabled switch; all are
@@ -404,7 +406,7 @@ var defaultLocationDropKeys = []string{
 }
 
 // defaultLongValueKeys lists the attributes allowed up to validation.max_long_value_length.
-var defaultLongValueKeys = []string{"exception.stacktrace", "exception.message"}
+var defaultLongValueKeys = []string{conventions.ExceptionStacktrace, conventions.ExceptionMessage}
 
 func createDefaultConfig() component.Config {
 	return &Config{
@@ -413,7 +415,7 @@ func createDefaultConfig() component.Config {
 			MaxAttributes:    32,
 			MaxValueLength:   256,
 			RequireEventName: true,
-			MaxFuture:        time.Hour,
+			MaxFuture:        conventions.MaxFuture,
 			MaxAge:           90 * 24 * time.Hour,
 			// A stack trace of track's 32 frames is 3-8 KiB.
 			LongValueKeys:      append([]string(nil), defaultLongValueKeys...),
@@ -428,7 +430,7 @@ func createDefaultConfig() component.Config {
 		},
 		Hashing: HashingConfig{
 			Enabled: true,
-			Keys:    []string{"user.id", "enduser.id"},
+			Keys:    []string{conventions.UserID, conventions.EnduserID},
 			Length:  32,
 		},
 		Location: LocationConfig{
@@ -447,7 +449,7 @@ func createDefaultConfig() component.Config {
 				Enabled:     true,
 				Probability: 1,
 				By:          SampleByAttribute,
-				Attribute:   "user.id",
+				Attribute:   conventions.UserID,
 			},
 			Metrics: MetricSamplingConfig{Probability: 1},
 		},

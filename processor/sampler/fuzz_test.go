@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -261,8 +262,9 @@ func seedMetrics() []pmetric.Metrics {
 		}
 		su := sm.Metrics().AppendEmpty()
 		su.SetName("summary")
+		sps := su.SetEmptySummary().DataPoints()
 		for j := range 3 {
-			su.SetEmptySummary().DataPoints().AppendEmpty().Attributes().PutInt("j", int64(j))
+			sps.AppendEmpty().Attributes().PutInt("j", int64(j))
 		}
 		stamped(md)
 		switch i % 4 { // odd timestamps on the last sum point
@@ -306,4 +308,20 @@ func seedLogs() []plog.Logs {
 		seeds = append(seeds, ld)
 	}
 	return seeds
+}
+
+// TestFuzzSeedsReachTheirCases checks that the seeds hold what they are built to exercise: every
+// kind of metric with several points (summaries too), and each odd timestamp.
+func TestFuzzSeedsReachTheirCases(t *testing.T) {
+	for _, md := range seedMetrics() {
+		perType := map[pmetric.MetricType]int{}
+		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+		for i := 0; i < ms.Len(); i++ {
+			perType[ms.At(i).Type()] += pointCount(ms.At(i))
+		}
+		assert.Equal(t, 3, perType[pmetric.MetricTypeSummary], "summary points")
+		assert.Equal(t, 3, perType[pmetric.MetricTypeExponentialHistogram], "exponential histogram points")
+		assert.Equal(t, 3, perType[pmetric.MetricTypeHistogram], "histogram points")
+		assert.Equal(t, 1, perType[pmetric.MetricTypeGauge], "gauge points")
+	}
 }

@@ -4,13 +4,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Attribute keys the processor writes itself. They are never scrubbed, hashed or counted against
 // validation.max_attributes.
 const (
-	adjustedCountKey = "sampling.adjusted_count"
-	overflowKey      = "otel.metric.overflow"
+	adjustedCountKey = conventions.AdjustedCount
+	overflowKey      = conventions.Overflow
 )
 
 // keyAction is what the processor does with an attribute, decided from its key alone.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processorhelper"
@@ -255,8 +256,7 @@ func TestProbabilityAndRules(t *testing.T) {
 func TestFactoryCreatesAndRejects(t *testing.T) {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
-	_, err := newSampler(processorSettings(), cfg)
-	require.ErrorIs(t, err, ErrHashKeyTooShort)
+	require.ErrorContains(t, confmap.Validate(cfg), "hashing", "the default config needs a hash key")
 	cfg.Hashing.Key = testKey
 	lp, err := f.CreateLogs(context.Background(), processorSettings(), cfg, nopLogs{})
 	require.NoError(t, err)

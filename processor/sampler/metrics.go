@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // processMetrics runs every stage over md. It is safe for concurrent use.
@@ -78,7 +80,7 @@ type metricCtx struct {
 // processMetric processes one metric and reports whether it is left without points.
 func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool {
 	if s.validate {
-		if !validInstrumentName(m.Name()) {
+		if !conventions.ValidName(m.Name()) {
 			c.drop(dropInvalidMetricName, m.Name(), int64(pointCount(m)))
 			return true
 		}

@@ -264,9 +264,6 @@ func TestOverflowExactTotals(t *testing.T) {
 	}
 	assert.Len(t, perSeries, 1000)
 	assert.Equal(t, total, sum+overflowTotal, "totals stay exact")
-	metrics, series := s.card.size()
-	assert.Equal(t, 1, metrics)
-	assert.Equal(t, 1000, series, "memory is bounded by max_series")
 	assert.Equal(t, int64(unique-1000), counter(t, tt, "processor_sampler_overflow_points"))
 
 	runtime.GC()
@@ -370,21 +367,15 @@ func TestCardinalityWindowAndLimits(t *testing.T) {
 	clock.Advance(time.Hour) // a new window forgets everything
 	own, _ = run("c", 0, 3)
 	assert.Equal(t, 3, own)
-	metrics, series := s.card.size()
-	assert.Equal(t, 1, metrics)
-	assert.Equal(t, 3, series)
 }
 
-func TestAttrHashOrderIndependent(t *testing.T) {
+func TestAttrSetHashOrderIndependent(t *testing.T) {
 	a, b := pcommon.NewMap(), pcommon.NewMap()
 	a.PutStr("x", "1")
 	a.PutInt("y", 2)
 	b.PutInt("y", 2)
 	b.PutStr("x", "1")
-	sum := func(m pcommon.Map) (h uint64) {
-		m.Range(func(k string, v pcommon.Value) bool { h += attrHash(k, v); return true })
-		return h
-	}
+	sum := attrSetHash
 	assert.Equal(t, sum(a), sum(b))
 	b.PutStr("x", "2")
 	assert.NotEqual(t, sum(a), sum(b))

@@ -2,7 +2,6 @@ package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/trackhq/track/processor/sampler/internal/metadata"
 )
-
-// ErrHashKeyTooShort is returned when hashing is enabled with a key shorter than 16 bytes.
-var ErrHashKeyTooShort = errors.New("hashing.key is shorter than 16 bytes")
 
 // sampler holds the processor's state shared by its metrics and logs pipelines' calls. It is safe
 // for concurrent use.
@@ -81,9 +77,6 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		s.scrubBodies = cfg.Scrub.Bodies
 	}
 	if cfg.Hashing.Enabled {
-		if len(cfg.Hashing.Key) < minHashKeyLen {
-			return nil, ErrHashKeyTooShort
-		}
 		s.hasher = newHasher([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
 	}
 	if cfg.Cardinality.Enabled {
@@ -253,7 +246,7 @@ func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts
 func attrSetHash(m pcommon.Map) uint64 {
 	var sum uint64
 	m.Range(func(k string, v pcommon.Value) bool {
-		sum += attrHash(k, v)
+		sum += typedPairHash(keyHash(k), v, v.Type())
 		return true
 	})
 	return sum
@@ -403,19 +396,4 @@ func truncateUTF8(s string, n int) string {
 		cut--
 	}
 	return s[:cut]
-}
-
-// validInstrumentName reports whether name follows the OpenTelemetry instrument name syntax:
-// an ASCII letter, then up to 254 ASCII letters, digits, '_', '.', '-' or '/'.
-func validInstrumentName(name string) bool {
-	if len(name) == 0 || len(name) > 255 || !isAlpha(name[0]) {
-		return false
-	}
-	for i := 1; i < len(name); i++ {
-		c := name[i]
-		if !isAlnum(c) && c != '_' && c != '.' && c != '-' && c != '/' {
-			return false
-		}
-	}
-	return true
 }

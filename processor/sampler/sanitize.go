@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Storage bounds. The validation stage makes every string storable in Postgres (text and jsonb
@@ -30,7 +32,7 @@ const (
 	maxFieldLen = 1 << 20
 	// maxEventNameLen bounds event names, in bytes, like metric names (OpenTelemetry instrument
 	// names are at most 255 characters).
-	maxEventNameLen = 255
+	maxEventNameLen = conventions.MaxNameLen
 	// maxDepth bounds the nesting of maps and slices: a map or slice value found at this depth
 	// (an attribute value or a body is at depth 1 or 0) is replaced by an empty value.
 	maxDepth = 32

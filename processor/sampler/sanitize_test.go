@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/trackhq/track/internal/conventions"
 	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
 )
 
@@ -182,7 +183,7 @@ func (oc *outputCheck) metrics(md pmetric.Metrics) {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				require.True(oc.t, validInstrumentName(m.Name()), "metric name %q", m.Name())
+				require.True(oc.t, conventions.ValidName(m.Name()), "metric name %q", m.Name())
 				oc.str("description", m.Description())
 				oc.str("unit", m.Unit())
 				oc.points(m)
