@@ -189,19 +189,6 @@ func TestLocationNestedKeep(t *testing.T) {
 	assert.Equal(t, map[string]any{"geo": map[string]any{"location": "52.52,13.40"}}, body.AsRaw())
 }
 
-func TestMatchJoined(t *testing.T) {
-	m := newWordMatcher([]string{"geo.location", "location.lat", "city"})
-	assert.True(t, m.matchJoined("geo", "location"))
-	assert.True(t, m.matchJoined("client.geo", "location"))
-	assert.True(t, m.matchJoined("location", "lat"))
-	assert.True(t, m.matchJoined("user", "city"))
-	assert.True(t, m.matchJoined("", "city"))
-	assert.False(t, m.matchJoined("page", "location"))
-	assert.False(t, m.matchJoined("geo", ""))
-	assert.False(t, m.matchJoined("geo", "country"))
-	assert.Zero(t, testing.AllocsPerRun(100, func() { m.matchJoined("client.geo", "location") }))
-}
-
 // TestLocationBeforeCardinality checks that coarsening runs before the cardinality cap: points that
 // differ only by city are one series, so cities cannot exhaust the cap.
 func TestLocationBeforeCardinality(t *testing.T) {

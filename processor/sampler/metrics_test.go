@@ -450,20 +450,6 @@ func TestMetricSampling(t *testing.T) {
 	assert.Equal(t, int64(dropped), counter(t, tt, "processor_sampler_sampled_out_items", sigMetrics))
 }
 
-func TestScaleRoundUnbiased(t *testing.T) {
-	rnd := seededRand(7)
-	var sum float64
-	const n = 200_000
-	for range n {
-		sum += scaleRound(3, 1/0.3, rnd()) // 10 exactly, by rounding 9.99.. or 10
-	}
-	assert.InDelta(t, 10.0, sum/n, 0.01)
-	for range 1000 {
-		v := scaleRound(1, 1/0.4, rnd()) // 2.5
-		assert.True(t, v == 2 || v == 3)
-	}
-}
-
 // TestConcurrentBatches runs batches from several goroutines through one processor (run it with -race).
 func TestConcurrentBatches(t *testing.T) {
 	cfg := testConfig()

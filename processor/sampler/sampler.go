@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/trackhq/track/processor/sampler/internal/cardinality"
+	"github.com/trackhq/track/processor/sampler/internal/hashing"
 	"github.com/trackhq/track/processor/sampler/internal/metadata"
+	"github.com/trackhq/track/processor/sampler/internal/sampling"
+	"github.com/trackhq/track/processor/sampler/internal/scrub"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
 // sampler holds the processor's state shared by its metrics and logs pipelines' calls. It is safe
@@ -26,17 +31,17 @@ type sampler struct {
 	maxAge           time.Duration
 
 	keys        *keyPolicy
-	scrub       *scrubber // nil when scrubbing is off
+	scrub       *scrub.Scrubber // nil when scrubbing is off
 	scrubBodies bool
-	hasher      *hasher      // nil when hashing is off
-	card        *cardinality // nil when the cap is off
+	hasher      *hashing.Hasher      // nil when hashing is off
+	card        *cardinality.Tracker // nil when the cap is off
 
 	logSampling    bool
-	logRules       *ruleSet
+	logRules       *sampling.RuleSet
 	logBy          SampleBy
 	logAttr        string
 	metricSampling bool
-	metricRules    *ruleSet
+	metricRules    *sampling.RuleSet
 
 	tel  *telemetry
 	tb   *metadata.TelemetryBuilder
@@ -62,14 +67,14 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		rand:             rand.Uint64,
 	}
 	if s.validate {
-		s.maxValueLen = boundLen(s.maxValueLen, maxIndexedValueLen)
-		s.maxLongValueLen = boundLen(s.maxLongValueLen, maxFieldLen)
-		s.maxNestedLen = maxFieldLen
+		s.maxValueLen = validate.BoundLen(s.maxValueLen, validate.MaxIndexedValueLen)
+		s.maxLongValueLen = validate.BoundLen(s.maxLongValueLen, validate.MaxFieldLen)
+		s.maxNestedLen = validate.MaxFieldLen
 	} else {
 		s.maxAttrs, s.maxValueLen, s.maxLongValueLen = 0, 0, 0
 	}
 	if cfg.Scrub.Enabled {
-		sc, err := newScrubber(&cfg.Scrub)
+		sc, err := scrub.New(&cfg.Scrub)
 		if err != nil {
 			return nil, fmt.Errorf("scrub.custom_patterns: %w", err)
 		}
@@ -77,34 +82,26 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		s.scrubBodies = cfg.Scrub.Bodies
 	}
 	if cfg.Hashing.Enabled {
-		s.hasher = newHasher([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
+		s.hasher = hashing.New([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
 	}
 	if cfg.Cardinality.Enabled {
-		s.card = newCardinality(&cfg.Cardinality)
+		s.card = cardinality.New(&cfg.Cardinality)
 	}
-	s.logRules = newRuleSet(cfg.Sampling.Logs.Probability, cfg.Sampling.Logs.Rules)
-	s.metricRules = newRuleSet(cfg.Sampling.Metrics.Probability, cfg.Sampling.Metrics.Rules)
+	s.logRules = sampling.NewRuleSet(cfg.Sampling.Logs.Probability, cfg.Sampling.Logs.Rules)
+	s.metricRules = sampling.NewRuleSet(cfg.Sampling.Metrics.Probability, cfg.Sampling.Metrics.Rules)
 
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("creating telemetry: %w", err)
 	}
 	s.tb = tb
-	var custom []customPattern
+	var custom []string
 	if s.scrub != nil {
-		custom = s.scrub.custom
+		custom = s.scrub.CustomNames()
 	}
 	refusals := &refusalLog{logger: set.Logger, now: func() time.Time { return s.now() }}
 	s.tel = newTelemetry(tb, custom, refusals)
 	return s, nil
-}
-
-// boundLen returns the configured length limit n (0: none) capped at the storage bound.
-func boundLen(n, bound int) int {
-	if n <= 0 || n > bound {
-		return bound
-	}
-	return n
 }
 
 func (s *sampler) shutdown(context.Context) error {
@@ -122,14 +119,18 @@ func (s *sampler) shutdown(context.Context) error {
 // While validating, keys are checked as they are visited (keyCheck). A key that needs repair is
 // decided on, and its value processed, as its repaired form, which is what is stored; once the
 // visit is over, repairKeys renames such keys and removes repeated ones, and the attribute-set hash
-// is computed again. Maps of more than maxGuardedKeys entries are repaired before the visit.
+// is computed again. Maps of more than validate.MaxGuardedKeys entries are repaired before the visit.
+//
+// Each key's action is decided once, in the visit, which records the positions to remove; a map
+// that needed key repair is the exception: its keys have moved, so removeAttrs decides on them
+// again, as they are stored.
 func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
 	check := s.validate
-	if check && m.Len() > maxGuardedKeys {
-		repairKeys(m, 0, c)
+	if check && m.Len() > validate.MaxGuardedKeys {
+		validate.RepairKeys(m, 0, &c.Counts)
 		check = false
 	}
 	// Points of one metric usually repeat the same keys in the same order: for top-level maps, a
@@ -140,7 +141,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	maxLen, maxLong := s.valueLen(top, false), s.valueLen(top, true)
 	var sum uint64
 	kept := 0
-	remove := false
+	var drops dropSet
 	pos := 0
 	m.Range(func(k string, v pcommon.Value) bool {
 		var ki keyInfo
@@ -156,7 +157,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		if !hit || pos >= verified {
 			verified = 0 // the memo vouches for no key after the first it did not vouch for
 			if kc.check(ki, pos) && ki.bad {
-				ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
+				ki = s.keys.info(validate.StoredKey(k)) // decide as stored; RepairKeys counts the repair
 			}
 		}
 		pos++
@@ -165,13 +166,13 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			a = actLocation
 		}
 		if a.removes() {
-			remove = true
+			drops.add(pos-1, a.reason())
 			return true
 		}
 		if a != actReserved {
 			kept++
 			if limit > 0 && kept > limit {
-				remove = true
+				drops.add(pos-1, tally.RemoveCountLimit)
 				return true
 			}
 		}
@@ -183,7 +184,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			if ki.long {
 				ml = maxLong
 			}
-			sum += strPairHash(ki.hash, s.scrubStr(v, ml, c))
+			sum += cardinality.StrPairHash(ki.hash, s.scrubStr(v, ml, c))
 			return true
 		}
 		if t <= pcommon.ValueTypeBool && a != actHash {
@@ -194,7 +195,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		return true
 	})
 	if kc.repair {
-		repairKeys(m, 0, c)
+		validate.RepairKeys(m, 0, &c.Counts)
 		s.removeAttrs(m, limit, parent, c)
 		if memo {
 			c.memoOK = 0
@@ -205,14 +206,61 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		// The memo now holds this map's first keys, all storable and distinct.
 		c.memoOK = min(pos, len(c.memo))
 	}
-	if remove {
-		s.removeAttrs(m, limit, parent, c)
+	if drops.any() {
+		drops.apply(m, c)
 	}
 	return sum
 }
 
+// dropSet records, during the visit of a map, the positions of the attributes to remove and how
+// many are removed for each reason. Positions past 63 need an allocation; the bound on attributes
+// (validation.max_attributes) keeps them rare.
+type dropSet struct {
+	first uint64   // positions 0 to 63
+	more  []uint64 // positions from 64 on
+	n     [tally.NumRemoveReasons]int64
+}
+
+func (d *dropSet) add(pos int, r tally.RemoveReason) {
+	d.n[r]++
+	if pos < 64 {
+		d.first |= 1 << pos
+		return
+	}
+	w := pos/64 - 1
+	for len(d.more) <= w {
+		d.more = append(d.more, 0)
+	}
+	d.more[w] |= 1 << (pos % 64)
+}
+
+func (d *dropSet) has(pos int) bool {
+	if pos < 64 {
+		return d.first&(1<<pos) != 0
+	}
+	w := pos/64 - 1
+	return w < len(d.more) && d.more[w]&(1<<(pos%64)) != 0
+}
+
+func (d *dropSet) any() bool { return d.first != 0 || d.more != nil }
+
+// apply removes the recorded attributes of m, which must not have changed since they were
+// recorded, and counts them.
+func (d *dropSet) apply(m pcommon.Map, c *counts) {
+	pos := 0
+	m.RemoveIf(func(string, pcommon.Value) bool {
+		drop := d.has(pos)
+		pos++
+		return drop
+	})
+	for r, n := range d.n {
+		c.Removed[r] += n
+	}
+}
+
 // removeAttrs removes the attributes of m that the key policy removes (deny list, allow list,
-// location) and those past limit (when limit > 0), and counts them.
+// location) and those past limit (when limit > 0), and counts them. It decides on the keys of m as
+// they are: processAttrs calls it only on a map whose keys were repaired after its visit.
 func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts) {
 	kept := 0
 	m.RemoveIf(func(k string, _ pcommon.Value) bool {
@@ -220,22 +268,16 @@ func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts
 		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
 			a = actLocation
 		}
-		switch a {
-		case actDeny:
-			c.removed[removeDenyList]++
+		switch {
+		case a.removes():
+			c.Removed[a.reason()]++
 			return true
-		case actNotAllowed:
-			c.removed[removeNotAllowed]++
-			return true
-		case actLocation:
-			c.removed[removeLocation]++
-			return true
-		case actReserved:
+		case a == actReserved:
 			return false
 		}
 		kept++
 		if limit > 0 && kept > limit {
-			c.removed[removeCountLimit]++
+			c.Removed[tally.RemoveCountLimit]++
 			return true
 		}
 		return false
@@ -246,7 +288,7 @@ func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts
 func attrSetHash(m pcommon.Map) uint64 {
 	var sum uint64
 	m.Range(func(k string, v pcommon.Value) bool {
-		sum += typedPairHash(keyHash(k), v, v.Type())
+		sum += cardinality.TypedPairHash(cardinality.KeyHash(k), v, v.Type())
 		return true
 	})
 	return sum
@@ -256,12 +298,12 @@ func attrSetHash(m pcommon.Map) uint64 {
 // pair hash with the key hash hk. The common small numbers cost one comparison
 // (scrubber.scrubNonString).
 func (s *sampler) numberPairHash(v pcommon.Value, t pcommon.ValueType, hk uint64, c *counts) uint64 {
-	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
-		t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
-		s.scrub.scrubNonString(v, c)
+	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.MayMatchInt(v.Int()) ||
+		t == pcommon.ValueTypeDouble && s.scrub.MayMatchDouble(v.Double())) {
+		s.scrub.ScrubNonString(v, &c.Counts)
 		t = v.Type()
 	}
-	return typedPairHash(hk, v, t)
+	return cardinality.TypedPairHash(hk, v, t)
 }
 
 // valueLen returns the length bound of a value of a top-level map (top) or of a nested one; long
@@ -282,11 +324,11 @@ func (s *sampler) valueLen(top, long bool) int {
 func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, ki keyInfo, a keyAction, top bool, depth int, c *counts) uint64 {
 	switch a {
 	case actHash:
-		if s.hasher.hashValue(v) {
-			c.hashed++
+		if s.hasher.HashValue(v) {
+			c.Hashed++
 			t = pcommon.ValueTypeStr
 		} else if s.validate {
-			repairValue(v, s.maxValueLen, depth, c)
+			validate.RepairValue(v, s.maxValueLen, depth, &c.Counts)
 		}
 	case actKeep, actReserved:
 		// The processor's own keys are not removed, but a sender may set them: their values are
@@ -294,7 +336,7 @@ func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, k
 		maxLen := s.valueLen(top, ki.long)
 		switch t {
 		case pcommon.ValueTypeStr:
-			return strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+			return cardinality.StrPairHash(ki.hash, s.scrubStr(v, maxLen, c))
 		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
 			return s.numberPairHash(v, t, ki.hash, c)
 		}
@@ -302,7 +344,7 @@ func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, k
 		s.truncate(v, maxLen, c)
 		t = v.Type()
 	}
-	return typedPairHash(ki.hash, v, t)
+	return cardinality.TypedPairHash(ki.hash, v, t)
 }
 
 // scrubStr scrubs and (while validating) repairs a string value and truncates it to maxLen bytes
@@ -311,13 +353,13 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
-		out, changed = s.scrub.scrubRepair(str, s.validate, c)
-	} else if s.validate && needsRepair(out) {
-		out, changed = repairString(out, c), true
+		out, changed = s.scrub.ScrubRepair(str, s.validate, &c.Counts)
+	} else if s.validate && validate.NeedsRepair(out) {
+		out, changed = validate.RepairString(out, &c.Counts), true
 	}
 	if maxLen > 0 && len(out) > maxLen {
-		out, changed = s.scrub.cut(out, maxLen), true
-		c.truncated[truncValueLength]++
+		out, changed = s.scrub.Cut(out, maxLen), true
+		c.Truncated[tally.TruncValueLength]++
 	}
 	if changed {
 		v.SetStr(out)
@@ -331,7 +373,7 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 // location, hashing, key repair), slices element by element, and maps and slices at maxDepth are
 // emptied. key is the key v is found under ("" for a body); depth is the depth of v.
 func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) {
-	if s.scrub == nil && !s.keys.location && !s.validate {
+	if s.scrub == nil && s.keys.location == nil && !s.validate {
 		return
 	}
 	switch v.Type() {
@@ -339,15 +381,15 @@ func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) 
 		s.scrubStr(v, s.maxNestedLen, c)
 	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBytes:
 		if s.scrub != nil {
-			s.scrub.scrubNonString(v, c)
+			s.scrub.ScrubNonString(v, &c.Counts)
 		}
 	case pcommon.ValueTypeMap:
-		if s.validate && cutDeep(v, depth, c) {
+		if s.validate && validate.CutDeep(v, depth, &c.Counts) {
 			return
 		}
 		s.processAttrs(v.Map(), 0, false, key, depth+1, c)
 	case pcommon.ValueTypeSlice:
-		if s.validate && cutDeep(v, depth, c) {
+		if s.validate && validate.CutDeep(v, depth, &c.Counts) {
 			return
 		}
 		sl := v.Slice()
@@ -366,34 +408,14 @@ func (s *sampler) truncate(v pcommon.Value, maxLen int, c *counts) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if str := v.Str(); len(str) > maxLen {
-			v.SetStr(s.scrub.cut(str, maxLen))
-			c.truncated[truncValueLength]++
+			v.SetStr(s.scrub.Cut(str, maxLen))
+			c.Truncated[tally.TruncValueLength]++
 		}
 	case pcommon.ValueTypeBytes:
 		if b := v.Bytes(); b.Len() > maxLen {
-			cut := []byte(s.scrub.dropCardTail(string(b.AsRaw()[:maxLen])))
+			cut := []byte(s.scrub.DropCardTail(string(b.AsRaw()[:maxLen])))
 			b.FromRaw(cut)
-			c.truncated[truncValueLength]++
+			c.Truncated[tally.TruncValueLength]++
 		}
 	}
-}
-
-// truncateBytes cuts a bytes value to maxLen bytes (0: no limit).
-func truncateBytes(v pcommon.Value, maxLen int, c *counts) {
-	if b := v.Bytes(); maxLen > 0 && b.Len() > maxLen {
-		b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
-		c.truncated[truncValueLength]++
-	}
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }

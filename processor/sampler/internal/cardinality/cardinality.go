@@ -1,4 +1,4 @@
-package sampler // import "github.com/trackhq/track/processor/sampler"
+package cardinality // import "github.com/trackhq/track/processor/sampler/internal/cardinality"
 
 import (
 	"hash/maphash"
@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/trackhq/track/processor/sampler/internal/sampling"
 )
 
-// cardinality tracks the distinct point attribute sets of every metric in the current window and
+// Tracker tracks the distinct point attribute sets of every metric in the current window and
 // admits at most maxSeries of them per metric. Memory is bounded by maxMetrics names and
 // maxTracked attribute-set hashes (8 bytes each plus map overhead). It is safe for concurrent use.
-type cardinality struct {
+type Tracker struct {
 	maxSeries  int
 	maxMetrics int
 	maxTracked int
@@ -22,30 +24,31 @@ type cardinality struct {
 
 	mu          sync.RWMutex
 	windowStart int64 // unix ns of the current window's start
-	metrics     map[string]*seriesSet
+	metrics     map[string]*SeriesSet
 	tracked     int // series admitted over all metrics in this window; guarded by trackedMu
 	trackedMu   sync.Mutex
 }
 
-// seriesSet is the set of admitted attribute-set hashes of one metric.
-type seriesSet struct {
+// SeriesSet is the set of admitted attribute-set hashes of one metric.
+type SeriesSet struct {
 	mu  sync.Mutex
 	set map[uint64]struct{}
 }
 
-func newCardinality(cfg *CardinalityConfig) *cardinality {
-	return &cardinality{
+// New returns a Tracker with the limits of cfg.
+func New(cfg *Config) *Tracker {
+	return &Tracker{
 		maxSeries:  cfg.MaxSeries,
 		maxMetrics: cfg.MaxMetrics,
 		maxTracked: cfg.MaxTrackedSeries,
 		window:     cfg.Window,
-		metrics:    map[string]*seriesSet{},
+		metrics:    map[string]*SeriesSet{},
 	}
 }
 
-// forMetric returns the series set of name in the window containing now, or nil when the metric
+// ForMetric returns the series set of name in the window containing now, or nil when the metric
 // cannot be tracked (max_metrics reached): all its points then overflow.
-func (c *cardinality) forMetric(name string, now time.Time) *seriesSet {
+func (c *Tracker) ForMetric(name string, now time.Time) *SeriesSet {
 	ws := now.Truncate(c.window).UnixNano()
 	c.mu.RLock()
 	s, ok := c.metrics[name]
@@ -59,7 +62,7 @@ func (c *cardinality) forMetric(name string, now time.Time) *seriesSet {
 	// A batch that read the clock before a concurrent rollover (ws < windowStart) uses the new window.
 	if ws > c.windowStart {
 		c.windowStart = ws
-		c.metrics = map[string]*seriesSet{}
+		c.metrics = map[string]*SeriesSet{}
 		c.trackedMu.Lock()
 		c.tracked = 0
 		c.trackedMu.Unlock()
@@ -70,13 +73,13 @@ func (c *cardinality) forMetric(name string, now time.Time) *seriesSet {
 	if len(c.metrics) >= c.maxMetrics {
 		return nil
 	}
-	s = &seriesSet{set: map[uint64]struct{}{}}
+	s = &SeriesSet{set: map[uint64]struct{}{}}
 	c.metrics[strings.Clone(name)] = s
 	return s
 }
 
-// admit reports whether the attribute set with hash h may keep its own series in s.
-func (c *cardinality) admit(s *seriesSet, h uint64) bool {
+// Admit reports whether the attribute set with hash h may keep its own series in s.
+func (c *Tracker) Admit(s *SeriesSet, h uint64) bool {
 	if s == nil {
 		return false
 	}
@@ -101,44 +104,35 @@ func (c *cardinality) admit(s *seriesSet, h uint64) bool {
 	return true
 }
 
-// mix64 is the splitmix64 finalizer: it spreads every input bit over the output.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
 // seriesSeed seeds the in-memory attribute-set hashes; they never leave the process.
 var seriesSeed = maphash.MakeSeed()
 
-func keyHash(k string) uint64 { return maphash.String(seriesSeed, k) }
+// KeyHash hashes an attribute key for TypedPairHash and StrPairHash.
+func KeyHash(k string) uint64 { return maphash.String(seriesSeed, k) }
 
-// strPairHash is typedPairHash for a string value s, without reading the value again.
-func strPairHash(hk uint64, s string) uint64 {
-	return mix64(hk ^ bits.RotateLeft64(maphash.String(seriesSeed, s), 31) ^ uint64(pcommon.ValueTypeStr))
+// StrPairHash is TypedPairHash for a string value s, without reading the value again.
+func StrPairHash(hk uint64, s string) uint64 {
+	return sampling.Mix64(hk ^ bits.RotateLeft64(maphash.String(seriesSeed, s), 31) ^ uint64(pcommon.ValueTypeStr))
 }
 
-// typedPairHash hashes a key, given by its hash hk, with its value v of type t. Summing it over the
+// TypedPairHash hashes a key, given by its hash hk, with its value v of type t. Summing it over the
 // pairs of a map gives a hash of the attribute set that does not depend on the order of the pairs.
-func typedPairHash(hk uint64, v pcommon.Value, t pcommon.ValueType) uint64 {
+func TypedPairHash(hk uint64, v pcommon.Value, t pcommon.ValueType) uint64 {
 	var hv uint64
 	switch t {
 	case pcommon.ValueTypeStr:
-		return strPairHash(hk, v.Str())
+		return StrPairHash(hk, v.Str())
 	case pcommon.ValueTypeInt:
-		hv = mix64(uint64(v.Int()) ^ 0x1)
+		hv = sampling.Mix64(uint64(v.Int()) ^ 0x1)
 	case pcommon.ValueTypeDouble:
-		hv = mix64(math.Float64bits(v.Double()) ^ 0x2)
+		hv = sampling.Mix64(math.Float64bits(v.Double()) ^ 0x2)
 	case pcommon.ValueTypeBool:
 		if v.Bool() {
 			hv = 0x3
 		} else {
 			hv = 0x4
 		}
-		hv = mix64(hv)
+		hv = sampling.Mix64(hv)
 	case pcommon.ValueTypeBytes:
 		hv = maphash.Bytes(seriesSeed, v.Bytes().AsRaw()) ^ 0x5
 	case pcommon.ValueTypeEmpty:
@@ -146,5 +140,5 @@ func typedPairHash(hk uint64, v pcommon.Value, t pcommon.ValueType) uint64 {
 	default:
 		hv = maphash.String(seriesSeed, v.AsString()) ^ uint64(t)<<56
 	}
-	return mix64(hk ^ bits.RotateLeft64(hv, 31) ^ uint64(t))
+	return sampling.Mix64(hk ^ bits.RotateLeft64(hv, 31) ^ uint64(t))
 }
