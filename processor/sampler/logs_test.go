@@ -13,6 +13,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
 )
 
 func newLogs() (plog.Logs, plog.ResourceLogs, plog.LogRecordSlice) {
@@ -113,8 +118,14 @@ func TestLogsScrubbing(t *testing.T) {
 		"user.id":  expectedHash(testKey, "bob", 32),
 		"contacts": []any{"[REDACTED:email]", map[string]any{}},
 	}, structured.Body().Map().AsRaw())
-	assert.Equal(t, int64(3), counter(t, tt, "processor_sampler_removed_attributes", reason("deny_list")))
-	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_hashed_values"))
+	at := func(r string) attribute.Set { return attribute.NewSet(reason(r)) }
+	metadatatest.AssertEqualProcessorSamplerRemovedAttributes(t, tt, []metricdata.DataPoint[int64]{
+		{Attributes: at("deny_list"), Value: 3},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorSamplerRedactedValues(t, tt, []metricdata.DataPoint[int64]{
+		{Attributes: at("email"), Value: 2}, {Attributes: at("card"), Value: 1}, {Attributes: at("token"), Value: 1},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorSamplerHashedValues(t, tt, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestLogsBodiesOff(t *testing.T) {
