@@ -30,18 +30,22 @@ const (
 	actDeny                        // remove: on the deny list
 	actNotAllowed                  // remove: not on the allow list (allow mode)
 	actLocation                    // remove: finer than a region (location coarsening)
+	numKeyActions
 )
 
 func (a keyAction) removes() bool { return a == actDeny || a == actNotAllowed || a == actLocation }
 
-// removeReasons are the telemetry reasons of the actions that remove an attribute.
-var removeReasons = [...]tally.RemoveReason{
+// removeReasons are the telemetry reasons of the actions that remove an attribute; actKeep stands
+// for an attribute past validation.max_attributes.
+var removeReasons = [numKeyActions]tally.RemoveReason{
+	actKeep:       tally.RemoveCountLimit,
 	actDeny:       tally.RemoveDenyList,
 	actNotAllowed: tally.RemoveNotAllowed,
 	actLocation:   tally.RemoveLocation,
 }
 
-// reason returns why an action that removes an attribute (removes) removes it.
+// reason returns why an action that removes an attribute (removes) removes it, and
+// tally.RemoveCountLimit for actKeep.
 func (a keyAction) reason() tally.RemoveReason { return removeReasons[a] }
 
 // maxCachedKeys bounds the key decision cache, so a flood of unique keys cannot grow memory.

@@ -3,6 +3,7 @@ package sampler // import "github.com/trackhq/track/processor/sampler"
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"time"
 
@@ -121,9 +122,9 @@ func (s *sampler) shutdown(context.Context) error {
 // visit is over, repairKeys renames such keys and removes repeated ones, and the attribute-set hash
 // is computed again. Maps of more than validate.MaxGuardedKeys entries are repaired before the visit.
 //
-// Each key's action is decided once, in the visit, which records the positions to remove; a map
-// that needed key repair is the exception: its keys have moved, so removeAttrs decides on them
-// again, as they are stored.
+// Each key's action is decided once, in the visit, which records the positions to remove (a bit
+// each) and how many go for each reason; removeAttrs decides again only where the bits cannot say:
+// in a map that needed key repair (its keys have moved) and for a position past the 64th.
 func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
@@ -141,7 +142,10 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	maxLen, maxLong := s.valueLen(top, false), s.valueLen(top, true)
 	var sum uint64
 	kept := 0
-	var drops dropSet
+	// The visit's closure must stay small enough to be inlined into Range: it records removals in
+	// two plain variables.
+	var drops uint64                   // bit i: remove the attribute at position i (i < 64)
+	var removedBy [numKeyActions]int64 // removals by action; actKeep stands for the count limit
 	pos := 0
 	m.Range(func(k string, v pcommon.Value) bool {
 		var ki keyInfo
@@ -166,13 +170,15 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			a = actLocation
 		}
 		if a.removes() {
-			drops.add(pos-1, a.reason())
+			drops |= 1 << (pos - 1)
+			removedBy[a]++
 			return true
 		}
 		if a != actReserved {
 			kept++
 			if limit > 0 && kept > limit {
-				drops.add(pos-1, tally.RemoveCountLimit)
+				drops |= 1 << (pos - 1)
+				removedBy[actKeep]++
 				return true
 			}
 		}
@@ -206,55 +212,35 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		// The memo now holds this map's first keys, all storable and distinct.
 		c.memoOK = min(pos, len(c.memo))
 	}
-	if drops.any() {
-		drops.apply(m, c)
+	// Comparing removedBy costs a memequal call: only maps past 64 attributes need it.
+	if drops != 0 || pos > 64 && removedBy != [numKeyActions]int64{} {
+		s.applyDrops(m, drops, &removedBy, limit, parent, c)
 	}
 	return sum
 }
 
-// dropSet records, during the visit of a map, the positions of the attributes to remove and how
-// many are removed for each reason. Positions past 63 need an allocation; the bound on attributes
-// (validation.max_attributes) keeps them rare.
-type dropSet struct {
-	first uint64   // positions 0 to 63
-	more  []uint64 // positions from 64 on
-	n     [tally.NumRemoveReasons]int64
-}
-
-func (d *dropSet) add(pos int, r tally.RemoveReason) {
-	d.n[r]++
-	if pos < 64 {
-		d.first |= 1 << pos
+// applyDrops removes the attributes of m at the positions set in drops and counts them by
+// removedBy (see processAttrs). When a removal lies past the 64th position, which drops cannot
+// hold, removeAttrs decides on m instead.
+func (s *sampler) applyDrops(m pcommon.Map, drops uint64, removedBy *[numKeyActions]int64, limit int, parent string, c *counts) {
+	var n int64
+	for _, k := range removedBy {
+		n += k
+	}
+	if n != int64(bits.OnesCount64(drops)) {
+		s.removeAttrs(m, limit, parent, c)
 		return
 	}
-	w := pos/64 - 1
-	for len(d.more) <= w {
-		d.more = append(d.more, 0)
-	}
-	d.more[w] |= 1 << (pos % 64)
-}
-
-func (d *dropSet) has(pos int) bool {
-	if pos < 64 {
-		return d.first&(1<<pos) != 0
-	}
-	w := pos/64 - 1
-	return w < len(d.more) && d.more[w]&(1<<(pos%64)) != 0
-}
-
-func (d *dropSet) any() bool { return d.first != 0 || d.more != nil }
-
-// apply removes the recorded attributes of m, which must not have changed since they were
-// recorded, and counts them.
-func (d *dropSet) apply(m pcommon.Map, c *counts) {
 	pos := 0
 	m.RemoveIf(func(string, pcommon.Value) bool {
-		drop := d.has(pos)
+		drop := pos < 64 && drops&(1<<pos) != 0
 		pos++
 		return drop
 	})
-	for r, n := range d.n {
-		c.Removed[r] += n
+	for a, k := range removedBy {
+		if k > 0 {
+			c.Removed[keyAction(a).reason()] += k
+		}
 	}
 }
 

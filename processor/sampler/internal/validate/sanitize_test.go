@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -74,4 +75,14 @@ func TestRepairKeysManyKeys(t *testing.T) {
 	assert.Equal(t, int64(0), v.Int(), "renamed entries keep their values")
 	_, ok = m.Get(fmt.Sprintf("k%03d\uFFFD", maxRenamedKeys))
 	assert.False(t, ok, "the keys past the rename bound are removed")
+}
+
+func TestJoinFields(t *testing.T) {
+	require.NoError(t, JoinFields(nil))
+	a, b := errors.New("max_age: must not be negative"), errors.New("long_value_keys::1: must not be empty")
+	err := JoinFields([]error{a, b})
+	assert.EqualError(t, err, "max_age: must not be negative; long_value_keys::1: must not be empty",
+		"one line, so that the key path confmap puts in front covers every error")
+	assert.ErrorIs(t, err, a)
+	assert.ErrorIs(t, err, b)
 }
