@@ -1,7 +1,6 @@
 package validate // import "github.com/trackhq/track/processor/sampler/internal/validate"
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -60,23 +59,24 @@ func Default() Config {
 // offending field; the Collector's confmap validation puts the path of cfg in front.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.MaxAttributes < 0 {
-		errs = append(errs, errors.New("max_attributes: must not be negative"))
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_attributes", int64(cfg.MaxAttributes)},
+		{"max_value_length", int64(cfg.MaxValueLength)},
+		{"max_future", int64(cfg.MaxFuture)},
+		{"max_age", int64(cfg.MaxAge)},
+		{"max_long_value_length", int64(cfg.MaxLongValueLength)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", f.key))
+		}
 	}
-	if cfg.MaxValueLength < 0 {
-		errs = append(errs, errors.New("max_value_length: must not be negative"))
-	} else if cfg.MaxValueLength > MaxIndexedValueLen {
+	if cfg.MaxValueLength > MaxIndexedValueLen {
 		errs = append(errs, fmt.Errorf("max_value_length: %d is above %d bytes, the longest attribute value that stays within a Postgres btree index entry; list long attributes in long_value_keys instead", cfg.MaxValueLength, MaxIndexedValueLen))
 	}
-	if cfg.MaxFuture < 0 {
-		errs = append(errs, errors.New("max_future: must not be negative"))
-	}
-	if cfg.MaxAge < 0 {
-		errs = append(errs, errors.New("max_age: must not be negative"))
-	}
-	if cfg.MaxLongValueLength < 0 {
-		errs = append(errs, errors.New("max_long_value_length: must not be negative"))
-	} else if cfg.MaxLongValueLength > MaxFieldLen {
+	if cfg.MaxLongValueLength > MaxFieldLen {
 		errs = append(errs, fmt.Errorf("max_long_value_length: %d is above the storage bound of %d bytes", cfg.MaxLongValueLength, MaxFieldLen))
 	}
 	for i, k := range cfg.LongValueKeys {
