@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -75,7 +76,7 @@ func newPipe(tb testing.TB) *pipe {
 	sf := sampler.NewFactory()
 	scfg := sf.CreateDefaultConfig().(*sampler.Config)
 	scfg.Hashing.Key = configopaque.String("pipeline-fuzz-hash-key-0123456789")
-	require.NoError(tb, scfg.Validate())
+	require.NoError(tb, confmap.Validate(scfg))
 	sset := processortest.NewNopSettings(sf.Type())
 	mp, err := sf.CreateMetrics(ctx, sset, scfg, me)
 	require.NoError(tb, err)

@@ -248,23 +248,3 @@ func BenchmarkLogs(b *testing.B) {
 		reportRate(b, benchRecords, "records")
 	})
 }
-
-// BenchmarkScrubString measures the value scanner on a clean value and on one full of PII.
-func BenchmarkScrubString(b *testing.B) {
-	sc := &scrubber{email: true, card: true, token: true}
-	for _, tc := range []struct{ name, in string }{
-		{"clean", "/api/v1/orders/{id} GET 200 eu-west-1"},
-		{"stacktrace", benchStackBody},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				var c counts
-				for pb.Next() {
-					out, _ := sc.scrubString(tc.in, &c)
-					sink += len(out) & 1
-				}
-			})
-		})
-	}
-}

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -53,13 +56,13 @@ func fuzzConfig() *Config {
 }
 
 // droppedTotal sums the processor's dropped_items counter over every reason for one signal.
-func droppedTotal(t *testing.T, tt *componenttest.Telemetry, sig signal) int {
+func droppedTotal(t *testing.T, tt *componenttest.Telemetry, sig tally.Signal) int {
 	sigAttr := sigMetrics
-	if sig == signalLogs {
+	if sig == tally.SignalLogs {
 		sigAttr = sigLogs
 	}
 	n := int64(0)
-	for _, r := range dropReasonNames {
+	for _, r := range tally.DropReasonNames {
 		n += counter(t, tt, "processor_sampler_dropped_items", sigAttr, reason(r))
 	}
 	return int(n)
@@ -76,21 +79,6 @@ func fuzzScrubber(t *testing.T) fuzzSampler {
 	cfg := fuzzConfig()
 	s, tt, _ := newTestSampler(t, cfg)
 	return fuzzSampler{s, cfg, tt}
-}
-
-// FuzzScrubString checks that scrubbing never panics and that its output is a fixed point: nothing
-// left in it matches a pattern.
-func FuzzScrubString(f *testing.F) {
-	for _, s := range fuzzStrings {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		sc := &scrubber{email: true, card: true, token: true, ip: true}
-		var c counts
-		out, _ := sc.scrubString(in, &c)
-		again, changed := sc.scrubString(out, &c)
-		require.False(t, changed, "second pass changed %q into %q", out, again)
-	})
 }
 
 // FuzzLogRecord feeds arbitrary attribute values, bodies and event names through the logs pipeline.
@@ -115,7 +103,7 @@ func FuzzLogRecord(f *testing.F) {
 		in := ld.LogRecordCount()
 		out, _ := s.processLogs(context.Background(), ld)
 		newOutputCheck(t, s.cfg).logs(out, true)
-		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, s.tt, signalLogs))
+		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, s.tt, tally.SignalLogs))
 	})
 }
 
@@ -158,7 +146,7 @@ func FuzzMetricsPayload(f *testing.F) {
 		})
 		folded := int(counter(t, tt, "processor_sampler_overflow_points")) - keptOverflow
 		sampled := int(counter(t, tt, "processor_sampler_sampled_out_items", sigMetrics))
-		require.Equal(t, in, out.DataPointCount()+droppedTotal(t, tt, signalMetrics)+sampled+folded,
+		require.Equal(t, in, out.DataPointCount()+droppedTotal(t, tt, tally.SignalMetrics)+sampled+folded,
 			"points in = out + dropped + sampled out + folded")
 		_, err = m.MarshalMetrics(out)
 		require.NoError(t, err)
@@ -199,7 +187,7 @@ func FuzzLogsPayload(f *testing.F) {
 		out, _ := s.processLogs(context.Background(), ld)
 		newOutputCheck(t, cfg).logs(out, true)
 		sampled := int(counter(t, tt, "processor_sampler_sampled_out_items", sigLogs))
-		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, tt, signalLogs)+sampled,
+		require.Equal(t, in, out.LogRecordCount()+droppedTotal(t, tt, tally.SignalLogs)+sampled,
 			"records in = out + dropped + sampled out")
 		_, err = m.MarshalLogs(out)
 		require.NoError(t, err)
@@ -233,7 +221,7 @@ func seedMetrics() []pmetric.Metrics {
 		nested.PutStr(str, str)
 		nested.PutEmptySlice("s").AppendEmpty().SetInt(4111111111111111)
 		if i%3 == 0 {
-			deep(ha.PutEmpty("deep"), maxDepth+2)
+			deep(ha.PutEmpty("deep"), validate.MaxDepth+2)
 		}
 		hostile.Exemplars().AppendEmpty().FilteredAttributes().PutStr(str, str)
 		d := dps.AppendEmpty()
@@ -261,8 +249,9 @@ func seedMetrics() []pmetric.Metrics {
 		}
 		su := sm.Metrics().AppendEmpty()
 		su.SetName("summary")
+		sps := su.SetEmptySummary().DataPoints()
 		for j := range 3 {
-			su.SetEmptySummary().DataPoints().AppendEmpty().Attributes().PutInt("j", int64(j))
+			sps.AppendEmpty().Attributes().PutInt("j", int64(j))
 		}
 		stamped(md)
 		switch i % 4 { // odd timestamps on the last sum point
@@ -300,10 +289,26 @@ func seedLogs() []plog.Logs {
 		mb.PutDouble("amount", 4111111111111111)
 		sb := event(lrs, "s", testNow).Body().SetEmptySlice()
 		sb.AppendEmpty().SetStr(str)
-		deep(sb.AppendEmpty(), maxDepth+i%3)
+		deep(sb.AppendEmpty(), validate.MaxDepth+i%3)
 		odd := event(lrs, "odd", testNow)
 		odd.SetTimestamp([]pcommon.Timestamp{0, 1 << 63, pcommon.NewTimestampFromTime(testNow.Add(2 * time.Hour))}[i%3])
 		seeds = append(seeds, ld)
 	}
 	return seeds
+}
+
+// TestFuzzSeedsReachTheirCases checks that the seeds hold what they are built to exercise: every
+// kind of metric with several points (summaries too), and each odd timestamp.
+func TestFuzzSeedsReachTheirCases(t *testing.T) {
+	for _, md := range seedMetrics() {
+		perType := map[pmetric.MetricType]int{}
+		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+		for i := 0; i < ms.Len(); i++ {
+			perType[ms.At(i).Type()] += pointCount(ms.At(i))
+		}
+		assert.Equal(t, 3, perType[pmetric.MetricTypeSummary], "summary points")
+		assert.Equal(t, 3, perType[pmetric.MetricTypeExponentialHistogram], "exponential histogram points")
+		assert.Equal(t, 3, perType[pmetric.MetricTypeHistogram], "histogram points")
+		assert.Equal(t, 1, perType[pmetric.MetricTypeGauge], "gauge points")
+	}
 }

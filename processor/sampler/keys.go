@@ -4,13 +4,20 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/trackhq/track/internal/conventions"
+	"github.com/trackhq/track/processor/sampler/internal/cardinality"
+	"github.com/trackhq/track/processor/sampler/internal/location"
+	"github.com/trackhq/track/processor/sampler/internal/scrub"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
 // Attribute keys the processor writes itself. They are never scrubbed, hashed or counted against
 // validation.max_attributes.
 const (
-	adjustedCountKey = "sampling.adjusted_count"
-	overflowKey      = "otel.metric.overflow"
+	adjustedCountKey = conventions.AdjustedCount
+	overflowKey      = conventions.Overflow
 )
 
 // keyAction is what the processor does with an attribute, decided from its key alone.
@@ -23,24 +30,36 @@ const (
 	actDeny                        // remove: on the deny list
 	actNotAllowed                  // remove: not on the allow list (allow mode)
 	actLocation                    // remove: finer than a region (location coarsening)
+	numKeyActions
 )
 
 func (a keyAction) removes() bool { return a == actDeny || a == actNotAllowed || a == actLocation }
+
+// removeReasons are the telemetry reasons of the actions that remove an attribute; actKeep stands
+// for an attribute past validation.max_attributes.
+var removeReasons = [numKeyActions]tally.RemoveReason{
+	actKeep:       tally.RemoveCountLimit,
+	actDeny:       tally.RemoveDenyList,
+	actNotAllowed: tally.RemoveNotAllowed,
+	actLocation:   tally.RemoveLocation,
+}
+
+// reason returns why an action that removes an attribute (removes) removes it, and
+// tally.RemoveCountLimit for actKeep.
+func (a keyAction) reason() tally.RemoveReason { return removeReasons[a] }
 
 // maxCachedKeys bounds the key decision cache, so a flood of unique keys cannot grow memory.
 const maxCachedKeys = 4096
 
 // keyPolicy decides what happens to an attribute from its key. It is safe for concurrent use.
 type keyPolicy struct {
-	hashKeys     map[string]struct{}
-	scrub        bool
-	allowMode    bool
-	deny         wordMatcher
-	allow        keySet
-	location     bool
-	locationDrop wordMatcher
-	locationKeep keySet
-	longValues   map[string]struct{}
+	hashKeys   map[string]struct{}
+	scrub      bool
+	allowMode  bool
+	deny       scrub.WordMatcher
+	allow      scrub.KeySet
+	location   *location.Policy // nil when location coarsening is off
+	longValues map[string]struct{}
 
 	// cache holds decisions already taken; it is replaced, never mutated, so reads need no lock.
 	cache atomic.Pointer[map[string]keyInfo]
@@ -57,16 +76,12 @@ func newKeyPolicy(cfg *Config) *keyPolicy {
 	for _, k := range cfg.Validation.LongValueKeys {
 		p.longValues[k] = struct{}{}
 	}
-	if cfg.Location.Enabled {
-		p.location = true
-		p.locationDrop = newWordMatcher(append(append([]string(nil), cfg.Location.DropKeys...), cfg.Location.ExtraDropKeys...))
-		p.locationKeep = newKeySet(cfg.Location.KeepKeys)
-	}
+	p.location = location.New(&cfg.Location)
 	if cfg.Scrub.Enabled {
 		p.scrub = true
 		p.allowMode = cfg.Scrub.Mode == ScrubModeAllow
-		p.deny = newWordMatcher(append(append([]string(nil), cfg.Scrub.DenyKeys...), cfg.Scrub.ExtraDenyKeys...))
-		p.allow = newKeySet(cfg.Scrub.AllowKeys)
+		p.deny = scrub.NewWordMatcher(append(append([]string(nil), cfg.Scrub.DenyKeys...), cfg.Scrub.ExtraDenyKeys...))
+		p.allow = scrub.NewKeySet(cfg.Scrub.AllowKeys)
 	}
 	empty := map[string]keyInfo{}
 	p.cache.Store(&empty)
@@ -75,7 +90,7 @@ func newKeyPolicy(cfg *Config) *keyPolicy {
 
 // keyInfo is what is known about a key: the decision, whether its value may be long
 // (validation.long_value_keys), whether the key itself must be repaired before it is stored
-// (keyNeedsRepair), and the key's hash for attribute-set hashing.
+// (validate.KeyNeedsRepair), and the key's hash for attribute-set hashing.
 type keyInfo struct {
 	act  keyAction
 	long bool
@@ -94,7 +109,7 @@ func (p *keyPolicy) info(key string) keyInfo {
 		return ki
 	}
 	_, long := p.longValues[key]
-	ki := keyInfo{act: p.decide(key), long: long, bad: keyNeedsRepair(key), hash: keyHash(key)}
+	ki := keyInfo{act: p.decide(key), long: long, bad: validate.KeyNeedsRepair(key), hash: cardinality.KeyHash(key)}
 	p.remember(key, ki)
 	return ki
 }
@@ -126,19 +141,19 @@ func (p *keyPolicy) decide(key string) keyAction {
 	}
 	// Location coarsening comes before the scrub mode, so that an allow list such as "geo.*"
 	// cannot let a city through.
-	if p.location && p.locationDrop.match(key) && !p.locationKeep.contains(key) {
+	if p.location != nil && p.location.Drops(key) {
 		return actLocation
 	}
 	if !p.scrub {
 		return actKeep
 	}
 	if p.allowMode {
-		if p.allow.contains(key) {
+		if p.allow.Contains(key) {
 			return actKeep
 		}
 		return actNotAllowed
 	}
-	if p.deny.match(key) {
+	if p.deny.Match(key) {
 		return actDeny
 	}
 	return actKeep
@@ -148,147 +163,51 @@ func (p *keyPolicy) decide(key string) keyAction {
 // map attribute value), is removed by location coarsening when read as "parent.key": it catches
 // {"geo": {"location": ...}} and {"location": {"lat": ...}}. It is safe for concurrent use.
 func (p *keyPolicy) locationNested(parent, key string) bool {
-	if !p.location || parent == "" || !p.locationDrop.matchJoined(parent, key) {
+	return p.location != nil && p.location.DropsNested(parent, key)
+}
+
+// keyCheck decides, key by key while a map is visited, whether the map needs validate.RepairKeys: a key
+// that needs repair, or that may repeat an earlier key of the map. For a top-level map whose keys
+// so far are those of the last checked map (counts.memo), it costs nothing; otherwise keyGuard
+// checks the keys' hashes. It is not safe for concurrent use.
+type keyCheck struct {
+	on     bool // validating, and the map was not repaired before the visit
+	fast   bool // every key so far is the checked memo key at its position
+	repair bool // a key needs repair or may repeat: validate.RepairKeys must run after the visit
+	g      *validate.KeyGuard
+	c      *counts
+}
+
+func newKeyCheck(on, memo bool, depth int, c *counts) keyCheck {
+	return keyCheck{on: on, fast: on && memo, g: c.guard(depth), c: c}
+}
+
+// verified returns how many leading keys of the map are vouched for by the memo, when they match
+// it: 0 unless the map is checked against the memo.
+func (kc *keyCheck) verified() int {
+	if kc.fast {
+		return kc.c.memoOK
+	}
+	return 0
+}
+
+// check reports whether the key at position pos, whose information is ki and which the memo did
+// not vouch for, needs repair or may repeat an earlier key of the map, and then sets kc.repair. A
+// hit is only a suspicion (two keys may share a hash): validate.RepairKeys decides on the strings.
+func (kc *keyCheck) check(ki keyInfo, pos int) bool {
+	if !kc.on {
 		return false
 	}
-	return !p.locationKeep.contains(parent + "." + key)
-}
-
-// keySet holds exact keys and prefixes (entries ending in "*"). It is safe for concurrent use once
-// built.
-type keySet struct {
-	exact    map[string]struct{}
-	prefixes []string
-}
-
-func newKeySet(entries []string) keySet {
-	ks := keySet{exact: map[string]struct{}{}}
-	for _, k := range entries {
-		if prefix, ok := strings.CutSuffix(k, "*"); ok {
-			ks.prefixes = append(ks.prefixes, prefix)
-		} else {
-			ks.exact[k] = struct{}{}
+	if kc.fast {
+		// The keys before pos are the memo's: the guard learns them now.
+		kc.fast = false
+		for i := range min(pos, len(kc.c.memo)) {
+			kc.g.Seen(kc.c.memo[i].info.hash)
 		}
 	}
-	return ks
-}
-
-// contains reports whether key is one of the exact keys or starts with one of the prefixes.
-func (ks *keySet) contains(key string) bool {
-	if _, ok := ks.exact[key]; ok {
+	if ki.bad || kc.g.Seen(ki.hash) {
+		kc.repair = true
 		return true
-	}
-	for _, prefix := range ks.prefixes {
-		if strings.HasPrefix(key, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// wordMatcher matches keys against entries made of words: an entry matches when its words appear as
-// consecutive words of the key. Words are split at every byte that is not an ASCII letter or digit
-// and before an upper-case letter that follows a lower-case letter or digit; they compare
-// case-insensitively. It is safe for concurrent use once built.
-type wordMatcher struct {
-	entries  map[string]struct{} // normalized entries: words joined by '_'
-	maxWords int
-}
-
-func newWordMatcher(entries []string) wordMatcher {
-	m := wordMatcher{entries: map[string]struct{}{}}
-	for _, e := range entries {
-		n := normalizeKey(e)
-		if len(n) == 0 {
-			continue
-		}
-		m.entries[string(n)] = struct{}{}
-		if w := strings.Count(string(n), "_") + 1; w > m.maxWords {
-			m.maxWords = w
-		}
-	}
-	return m
-}
-
-// normalizeKey returns key with its words lower-cased and joined by '_'.
-func normalizeKey(key string) []byte {
-	return appendNormalized(nil, key)
-}
-
-func appendNormalized(dst []byte, key string) []byte {
-	start := len(dst)
-	sep := false
-	prevLower := false
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			if sep && len(dst) > start {
-				dst = append(dst, '_')
-			}
-			sep, prevLower = false, true
-			dst = append(dst, c)
-		case 'A' <= c && c <= 'Z':
-			if (sep || prevLower) && len(dst) > start {
-				dst = append(dst, '_')
-			}
-			sep, prevLower = false, false
-			dst = append(dst, c+('a'-'A'))
-		default:
-			sep, prevLower = true, false
-		}
-	}
-	return dst
-}
-
-// match reports whether key contains an entry's words. It does not allocate for keys up to 128
-// bytes.
-func (m *wordMatcher) match(key string) bool {
-	if len(m.entries) == 0 {
-		return false
-	}
-	var arr [160]byte
-	return m.matchNormalized(appendNormalized(arr[:0], key))
-}
-
-// matchJoined reports whether the key parent.key contains an entry's words, without building it.
-func (m *wordMatcher) matchJoined(parent, key string) bool {
-	if len(m.entries) == 0 {
-		return false
-	}
-	var arr [160]byte
-	buf := appendNormalized(arr[:0], parent)
-	n := len(buf)
-	if n > 0 {
-		buf = append(buf, '_')
-	}
-	buf = appendNormalized(buf, key)
-	if len(buf) == n+1 {
-		buf = buf[:n]
-	}
-	return m.matchNormalized(buf)
-}
-
-// matchNormalized reports whether the normalized key buf contains an entry's words.
-func (m *wordMatcher) matchNormalized(buf []byte) bool {
-	var startsArr [32]int
-	starts := startsArr[:0]
-	starts = append(starts, 0)
-	for i, c := range buf {
-		if c == '_' {
-			starts = append(starts, i+1)
-		}
-	}
-	for i, st := range starts {
-		for w := 1; w <= m.maxWords && i+w-1 < len(starts); w++ {
-			end := len(buf)
-			if i+w < len(starts) {
-				end = starts[i+w] - 1
-			}
-			if _, ok := m.entries[string(buf[st:end])]; ok {
-				return true
-			}
-		}
 	}
 	return false
 }

@@ -2,6 +2,8 @@ package sampler
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,19 +191,6 @@ func TestLocationNestedKeep(t *testing.T) {
 	assert.Equal(t, map[string]any{"geo": map[string]any{"location": "52.52,13.40"}}, body.AsRaw())
 }
 
-func TestMatchJoined(t *testing.T) {
-	m := newWordMatcher([]string{"geo.location", "location.lat", "city"})
-	assert.True(t, m.matchJoined("geo", "location"))
-	assert.True(t, m.matchJoined("client.geo", "location"))
-	assert.True(t, m.matchJoined("location", "lat"))
-	assert.True(t, m.matchJoined("user", "city"))
-	assert.True(t, m.matchJoined("", "city"))
-	assert.False(t, m.matchJoined("page", "location"))
-	assert.False(t, m.matchJoined("geo", ""))
-	assert.False(t, m.matchJoined("geo", "country"))
-	assert.Zero(t, testing.AllocsPerRun(100, func() { m.matchJoined("client.geo", "location") }))
-}
-
 // TestLocationBeforeCardinality checks that coarsening runs before the cardinality cap: points that
 // differ only by city are one series, so cities cannot exhaust the cap.
 func TestLocationBeforeCardinality(t *testing.T) {
@@ -267,4 +256,41 @@ func TestLongValueKeys(t *testing.T) {
 	v, _ = other.Attributes().Get("exception.stacktrace")
 	assert.Len(t, v.Str(), 16384)
 	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_truncated_values", reason("value_length")))
+}
+
+// TestRemovalsPastPosition64 covers the removals processAttrs cannot record as bits: a map of more
+// than 64 attributes (validation off, so nothing bounds or repairs it first) with denied keys before
+// and after the 64th position, and one within the first 64 only.
+func TestRemovalsPastPosition64(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		denied []int // positions of the denied keys
+	}{
+		{"before and after 64", []int{3, 66}},
+		{"before 64 only", []int{3}},
+		{"after 64 only", []int{70}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Validation.Enabled = false
+			s, tt, _ := newTestSampler(t, cfg)
+			ld, _, lrs := newLogs()
+			a := event(lrs, "click", testNow).Attributes()
+			want := map[string]any{}
+			for i := range 72 {
+				k := fmt.Sprintf("k%02d", i)
+				if slices.Contains(tc.denied, i) {
+					k = fmt.Sprintf("k%02d.password", i)
+				} else {
+					want[k] = "v"
+				}
+				a.PutStr(k, "v")
+			}
+			want[adjustedCountKey] = 1.0
+			_, err := s.processLogs(context.Background(), ld)
+			require.NoError(t, err)
+			assert.Equal(t, want, a.AsRaw())
+			assert.Equal(t, int64(len(tc.denied)), counter(t, tt, "processor_sampler_removed_attributes", reason("deny_list")))
+		})
+	}
 }

@@ -9,6 +9,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/trackhq/track/processor/sampler/internal/sampling"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
 // processLogs runs every stage over ld. It is safe for concurrent use.
@@ -18,12 +22,12 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		s.processAttrs(rl.Resource().Attributes(), 0, true, "", 1, &c)
 		if s.validate {
-			repairField(rl.SchemaUrl, rl.SetSchemaUrl, &c)
+			validate.RepairField(rl.SchemaUrl, rl.SetSchemaUrl, &c.Counts)
 		}
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
 			s.processScope(sl.Scope(), &c)
 			if s.validate {
-				repairField(sl.SchemaUrl, sl.SetSchemaUrl, &c)
+				validate.RepairField(sl.SchemaUrl, sl.SetSchemaUrl, &c.Counts)
 			}
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				return s.processLogRecord(lr, now, &c)
@@ -32,7 +36,7 @@ func (s *sampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 		})
 		return rl.ScopeLogs().Len() == 0
 	})
-	s.tel.flush(ctx, signalLogs, &c)
+	s.tel.flush(ctx, tally.SignalLogs, &c)
 	if ld.ResourceLogs().Len() == 0 {
 		return ld, processorhelper.ErrSkipProcessingData
 	}
@@ -71,11 +75,11 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts)
 			}
 		}
 	}
-	var pr probability
+	var pr sampling.Probability
 	if s.logSampling {
-		pr = s.logRules.lookup(lr.EventName())
-		if !pr.keep(s.logKey(lr)) {
-			c.sampledOut++
+		pr = s.logRules.Lookup(lr.EventName())
+		if !pr.Keep(s.logKey(lr)) {
+			c.SampledOut++
 			return true
 		}
 	}
@@ -84,10 +88,10 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts)
 	case s.scrubBodies:
 		s.scrubValue(lr.Body(), "", 0, c)
 	case s.validate:
-		repairValue(lr.Body(), s.maxNestedLen, 0, c)
+		validate.RepairValue(lr.Body(), s.maxNestedLen, 0, &c.Counts)
 	}
 	if s.logSampling {
-		setAdjustedCount(lr.Attributes(), pr.adjusted)
+		setAdjustedCount(lr.Attributes(), pr.Adjusted)
 	}
 	return false
 }
@@ -95,7 +99,7 @@ func (s *sampler) processLogRecord(lr plog.LogRecord, w recordWindow, c *counts)
 // goodEventName reports whether name needs neither repair nor refusal, and remembers it: records
 // of a batch mostly repeat a few names.
 func (s *sampler) goodEventName(name string, c *counts) bool {
-	if name == "" || len(name) > maxEventNameLen || needsRepair(name) {
+	if name == "" || len(name) > validate.MaxEventNameLen || validate.NeedsRepair(name) {
 		return false
 	}
 	c.lastEvent = name
@@ -107,32 +111,32 @@ func (s *sampler) goodEventName(name string, c *counts) bool {
 // repaired (too long) is refused. The observed timestamp stands in for a missing timestamp.
 func (s *sampler) refuseRecord(lr plog.LogRecord, now uint64, c *counts) bool {
 	name := lr.EventName()
-	if needsRepair(name) {
-		name = repairString(name, c)
+	if validate.NeedsRepair(name) {
+		name = validate.RepairString(name, &c.Counts)
 		lr.SetEventName(name)
 	}
 	if s.requireEventName && name == "" {
-		c.drop(dropMissingEventName, "", 1)
+		c.Drop(tally.DropMissingEventName, "", 1)
 		return true
 	}
-	if len(name) > maxEventNameLen {
-		c.drop(dropInvalidEventName, name, 1)
+	if len(name) > validate.MaxEventNameLen {
+		c.Drop(tally.DropInvalidEventName, name, 1)
 		return true
 	}
 	ts := uint64(lr.Timestamp())
 	if ts == 0 {
 		ts = uint64(lr.ObservedTimestamp())
 	}
-	if r, bad := timestampReason(ts, now, uint64(s.maxFuture)); bad {
-		c.drop(r, name, 1)
+	if r, bad := validate.TimestampReason(ts, now, uint64(s.maxFuture)); bad {
+		c.Drop(r, name, 1)
 		return true
 	}
 	if s.maxAge > 0 && ts < now && now-ts > uint64(s.maxAge) {
-		c.drop(dropTimestampTooOld, name, 1)
+		c.Drop(tally.DropTimestampTooOld, name, 1)
 		return true
 	}
-	if st := lr.SeverityText(); needsRepair(st) {
-		lr.SetSeverityText(repairString(st, c))
+	if st := lr.SeverityText(); validate.NeedsRepair(st) {
+		lr.SetSeverityText(validate.RepairString(st, &c.Counts))
 	}
 	return false
 }
@@ -141,12 +145,12 @@ func (s *sampler) refuseRecord(lr plog.LogRecord, now uint64, c *counts) bool {
 func (s *sampler) logKey(lr plog.LogRecord) uint64 {
 	if s.logBy == SampleByAttribute {
 		if v, ok := lr.Attributes().Get(s.logAttr); ok && v.Type() != pcommon.ValueTypeEmpty && !(v.Type() == pcommon.ValueTypeStr && v.Str() == "") {
-			return valueKey(v)
+			return sampling.ValueKey(v)
 		}
 	}
 	if s.logBy != SampleByRandom {
 		if tid := lr.TraceID(); !tid.IsEmpty() {
-			return mix64(xxhash.Sum64(tid[:]))
+			return sampling.Mix64(xxhash.Sum64(tid[:]))
 		}
 	}
 	return s.rand()

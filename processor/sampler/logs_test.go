@@ -3,16 +3,21 @@ package sampler
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
 )
 
 func newLogs() (plog.Logs, plog.ResourceLogs, plog.LogRecordSlice) {
@@ -113,8 +118,14 @@ func TestLogsScrubbing(t *testing.T) {
 		"user.id":  expectedHash(testKey, "bob", 32),
 		"contacts": []any{"[REDACTED:email]", map[string]any{}},
 	}, structured.Body().Map().AsRaw())
-	assert.Equal(t, int64(3), counter(t, tt, "processor_sampler_removed_attributes", reason("deny_list")))
-	assert.Equal(t, int64(2), counter(t, tt, "processor_sampler_hashed_values"))
+	at := func(r string) attribute.Set { return attribute.NewSet(reason(r)) }
+	metadatatest.AssertEqualProcessorSamplerRemovedAttributes(t, tt, []metricdata.DataPoint[int64]{
+		{Attributes: at("deny_list"), Value: 3},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorSamplerRedactedValues(t, tt, []metricdata.DataPoint[int64]{
+		{Attributes: at("email"), Value: 2}, {Attributes: at("card"), Value: 1}, {Attributes: at("token"), Value: 1},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorSamplerHashedValues(t, tt, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestLogsBodiesOff(t *testing.T) {
@@ -211,52 +222,10 @@ func TestAdjustedCountComposes(t *testing.T) {
 	assert.Equal(t, 6.0, v.Double())
 }
 
-// TestUnbiasedDecision checks the sampling decision itself over 1M events with a fixed seed: with
-// p = 0.1, the Horvitz–Thompson estimate of the total is within 1% of the truth, both when every
-// event decides at random and when events are keyed by a per-event id.
-func TestUnbiasedDecision(t *testing.T) {
-	const n = 1_000_000
-	pr := newProbability(0.1)
-	r := rand.New(rand.NewPCG(2026, 4))
-	var truth, estRandom, estKeyed float64
-	v := pcommon.NewValueStr("")
-	for i := range n {
-		x := float64(1 + r.IntN(10)) // event weight, e.g. a count carried by the event
-		truth += x
-		if pr.keep(r.Uint64()) {
-			estRandom += x * pr.adjusted
-		}
-		v.SetStr("event-" + fmt.Sprint(i))
-		if pr.keep(valueKey(v)) {
-			estKeyed += x * pr.adjusted
-		}
-	}
-	assert.InDelta(t, truth, estRandom, truth*0.01)
-	assert.InDelta(t, truth, estKeyed, truth*0.01)
-}
-
-func TestProbabilityAndRules(t *testing.T) {
-	assert.True(t, newProbability(1).all)
-	assert.Equal(t, 10.0, newProbability(0.1).adjusted)
-	assert.False(t, newProbability(0.5).keep(1<<63))
-	assert.True(t, newProbability(0.5).keep(1<<63-1))
-	assert.True(t, newProbability(1e-300).threshold < 2)
-	rs := newRuleSet(0.5, []SamplingRule{{"a*", 0.2}, {"ab", 0.3}, {"ab", 0.4}, {"c", 1}})
-	assert.Equal(t, 0.2, rs.lookup("ab").p, "the first matching rule wins")
-	assert.Equal(t, 0.2, rs.lookup("a").p)
-	assert.Equal(t, 1.0, rs.lookup("c").p)
-	assert.Equal(t, 0.5, rs.lookup("d").p)
-	rs = newRuleSet(1, []SamplingRule{{"x", 0.3}, {"*", 0.2}})
-	assert.Equal(t, 0.3, rs.lookup("x").p)
-	assert.Equal(t, 0.2, rs.lookup("y").p)
-	assert.Equal(t, 0.2, rs.lookup("").p)
-}
-
 func TestFactoryCreatesAndRejects(t *testing.T) {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
-	_, err := newSampler(processorSettings(), cfg)
-	require.ErrorIs(t, err, ErrHashKeyTooShort)
+	require.ErrorContains(t, confmap.Validate(cfg), "hashing", "the default config needs a hash key")
 	cfg.Hashing.Key = testKey
 	lp, err := f.CreateLogs(context.Background(), processorSettings(), cfg, nopLogs{})
 	require.NoError(t, err)

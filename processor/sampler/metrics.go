@@ -8,6 +8,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/trackhq/track/internal/conventions"
+	"github.com/trackhq/track/processor/sampler/internal/cardinality"
+	"github.com/trackhq/track/processor/sampler/internal/sampling"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
 // processMetrics runs every stage over md. It is safe for concurrent use.
@@ -17,12 +23,12 @@ func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
 		s.processAttrs(rm.Resource().Attributes(), 0, true, "", 1, &c)
 		if s.validate {
-			repairField(rm.SchemaUrl, rm.SetSchemaUrl, &c)
+			validate.RepairField(rm.SchemaUrl, rm.SetSchemaUrl, &c.Counts)
 		}
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
 			s.processScope(sm.Scope(), &c)
 			if s.validate {
-				repairField(sm.SchemaUrl, sm.SetSchemaUrl, &c)
+				validate.RepairField(sm.SchemaUrl, sm.SetSchemaUrl, &c.Counts)
 			}
 			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
 				return s.processMetric(m, now, &c)
@@ -31,7 +37,7 @@ func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 		})
 		return rm.ScopeMetrics().Len() == 0
 	})
-	s.tel.flush(ctx, signalMetrics, &c)
+	s.tel.flush(ctx, tally.SignalMetrics, &c)
 	if md.ResourceMetrics().Len() == 0 {
 		return md, processorhelper.ErrSkipProcessingData
 	}
@@ -59,8 +65,8 @@ func pointCount(m pmetric.Metric) int {
 func (s *sampler) processScope(sc pcommon.InstrumentationScope, c *counts) {
 	s.processAttrs(sc.Attributes(), 0, true, "", 1, c)
 	if s.validate {
-		repairField(sc.Name, sc.SetName, c)
-		repairField(sc.Version, sc.SetVersion, c)
+		validate.RepairField(sc.Name, sc.SetName, &c.Counts)
+		validate.RepairField(sc.Version, sc.SetVersion, &c.Counts)
 	}
 }
 
@@ -69,8 +75,8 @@ type metricCtx struct {
 	name     string
 	now      uint64 // Unix ns
 	latest   uint64 // the latest timestamp accepted without a closer look (refuseTime)
-	series   *seriesSet
-	prob     probability
+	series   *cardinality.SeriesSet
+	prob     sampling.Probability
 	sample   bool // sampling applies to this metric's points
 	additive bool // delta sum or delta histogram: overflow points can be summed
 }
@@ -78,12 +84,12 @@ type metricCtx struct {
 // processMetric processes one metric and reports whether it is left without points.
 func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool {
 	if s.validate {
-		if !validInstrumentName(m.Name()) {
-			c.drop(dropInvalidMetricName, m.Name(), int64(pointCount(m)))
+		if !conventions.ValidName(m.Name()) {
+			c.Drop(tally.DropInvalidMetricName, m.Name(), int64(pointCount(m)))
 			return true
 		}
-		repairField(m.Description, m.SetDescription, c)
-		repairField(m.Unit, m.SetUnit, c)
+		validate.RepairField(m.Description, m.SetDescription, &c.Counts)
+		validate.RepairField(m.Unit, m.SetUnit, &c.Counts)
 	}
 	mc := metricCtx{name: m.Name(), now: uint64(now.UnixNano()), latest: math.MaxUint64}
 	if s.validate {
@@ -93,16 +99,16 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 		}
 	}
 	if s.card != nil {
-		mc.series = s.card.forMetric(m.Name(), now)
+		mc.series = s.card.ForMetric(m.Name(), now)
 	}
 	if s.metricSampling {
-		mc.prob = s.metricRules.lookup(m.Name())
+		mc.prob = s.metricRules.Lookup(m.Name())
 	}
 	switch m.Type() {
 	case pmetric.MetricTypeSum:
 		sum := m.Sum()
 		mc.additive = sum.AggregationTemporality() == pmetric.AggregationTemporalityDelta
-		mc.sample = s.metricSampling && mc.additive && !mc.prob.all
+		mc.sample = s.metricSampling && mc.additive && !mc.prob.All
 		s.processNumberPoints(sum.DataPoints(), sum.IsMonotonic(), &mc, c)
 		return sum.DataPoints().Len() == 0
 	case pmetric.MetricTypeGauge:
@@ -112,7 +118,7 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		mc.additive = h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
-		mc.sample = s.metricSampling && mc.additive && !mc.prob.all
+		mc.sample = s.metricSampling && mc.additive && !mc.prob.All
 		s.processHistogramPoints(h.DataPoints(), &mc, c)
 		return h.DataPoints().Len() == 0
 	case pmetric.MetricTypeExponentialHistogram:
@@ -161,9 +167,9 @@ func (s *sampler) refuseTimeSlow(ts pcommon.Timestamp, mc *metricCtx, c *counts)
 	if !s.validate {
 		return false
 	}
-	r, bad := timestampReason(uint64(ts), mc.now, uint64(s.maxFuture))
+	r, bad := validate.TimestampReason(uint64(ts), mc.now, uint64(s.maxFuture))
 	if bad {
-		c.drop(r, mc.name, 1)
+		c.Drop(r, mc.name, 1)
 	}
 	return bad
 }
@@ -177,7 +183,7 @@ func (s *sampler) repairExemplars(exs pmetric.ExemplarSlice, c *counts) {
 
 func (s *sampler) repairExemplarAttrs(exs pmetric.ExemplarSlice, c *counts) {
 	for i := 0; i < exs.Len(); i++ {
-		repairMap(exs.At(i).FilteredAttributes(), c)
+		validate.RepairMap(exs.At(i).FilteredAttributes(), &c.Counts)
 	}
 }
 
@@ -185,14 +191,14 @@ func (s *sampler) repairExemplarAttrs(exs pmetric.ExemplarSlice, c *counts) {
 // the cap get the overflow attributes when additive, and are counted as dropped otherwise.
 func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) pointAction {
 	h := s.processAttrs(attrs, s.maxAttrs, true, "", 1, c)
-	if s.card == nil || s.card.admit(mc.series, h) {
+	if s.card == nil || s.card.Admit(mc.series, h) {
 		return pointKeep
 	}
 	if !mc.additive {
-		c.drop(dropCardinalityLimit, mc.name, 1)
+		c.Drop(tally.DropCardinalityLimit, mc.name, 1)
 		return pointDrop
 	}
-	c.overflow++
+	c.Overflow++
 	attrs.Clear()
 	attrs.PutBool(overflowKey, true)
 	return pointOverflow
@@ -200,10 +206,10 @@ func (s *sampler) overflowAction(attrs pcommon.Map, mc *metricCtx, c *counts) po
 
 // sampleOut decides whether a point of a sampled metric is dropped by sampling, and counts it.
 func (s *sampler) sampleOut(mc *metricCtx, c *counts) bool {
-	if !mc.sample || mc.prob.keep(s.rand()) {
+	if !mc.sample || mc.prob.Keep(s.rand()) {
 		return false
 	}
-	c.sampledOut++
+	c.SampledOut++
 	return true
 }
 
@@ -227,14 +233,14 @@ func (s *sampler) processNumberPoints(dps pmetric.NumberDataPointSlice, monotoni
 			return true
 		}
 		if s.validate && monotonic && invalidMonotonic(dp) {
-			c.drop(dropInvalidValue, mc.name, 1)
+			c.Drop(tally.DropInvalidValue, mc.name, 1)
 			return true
 		}
 		s.repairExemplars(dp.Exemplars(), c)
 		if s.sampleOut(mc, c) {
 			return true
 		} else if mc.sample {
-			scaleNumberPoint(dp, mc.prob, s.rand)
+			sampling.ScaleNumberPoint(dp, mc.prob, s.rand)
 		}
 		act := s.overflowAction(dp.Attributes(), mc, c)
 		if act == pointOverflow && !hasOvf {
@@ -293,7 +299,7 @@ func (s *sampler) processHistogramPoints(dps pmetric.HistogramDataPointSlice, mc
 		if s.sampleOut(mc, c) {
 			return true
 		} else if mc.sample {
-			scaleHistogramPoint(dp, mc.prob, s.rand)
+			sampling.ScaleHistogramPoint(dp, mc.prob, s.rand)
 		}
 		switch s.overflowAction(dp.Attributes(), mc, c) {
 		case pointDrop:

@@ -2,20 +2,22 @@ package sampler // import "github.com/trackhq/track/processor/sampler"
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/trackhq/track/processor/sampler/internal/cardinality"
+	"github.com/trackhq/track/processor/sampler/internal/hashing"
 	"github.com/trackhq/track/processor/sampler/internal/metadata"
+	"github.com/trackhq/track/processor/sampler/internal/sampling"
+	"github.com/trackhq/track/processor/sampler/internal/scrub"
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
-
-// ErrHashKeyTooShort is returned when hashing is enabled with a key shorter than 16 bytes.
-var ErrHashKeyTooShort = errors.New("hashing.key is shorter than 16 bytes")
 
 // sampler holds the processor's state shared by its metrics and logs pipelines' calls. It is safe
 // for concurrent use.
@@ -30,17 +32,17 @@ type sampler struct {
 	maxAge           time.Duration
 
 	keys        *keyPolicy
-	scrub       *scrubber // nil when scrubbing is off
+	scrub       *scrub.Scrubber // nil when scrubbing is off
 	scrubBodies bool
-	hasher      *hasher      // nil when hashing is off
-	card        *cardinality // nil when the cap is off
+	hasher      *hashing.Hasher      // nil when hashing is off
+	card        *cardinality.Tracker // nil when the cap is off
 
 	logSampling    bool
-	logRules       *ruleSet
+	logRules       *sampling.RuleSet
 	logBy          SampleBy
 	logAttr        string
 	metricSampling bool
-	metricRules    *ruleSet
+	metricRules    *sampling.RuleSet
 
 	tel  *telemetry
 	tb   *metadata.TelemetryBuilder
@@ -66,14 +68,14 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		rand:             rand.Uint64,
 	}
 	if s.validate {
-		s.maxValueLen = boundLen(s.maxValueLen, maxIndexedValueLen)
-		s.maxLongValueLen = boundLen(s.maxLongValueLen, maxFieldLen)
-		s.maxNestedLen = maxFieldLen
+		s.maxValueLen = validate.BoundLen(s.maxValueLen, validate.MaxIndexedValueLen)
+		s.maxLongValueLen = validate.BoundLen(s.maxLongValueLen, validate.MaxFieldLen)
+		s.maxNestedLen = validate.MaxFieldLen
 	} else {
 		s.maxAttrs, s.maxValueLen, s.maxLongValueLen = 0, 0, 0
 	}
 	if cfg.Scrub.Enabled {
-		sc, err := newScrubber(&cfg.Scrub)
+		sc, err := scrub.New(&cfg.Scrub)
 		if err != nil {
 			return nil, fmt.Errorf("scrub.custom_patterns: %w", err)
 		}
@@ -81,37 +83,26 @@ func newSampler(set processor.Settings, cfg *Config) (*sampler, error) {
 		s.scrubBodies = cfg.Scrub.Bodies
 	}
 	if cfg.Hashing.Enabled {
-		if len(cfg.Hashing.Key) < minHashKeyLen {
-			return nil, ErrHashKeyTooShort
-		}
-		s.hasher = newHasher([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
+		s.hasher = hashing.New([]byte(cfg.Hashing.Key), cfg.Hashing.Length)
 	}
 	if cfg.Cardinality.Enabled {
-		s.card = newCardinality(&cfg.Cardinality)
+		s.card = cardinality.New(&cfg.Cardinality)
 	}
-	s.logRules = newRuleSet(cfg.Sampling.Logs.Probability, cfg.Sampling.Logs.Rules)
-	s.metricRules = newRuleSet(cfg.Sampling.Metrics.Probability, cfg.Sampling.Metrics.Rules)
+	s.logRules = sampling.NewRuleSet(cfg.Sampling.Logs.Probability, cfg.Sampling.Logs.Rules)
+	s.metricRules = sampling.NewRuleSet(cfg.Sampling.Metrics.Probability, cfg.Sampling.Metrics.Rules)
 
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("creating telemetry: %w", err)
 	}
 	s.tb = tb
-	var custom []customPattern
+	var custom []string
 	if s.scrub != nil {
-		custom = s.scrub.custom
+		custom = s.scrub.CustomNames()
 	}
 	refusals := &refusalLog{logger: set.Logger, now: func() time.Time { return s.now() }}
 	s.tel = newTelemetry(tb, custom, refusals)
 	return s, nil
-}
-
-// boundLen returns the configured length limit n (0: none) capped at the storage bound.
-func boundLen(n, bound int) int {
-	if n <= 0 || n > bound {
-		return bound
-	}
-	return n
 }
 
 func (s *sampler) shutdown(context.Context) error {
@@ -129,14 +120,18 @@ func (s *sampler) shutdown(context.Context) error {
 // While validating, keys are checked as they are visited (keyCheck). A key that needs repair is
 // decided on, and its value processed, as its repaired form, which is what is stored; once the
 // visit is over, repairKeys renames such keys and removes repeated ones, and the attribute-set hash
-// is computed again. Maps of more than maxGuardedKeys entries are repaired before the visit.
+// is computed again. Maps of more than validate.MaxGuardedKeys entries are repaired before the visit.
+//
+// Each key's action is decided once, in the visit, which records the positions to remove (a bit
+// each) and how many go for each reason; removeAttrs decides again only where the bits cannot say:
+// in a map that needed key repair (its keys have moved) and for a position past the 64th.
 func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string, depth int, c *counts) uint64 {
 	if m.Len() == 0 {
 		return 0
 	}
 	check := s.validate
-	if check && m.Len() > maxGuardedKeys {
-		repairKeys(m, 0, c)
+	if check && m.Len() > validate.MaxGuardedKeys {
+		validate.RepairKeys(m, 0, &c.Counts)
 		check = false
 	}
 	// Points of one metric usually repeat the same keys in the same order: for top-level maps, a
@@ -147,7 +142,10 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 	maxLen, maxLong := s.valueLen(top, false), s.valueLen(top, true)
 	var sum uint64
 	kept := 0
-	remove := false
+	// The visit's closure must stay small enough to be inlined into Range: it records removals in
+	// two plain variables.
+	var drops uint64                   // bit i: remove the attribute at position i (i < 64)
+	var removedBy [numKeyActions]int64 // removals by action; actKeep stands for the count limit
 	pos := 0
 	m.Range(func(k string, v pcommon.Value) bool {
 		var ki keyInfo
@@ -163,7 +161,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		if !hit || pos >= verified {
 			verified = 0 // the memo vouches for no key after the first it did not vouch for
 			if kc.check(ki, pos) && ki.bad {
-				ki = s.keys.info(storedKey(k)) // decide as stored; repairKeys counts the repair
+				ki = s.keys.info(validate.StoredKey(k)) // decide as stored; RepairKeys counts the repair
 			}
 		}
 		pos++
@@ -172,13 +170,15 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			a = actLocation
 		}
 		if a.removes() {
-			remove = true
+			drops |= 1 << (pos - 1)
+			removedBy[a]++
 			return true
 		}
 		if a != actReserved {
 			kept++
 			if limit > 0 && kept > limit {
-				remove = true
+				drops |= 1 << (pos - 1)
+				removedBy[actKeep]++
 				return true
 			}
 		}
@@ -190,7 +190,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 			if ki.long {
 				ml = maxLong
 			}
-			sum += strPairHash(ki.hash, s.scrubStr(v, ml, c))
+			sum += cardinality.StrPairHash(ki.hash, s.scrubStr(v, ml, c))
 			return true
 		}
 		if t <= pcommon.ValueTypeBool && a != actHash {
@@ -201,7 +201,7 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		return true
 	})
 	if kc.repair {
-		repairKeys(m, 0, c)
+		validate.RepairKeys(m, 0, &c.Counts)
 		s.removeAttrs(m, limit, parent, c)
 		if memo {
 			c.memoOK = 0
@@ -212,14 +212,41 @@ func (s *sampler) processAttrs(m pcommon.Map, limit int, top bool, parent string
 		// The memo now holds this map's first keys, all storable and distinct.
 		c.memoOK = min(pos, len(c.memo))
 	}
-	if remove {
-		s.removeAttrs(m, limit, parent, c)
+	// Comparing removedBy costs a memequal call: only maps past 64 attributes need it.
+	if drops != 0 || pos > 64 && removedBy != [numKeyActions]int64{} {
+		s.applyDrops(m, drops, &removedBy, limit, parent, c)
 	}
 	return sum
 }
 
+// applyDrops removes the attributes of m at the positions set in drops and counts them by
+// removedBy (see processAttrs). When a removal lies past the 64th position, which drops cannot
+// hold, removeAttrs decides on m instead.
+func (s *sampler) applyDrops(m pcommon.Map, drops uint64, removedBy *[numKeyActions]int64, limit int, parent string, c *counts) {
+	var n int64
+	for _, k := range removedBy {
+		n += k
+	}
+	if n != int64(bits.OnesCount64(drops)) {
+		s.removeAttrs(m, limit, parent, c)
+		return
+	}
+	pos := 0
+	m.RemoveIf(func(string, pcommon.Value) bool {
+		drop := pos < 64 && drops&(1<<pos) != 0
+		pos++
+		return drop
+	})
+	for a, k := range removedBy {
+		if k > 0 {
+			c.Removed[keyAction(a).reason()] += k
+		}
+	}
+}
+
 // removeAttrs removes the attributes of m that the key policy removes (deny list, allow list,
-// location) and those past limit (when limit > 0), and counts them.
+// location) and those past limit (when limit > 0), and counts them. It decides on the keys of m as
+// they are: processAttrs calls it only on a map whose keys were repaired after its visit.
 func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts) {
 	kept := 0
 	m.RemoveIf(func(k string, _ pcommon.Value) bool {
@@ -227,22 +254,16 @@ func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts
 		if a == actKeep && parent != "" && s.keys.locationNested(parent, k) {
 			a = actLocation
 		}
-		switch a {
-		case actDeny:
-			c.removed[removeDenyList]++
+		switch {
+		case a.removes():
+			c.Removed[a.reason()]++
 			return true
-		case actNotAllowed:
-			c.removed[removeNotAllowed]++
-			return true
-		case actLocation:
-			c.removed[removeLocation]++
-			return true
-		case actReserved:
+		case a == actReserved:
 			return false
 		}
 		kept++
 		if limit > 0 && kept > limit {
-			c.removed[removeCountLimit]++
+			c.Removed[tally.RemoveCountLimit]++
 			return true
 		}
 		return false
@@ -253,7 +274,7 @@ func (s *sampler) removeAttrs(m pcommon.Map, limit int, parent string, c *counts
 func attrSetHash(m pcommon.Map) uint64 {
 	var sum uint64
 	m.Range(func(k string, v pcommon.Value) bool {
-		sum += attrHash(k, v)
+		sum += cardinality.TypedPairHash(cardinality.KeyHash(k), v, v.Type())
 		return true
 	})
 	return sum
@@ -263,12 +284,12 @@ func attrSetHash(m pcommon.Map) uint64 {
 // pair hash with the key hash hk. The common small numbers cost one comparison
 // (scrubber.scrubNonString).
 func (s *sampler) numberPairHash(v pcommon.Value, t pcommon.ValueType, hk uint64, c *counts) uint64 {
-	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.mayMatchInt(v.Int()) ||
-		t == pcommon.ValueTypeDouble && s.scrub.mayMatchDouble(v.Double())) {
-		s.scrub.scrubNonString(v, c)
+	if s.scrub != nil && (t == pcommon.ValueTypeInt && s.scrub.MayMatchInt(v.Int()) ||
+		t == pcommon.ValueTypeDouble && s.scrub.MayMatchDouble(v.Double())) {
+		s.scrub.ScrubNonString(v, &c.Counts)
 		t = v.Type()
 	}
-	return typedPairHash(hk, v, t)
+	return cardinality.TypedPairHash(hk, v, t)
 }
 
 // valueLen returns the length bound of a value of a top-level map (top) or of a nested one; long
@@ -289,11 +310,11 @@ func (s *sampler) valueLen(top, long bool) int {
 func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, ki keyInfo, a keyAction, top bool, depth int, c *counts) uint64 {
 	switch a {
 	case actHash:
-		if s.hasher.hashValue(v) {
-			c.hashed++
+		if s.hasher.HashValue(v) {
+			c.Hashed++
 			t = pcommon.ValueTypeStr
 		} else if s.validate {
-			repairValue(v, s.maxValueLen, depth, c)
+			validate.RepairValue(v, s.maxValueLen, depth, &c.Counts)
 		}
 	case actKeep, actReserved:
 		// The processor's own keys are not removed, but a sender may set them: their values are
@@ -301,7 +322,7 @@ func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, k
 		maxLen := s.valueLen(top, ki.long)
 		switch t {
 		case pcommon.ValueTypeStr:
-			return strPairHash(ki.hash, s.scrubStr(v, maxLen, c))
+			return cardinality.StrPairHash(ki.hash, s.scrubStr(v, maxLen, c))
 		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
 			return s.numberPairHash(v, t, ki.hash, c)
 		}
@@ -309,7 +330,7 @@ func (s *sampler) processValue(k string, v pcommon.Value, t pcommon.ValueType, k
 		s.truncate(v, maxLen, c)
 		t = v.Type()
 	}
-	return typedPairHash(ki.hash, v, t)
+	return cardinality.TypedPairHash(ki.hash, v, t)
 }
 
 // scrubStr scrubs and (while validating) repairs a string value and truncates it to maxLen bytes
@@ -318,13 +339,13 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 	str := v.Str()
 	out, changed := str, false
 	if s.scrub != nil {
-		out, changed = s.scrub.scrubRepair(str, s.validate, c)
-	} else if s.validate && needsRepair(out) {
-		out, changed = repairString(out, c), true
+		out, changed = s.scrub.ScrubRepair(str, s.validate, &c.Counts)
+	} else if s.validate && validate.NeedsRepair(out) {
+		out, changed = validate.RepairString(out, &c.Counts), true
 	}
 	if maxLen > 0 && len(out) > maxLen {
-		out, changed = s.scrub.cut(out, maxLen), true
-		c.truncated[truncValueLength]++
+		out, changed = s.scrub.Cut(out, maxLen), true
+		c.Truncated[tally.TruncValueLength]++
 	}
 	if changed {
 		v.SetStr(out)
@@ -338,7 +359,7 @@ func (s *sampler) scrubStr(v pcommon.Value, maxLen int, c *counts) string {
 // location, hashing, key repair), slices element by element, and maps and slices at maxDepth are
 // emptied. key is the key v is found under ("" for a body); depth is the depth of v.
 func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) {
-	if s.scrub == nil && !s.keys.location && !s.validate {
+	if s.scrub == nil && s.keys.location == nil && !s.validate {
 		return
 	}
 	switch v.Type() {
@@ -346,15 +367,15 @@ func (s *sampler) scrubValue(v pcommon.Value, key string, depth int, c *counts) 
 		s.scrubStr(v, s.maxNestedLen, c)
 	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBytes:
 		if s.scrub != nil {
-			s.scrub.scrubNonString(v, c)
+			s.scrub.ScrubNonString(v, &c.Counts)
 		}
 	case pcommon.ValueTypeMap:
-		if s.validate && cutDeep(v, depth, c) {
+		if s.validate && validate.CutDeep(v, depth, &c.Counts) {
 			return
 		}
 		s.processAttrs(v.Map(), 0, false, key, depth+1, c)
 	case pcommon.ValueTypeSlice:
-		if s.validate && cutDeep(v, depth, c) {
+		if s.validate && validate.CutDeep(v, depth, &c.Counts) {
 			return
 		}
 		sl := v.Slice()
@@ -373,49 +394,14 @@ func (s *sampler) truncate(v pcommon.Value, maxLen int, c *counts) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if str := v.Str(); len(str) > maxLen {
-			v.SetStr(s.scrub.cut(str, maxLen))
-			c.truncated[truncValueLength]++
+			v.SetStr(s.scrub.Cut(str, maxLen))
+			c.Truncated[tally.TruncValueLength]++
 		}
 	case pcommon.ValueTypeBytes:
 		if b := v.Bytes(); b.Len() > maxLen {
-			cut := []byte(s.scrub.dropCardTail(string(b.AsRaw()[:maxLen])))
+			cut := []byte(s.scrub.DropCardTail(string(b.AsRaw()[:maxLen])))
 			b.FromRaw(cut)
-			c.truncated[truncValueLength]++
+			c.Truncated[tally.TruncValueLength]++
 		}
 	}
-}
-
-// truncateBytes cuts a bytes value to maxLen bytes (0: no limit).
-func truncateBytes(v pcommon.Value, maxLen int, c *counts) {
-	if b := v.Bytes(); maxLen > 0 && b.Len() > maxLen {
-		b.FromRaw(append([]byte(nil), b.AsRaw()[:maxLen]...))
-		c.truncated[truncValueLength]++
-	}
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// validInstrumentName reports whether name follows the OpenTelemetry instrument name syntax:
-// an ASCII letter, then up to 254 ASCII letters, digits, '_', '.', '-' or '/'.
-func validInstrumentName(name string) bool {
-	if len(name) == 0 || len(name) > 255 || !isAlpha(name[0]) {
-		return false
-	}
-	for i := 1; i < len(name); i++ {
-		c := name[i]
-		if !isAlnum(c) && c != '_' && c != '.' && c != '-' && c != '/' {
-			return false
-		}
-	}
-	return true
 }

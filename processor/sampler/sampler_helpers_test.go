@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -67,7 +68,7 @@ func (c *testClock) Advance(d time.Duration) {
 // newTestSampler builds a sampler with a fixed clock, a seeded random source and in-memory telemetry.
 func newTestSampler(t testing.TB, cfg *Config) (*sampler, *componenttest.Telemetry, *testClock) {
 	t.Helper()
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, confmap.Validate(cfg))
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	s, err := newSampler(metadatatest.NewSettings(tt), cfg)

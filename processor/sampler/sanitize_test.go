@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -23,14 +23,17 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/trackhq/track/internal/conventions"
 	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
+	"github.com/trackhq/track/processor/sampler/internal/scrub"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
 // ---- the properties every output must have ----
 
 // outputCheck asserts the properties of the processor's output: every string is valid UTF-8
-// without NUL, keys are unique and within maxKeyLen, values within their bounds, maps and slices
-// nested less than maxDepth deep, event names within maxEventNameLen, and no value of any type
+// without NUL, keys are unique and within validate.MaxKeyLen, values within their bounds, maps and slices
+// nested less than validate.MaxDepth deep, event names within validate.MaxEventNameLen, and no value of any type
 // (outside the hashed identifiers) holds a card number.
 type outputCheck struct {
 	t         testing.TB
@@ -46,8 +49,8 @@ type outputCheck struct {
 func newOutputCheck(t testing.TB, cfg *Config) *outputCheck {
 	oc := &outputCheck{
 		t:         t,
-		maxValue:  boundLen(cfg.Validation.MaxValueLength, maxIndexedValueLen),
-		maxLong:   boundLen(cfg.Validation.MaxLongValueLength, maxFieldLen),
+		maxValue:  validate.BoundLen(cfg.Validation.MaxValueLength, validate.MaxIndexedValueLen),
+		maxLong:   validate.BoundLen(cfg.Validation.MaxLongValueLength, validate.MaxFieldLen),
 		longKeys:  map[string]bool{},
 		hashKeys:  map[string]bool{},
 		pii:       cfg.Scrub.Enabled && cfg.Scrub.Patterns.CardNumber,
@@ -73,7 +76,7 @@ func (oc *outputCheck) str(what, s string) {
 
 func (oc *outputCheck) noCard(what, s string) {
 	oc.t.Helper()
-	_, n := redactCards(s)
+	_, n := scrub.RedactCards(s)
 	require.Zero(oc.t, n, "%s holds a card number: %q", what, s)
 }
 
@@ -105,7 +108,7 @@ func (oc *outputCheck) keys(what string, m pcommon.Map) {
 	seen := map[string]bool{}
 	m.Range(func(k string, _ pcommon.Value) bool {
 		oc.str(what+" key", k)
-		require.LessOrEqual(oc.t, len(k), maxKeyLen, "%s key %q", what, k)
+		require.LessOrEqual(oc.t, len(k), validate.MaxKeyLen, "%s key %q", what, k)
 		require.False(oc.t, seen[k], "%s repeats the key %q", what, k)
 		seen[k] = true
 		return true
@@ -134,24 +137,24 @@ func (oc *outputCheck) value(what string, v pcommon.Value, maxLen int, pii bool,
 			if n < 0 {
 				u = uint64(-(n + 1)) + 1
 			}
-			require.False(oc.t, isCardNumber(u), "%s is the card number %d", what, n)
+			require.False(oc.t, scrub.IsCardNumber(u), "%s is the card number %d", what, n)
 		}
 	case pcommon.ValueTypeDouble:
 		if d := math.Abs(v.Double()); pii && d < 1e19 && d == math.Trunc(d) {
-			require.False(oc.t, isCardNumber(uint64(d)), "%s is the card number %v", what, v.Double())
+			require.False(oc.t, scrub.IsCardNumber(uint64(d)), "%s is the card number %v", what, v.Double())
 		}
 	case pcommon.ValueTypeMap:
-		require.Less(oc.t, depth, maxDepth, "%s is nested too deep", what)
+		require.Less(oc.t, depth, validate.MaxDepth, "%s is nested too deep", what)
 		oc.keys(what, v.Map())
 		v.Map().Range(func(k string, e pcommon.Value) bool {
-			oc.value(what+"."+k, e, maxFieldLen, pii && !oc.hashKeys[k], depth+1)
+			oc.value(what+"."+k, e, validate.MaxFieldLen, pii && !oc.hashKeys[k], depth+1)
 			return true
 		})
 	case pcommon.ValueTypeSlice:
-		require.Less(oc.t, depth, maxDepth, "%s is nested too deep", what)
+		require.Less(oc.t, depth, validate.MaxDepth, "%s is nested too deep", what)
 		sl := v.Slice()
 		for i := 0; i < sl.Len(); i++ {
-			oc.value(fmt.Sprintf("%s[%d]", what, i), sl.At(i), maxFieldLen, pii, depth+1)
+			oc.value(fmt.Sprintf("%s[%d]", what, i), sl.At(i), validate.MaxFieldLen, pii, depth+1)
 		}
 	}
 }
@@ -182,7 +185,7 @@ func (oc *outputCheck) metrics(md pmetric.Metrics) {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				require.True(oc.t, validInstrumentName(m.Name()), "metric name %q", m.Name())
+				require.True(oc.t, conventions.ValidName(m.Name()), "metric name %q", m.Name())
 				oc.str("description", m.Description())
 				oc.str("unit", m.Unit())
 				oc.points(m)
@@ -198,7 +201,7 @@ func (oc *outputCheck) points(m pmetric.Metric) {
 		for i := 0; i < exs.Len(); i++ {
 			// Exemplars are made storable but neither scrubbed nor bounded by the configuration (a
 			// documented limit).
-			oc.attrsWithin("exemplar", exs.At(i).FilteredAttributes(), false, maxIndexedValueLen)
+			oc.attrsWithin("exemplar", exs.At(i).FilteredAttributes(), false, validate.MaxIndexedValueLen)
 		}
 	}
 	switch m.Type() {
@@ -243,7 +246,7 @@ func (oc *outputCheck) logs(ld plog.Logs, sampled bool) {
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				oc.str("event name", lr.EventName())
-				require.LessOrEqual(oc.t, len(lr.EventName()), maxEventNameLen)
+				require.LessOrEqual(oc.t, len(lr.EventName()), validate.MaxEventNameLen)
 				oc.str("severity text", lr.SeverityText())
 				attrs := lr.Attributes()
 				if sampled {
@@ -252,52 +255,13 @@ func (oc *outputCheck) logs(ld plog.Logs, sampled bool) {
 					attrs.Remove(adjustedCountKey)
 				}
 				oc.attrs("record", attrs, oc.pii)
-				oc.value("body", lr.Body(), maxFieldLen, oc.bodiesPII, 0)
+				oc.value("body", lr.Body(), validate.MaxFieldLen, oc.bodiesPII, 0)
 			}
 		}
 	}
 }
 
 // ---- repairs ----
-
-func TestRepairString(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-		nul, utf8      int64
-	}{
-		{"clean", "checkout /api/v1 é", "checkout /api/v1 é", 0, 0},
-		{"nul", "a\x00b", "a\uFFFDb", 1, 0},
-		{"nuls", "\x00\x00", "\uFFFD\uFFFD", 1, 0},
-		{"invalid byte", "pro\xff", "pro\uFFFD", 0, 1},
-		{"invalid run", "a\xff\xfe\xfdb", "a\uFFFDb", 0, 1},
-		{"truncated sequence", "caf\xc3", "caf\uFFFD", 0, 1},
-		{"surrogate half", "\xed\xa0\x80", "\uFFFD", 0, 1},
-		{"both", "\x00\xff", "\uFFFD\uFFFD", 1, 1},
-		{"empty", "", "", 0, 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var c counts
-			got := repairString(tc.in, &c)
-			assert.Equal(t, tc.want, got)
-			assert.Equal(t, tc.nul, c.repaired[repairNUL])
-			assert.Equal(t, tc.utf8, c.repaired[repairInvalidUTF8])
-			assert.False(t, needsRepair(got))
-		})
-	}
-}
-
-func TestRepairKeyBound(t *testing.T) {
-	var c counts
-	long := strings.Repeat("é", 200) // 400 bytes
-	got := repairKey(long, &c)
-	assert.Equal(t, strings.Repeat("é", 128), got, "cut at a UTF-8 boundary")
-	assert.Equal(t, int64(1), c.truncated[truncKeyLength])
-	assert.Equal(t, "k\uFFFDey", repairKey("k\x00ey", &c))
-	for _, k := range []string{"k\x00ey", "a\xff\xfeb", long, "clean"} {
-		assert.Equal(t, repairKey(k, &c), storedKey(k))
-	}
-}
 
 // withDuplicateKeys returns a copy of md, through the wire format, in which every attribute key
 // "dup2" became "dup1": pdata holds both, as it does for a request whose map repeats a key.
@@ -388,7 +352,7 @@ func TestHostileMetricPoints(t *testing.T) {
 			assert.Equal(t, map[string]any{
 				"user.id":    expectedHash(testKey, "u-1", 32),
 				"note":       "mail [REDACTED:email]",
-				"blob":       strings.Repeat("y", maxIndexedValueLen),
+				"blob":       strings.Repeat("y", validate.MaxIndexedValueLen),
 				"enduser.id": expectedHash(testKey, "u-2", 32),
 				"k\uFFFD":    "v",
 			}, a.AsRaw())
@@ -436,7 +400,7 @@ func TestHostileMetricPoints(t *testing.T) {
 			return md
 		}, "truncated_values", "nesting_depth", 1, func(t *testing.T, a pcommon.Map) {
 			v, _ := a.Get("doc")
-			assert.Equal(t, maxDepth-1, depthOf(v), "the value at depth 1 holds maps down to depth %d", maxDepth-1)
+			assert.Equal(t, validate.MaxDepth-1, depthOf(v), "the value at depth 1 holds maps down to depth %d", validate.MaxDepth-1)
 		}},
 		{"duplicate keys: the first is kept", func(t *testing.T, md pmetric.Metrics, dp pmetric.NumberDataPoint) pmetric.Metrics {
 			dp.Attributes().PutStr("dup1", "first")
@@ -467,7 +431,7 @@ func TestHostileMetricPoints(t *testing.T) {
 			return md
 		}, "truncated_values", "value_length", 1, func(t *testing.T, a pcommon.Map) {
 			v, _ := a.Get("blob")
-			assert.Len(t, v.Str(), maxIndexedValueLen)
+			assert.Len(t, v.Str(), validate.MaxIndexedValueLen)
 		}},
 	}
 	for _, tc := range tests {
@@ -558,7 +522,7 @@ func TestHostileEvents(t *testing.T) {
 			}
 			return ld
 		}, "truncated_values", "nesting_depth", 1, func(t *testing.T, lr plog.LogRecord) {
-			assert.Equal(t, maxDepth, depthOf(lr.Body()))
+			assert.Equal(t, validate.MaxDepth, depthOf(lr.Body()))
 		}},
 		{"NUL in the event name is repaired", func(_ *testing.T, ld plog.Logs, lr plog.LogRecord) plog.Logs {
 			lr.SetEventName("sign\x00up")
@@ -577,7 +541,7 @@ func TestHostileEvents(t *testing.T) {
 			v, _ := lr.Attributes().Get("url.path")
 			assert.Equal(t, "/a\uFFFD", v.Str())
 			st, _ := lr.Attributes().Get("exception.stacktrace")
-			assert.Greater(t, len(st.Str()), maxIndexedValueLen, "a long value keeps its own bound")
+			assert.Greater(t, len(st.Str()), validate.MaxIndexedValueLen, "a long value keeps its own bound")
 		}},
 		{"user id with NUL is hashed", func(_ *testing.T, ld plog.Logs, lr plog.LogRecord) plog.Logs {
 			lr.Attributes().PutStr("user.id", "u\x00")
@@ -594,10 +558,10 @@ func TestHostileEvents(t *testing.T) {
 			assert.Equal(t, map[string]any{"dup1": "first", adjustedCountKey: 1.0}, lr.Attributes().AsRaw())
 		}},
 		{"a body past the field bound", func(_ *testing.T, ld plog.Logs, lr plog.LogRecord) plog.Logs {
-			lr.Body().SetStr(strings.Repeat("x", maxFieldLen+10))
+			lr.Body().SetStr(strings.Repeat("x", validate.MaxFieldLen+10))
 			return ld
 		}, "truncated_values", "value_length", 1, func(t *testing.T, lr plog.LogRecord) {
-			assert.Len(t, lr.Body().Str(), maxFieldLen)
+			assert.Len(t, lr.Body().Str(), validate.MaxFieldLen)
 		}},
 	}
 	for _, tc := range tests {
@@ -689,25 +653,8 @@ func TestMemoDoesNotHideRepeats(t *testing.T) {
 	assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_removed_attributes", reason("duplicate_key")))
 }
 
-// TestRepairKeysManyKeys covers maps past maxGuardedKeys, and maps with more keys to rename than
-// maxRenamedKeys.
+// TestRepairKeysManyKeys covers a map past validate.MaxGuardedKeys with a repeated key.
 func TestRepairKeysManyKeys(t *testing.T) {
-	var c counts
-	m := pcommon.NewMap()
-	for i := range 100 {
-		m.PutInt(fmt.Sprintf("k%03d\x00", i), int64(i))
-	}
-	m.PutInt("clean", -1)
-	repairKeys(m, 0, &c)
-	assert.Equal(t, maxRenamedKeys+1, m.Len())
-	assert.Equal(t, int64(100-maxRenamedKeys), c.removed[removeInvalidKey])
-	v, ok := m.Get("k000\uFFFD")
-	require.True(t, ok)
-	assert.Equal(t, int64(0), v.Int(), "renamed entries keep their values")
-	_, ok = m.Get(fmt.Sprintf("k%03d\uFFFD", maxRenamedKeys))
-	assert.False(t, ok, "the keys past the rename bound are removed")
-
-	// A large clean map with one repeated key, through the processor.
 	s, tt, _ := newTestSampler(t, testConfig())
 	md, rm, sm := newMetrics()
 	ra := rm.Resource().Attributes()
@@ -722,7 +669,7 @@ func TestRepairKeysManyKeys(t *testing.T) {
 	require.NoError(t, err)
 	newOutputCheck(t, testConfig()).metrics(out)
 	assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_removed_attributes", reason("duplicate_key")))
-	v, _ = out.ResourceMetrics().At(0).Resource().Attributes().Get("dup1")
+	v, _ := out.ResourceMetrics().At(0).Resource().Attributes().Get("dup1")
 	assert.Equal(t, "first", v.Str())
 }
 
@@ -886,41 +833,6 @@ func TestCustomPatternOnIntegers(t *testing.T) {
 	assert.Equal(t, int64(1), counter(t, tt, "processor_sampler_redacted_values", reason("ssn")))
 }
 
-// FuzzIsCardNumber checks that an integer is a card number exactly when its decimal form is one
-// for the string pattern.
-func FuzzIsCardNumber(f *testing.F) {
-	for _, u := range []uint64{0, 4111111111111111, 4111111111111112, 1700000000004, 4222222222222, 6221260000000000001, 9999999999999999999, math.MaxUint64} {
-		f.Add(u)
-	}
-	f.Fuzz(func(t *testing.T, u uint64) {
-		out, n := redactCards(strconv.FormatUint(u, 10))
-		assert.Equal(t, n > 0 && out == "[REDACTED:card]", isCardNumber(u), "%d", u)
-	})
-}
-
-func TestCutDropsCardTail(t *testing.T) {
-	sc := allPatterns()
-	tests := []struct {
-		name, in string
-		n        int
-		want     string
-	}{
-		// 22 digits are not a card; their first 16 are.
-		{"a longer number cut into a card", "order 4111111111111111000000", 22, "order "},
-		{"a grouped number cut into a card", "ref 4111 1111 1111 11112", 23, "ref "},
-		{"a number cut into no card", "order 1234567890123456789012", 16, "order 1234567890"},
-		{"a cut after a separator", "ref 1234 5678 9", 14, "ref 1234 5678 "},
-		{"no number at the cut", "hello world", 5, "hello"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, n := redactCards(tc.in)
-			require.Zero(t, n, "the input itself holds no card")
-			assert.Equal(t, tc.want, sc.cut(tc.in, tc.n))
-		})
-	}
-}
-
 // ---- refusal log lines ----
 
 func TestRefusalsLogged(t *testing.T) {
@@ -980,16 +892,16 @@ func TestLoggableBoundsNames(t *testing.T) {
 
 func TestStorageBoundsInConfig(t *testing.T) {
 	cfg := testConfig()
-	cfg.Validation.MaxValueLength = maxIndexedValueLen + 1
-	assert.ErrorContains(t, cfg.Validate(), "validation.max_value_length: 2049 is above 2048 bytes")
+	cfg.Validation.MaxValueLength = validate.MaxIndexedValueLen + 1
+	assert.ErrorContains(t, confmap.Validate(cfg), "validation: max_value_length: 2049 is above 2048 bytes")
 	cfg = testConfig()
-	cfg.Validation.MaxLongValueLength = maxFieldLen + 1
-	assert.ErrorContains(t, cfg.Validate(), "validation.max_long_value_length")
+	cfg.Validation.MaxLongValueLength = validate.MaxFieldLen + 1
+	assert.ErrorContains(t, confmap.Validate(cfg), "validation: max_long_value_length: 1048577 is above the storage bound of 1048576 bytes")
 	cfg = testConfig()
 	cfg.Scrub.CustomPatterns = []CustomPattern{{Name: "ord\x00er", Regex: "x"}}
-	assert.ErrorContains(t, cfg.Validate(), "scrub.custom_patterns[0].name")
+	assert.ErrorContains(t, confmap.Validate(cfg), `scrub::custom_patterns::0: name: "ord\x00er" is not valid UTF-8 without NUL bytes`)
 	cfg = testConfig()
-	cfg.Validation.MaxValueLength = maxIndexedValueLen
-	cfg.Validation.MaxLongValueLength = maxFieldLen
-	assert.NoError(t, cfg.Validate())
+	cfg.Validation.MaxValueLength = validate.MaxIndexedValueLen
+	cfg.Validation.MaxLongValueLength = validate.MaxFieldLen
+	assert.NoError(t, confmap.Validate(cfg))
 }

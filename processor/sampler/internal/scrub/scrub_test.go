@@ -1,15 +1,19 @@
-package sampler
+package scrub
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/trackhq/track/processor/sampler/internal/tally"
 )
 
-func allPatterns() *scrubber {
-	return &scrubber{email: true, card: true, token: true, ip: true}
+func allPatterns() *Scrubber {
+	return &Scrubber{email: true, card: true, token: true, ip: true}
 }
 
 func TestRedactEmails(t *testing.T) {
@@ -57,7 +61,7 @@ func TestRedactCardsLuhn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := redactCards(tt.in)
+			got, _ := RedactCards(tt.in)
 			assert.Equal(t, tt.want, got)
 		})
 	}
@@ -116,16 +120,16 @@ func TestRedactIPs(t *testing.T) {
 
 func TestScrubStringCountsAndNoChange(t *testing.T) {
 	s := allPatterns()
-	var c counts
-	out, changed := s.scrubString("GET /api/v1/users?page=2 200 12ms", &c)
+	var c tally.Counts
+	out, changed := s.ScrubString("GET /api/v1/users?page=2 200 12ms", &c)
 	assert.False(t, changed)
 	assert.Equal(t, "GET /api/v1/users?page=2 200 12ms", out)
-	assert.Equal(t, counts{}, c)
+	assert.Equal(t, tally.Counts{}, c)
 
-	out, changed = s.scrubString("a@b.io paid 4111111111111111 from 1.2.3.4 with Bearer abcdefghijklmnopqrst", &c)
+	out, changed = s.ScrubString("a@b.io paid 4111111111111111 from 1.2.3.4 with Bearer abcdefghijklmnopqrst", &c)
 	assert.True(t, changed)
 	assert.Equal(t, "[REDACTED:email] paid [REDACTED:card] from [REDACTED:ip] with Bearer [REDACTED:token]", out)
-	assert.Equal(t, [numPatterns]int64{1, 1, 1, 1}, c.redacted)
+	assert.Equal(t, [tally.NumPatterns]int64{1, 1, 1, 1}, c.Redacted)
 }
 
 func TestScrubStackTrace(t *testing.T) {
@@ -140,9 +144,9 @@ func TestScrubStackTrace(t *testing.T) {
 		"caused by: java.lang.IllegalStateException: user=bob@corp.example.org",
 		"\tat com.example.Pay.charge(Pay.java:120)",
 	}, "\n")
-	s := &scrubber{email: true, card: true, token: true}
-	var c counts
-	out, changed := s.scrubString(trace, &c)
+	s := &Scrubber{email: true, card: true, token: true}
+	var c tally.Counts
+	out, changed := s.ScrubString(trace, &c)
 	require.True(t, changed)
 	assert.NotContains(t, out, "alice@example.com")
 	assert.NotContains(t, out, "bob@corp.example.org")
@@ -153,50 +157,127 @@ func TestScrubStackTrace(t *testing.T) {
 	assert.Contains(t, out, "/app/pay.go:42 +0x1d")
 	assert.Contains(t, out, "at com.example.Pay.charge(Pay.java:120)")
 	assert.Equal(t, strings.Count(trace, "\n"), strings.Count(out, "\n"))
-	assert.Equal(t, int64(2), c.redacted[patEmail])
-	assert.Equal(t, int64(1), c.redacted[patCard])
-	assert.Equal(t, int64(1), c.redacted[patToken])
+	assert.Equal(t, int64(2), c.Redacted[tally.PatEmail])
+	assert.Equal(t, int64(1), c.Redacted[tally.PatCard])
+	assert.Equal(t, int64(1), c.Redacted[tally.PatToken])
 }
 
 func TestCustomPatterns(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	cfg.Scrub.CustomPatterns = []CustomPattern{{Name: "order", Regex: `ORD-[0-9]{6}`}}
-	s, err := newScrubber(&cfg.Scrub)
+	cfg := Default()
+	cfg.CustomPatterns = []CustomPattern{{Name: "order", Regex: `ORD-[0-9]{6}`}}
+	s, err := New(&cfg)
 	require.NoError(t, err)
-	var c counts
-	out, changed := s.scrubString("refund ORD-123456 and ORD-654321", &c)
+	var c tally.Counts
+	out, changed := s.ScrubString("refund ORD-123456 and ORD-654321", &c)
 	assert.True(t, changed)
 	assert.Equal(t, "refund [REDACTED:order] and [REDACTED:order]", out)
-	assert.Equal(t, []int64{2}, c.custom)
-}
-
-func TestTruncateUTF8(t *testing.T) {
-	assert.Equal(t, "abc", truncateUTF8("abcdef", 3))
-	assert.Equal(t, "ab", truncateUTF8("abé", 3)) // é is two bytes
-	assert.Equal(t, "héllo", truncateUTF8("héllo", 10))
-	assert.Equal(t, "", truncateUTF8("€", 2))
-}
-
-func TestValidInstrumentName(t *testing.T) {
-	for _, n := range []string{"a", "http.server.request.duration", "new-signup", "x/y_z.1", strings.Repeat("a", 255)} {
-		assert.True(t, validInstrumentName(n), n)
-	}
-	for _, n := range []string{"", "1abc", "_a", "a b", "a:b", "é", strings.Repeat("a", 256), "a\x00"} {
-		assert.False(t, validInstrumentName(n), n)
-	}
+	assert.Equal(t, []int64{2}, c.Custom)
 }
 
 func TestWordMatcher(t *testing.T) {
-	m := newWordMatcher(defaultDenyKeys)
+	m := NewWordMatcher(DefaultDenyKeys)
 	for _, k := range []string{
 		"password", "db.password", "userPassword", "http.request.header.authorization", "Cookie", "set-cookie",
 		"user.email", "x-api-key", "apiKey", "card_number", "payment.card.pan", "ssn", "auth_token", "client.secret",
 	} {
-		assert.True(t, m.match(k), k)
+		assert.True(t, m.Match(k), k)
 	}
 	for _, k := range []string{
 		"user.id", "gen_ai.usage.input_tokens", "company", "span.kind", "http.route", "service.name", "cardinality", "passwordless",
 	} {
-		assert.False(t, m.match(k), k)
+		assert.False(t, m.Match(k), k)
+	}
+}
+
+// FuzzIsCardNumber checks that an integer is a card number exactly when its decimal form is one
+// for the string pattern.
+func FuzzIsCardNumber(f *testing.F) {
+	for _, u := range []uint64{0, 4111111111111111, 4111111111111112, 1700000000004, 4222222222222, 6221260000000000001, 9999999999999999999, math.MaxUint64} {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, u uint64) {
+		out, n := RedactCards(strconv.FormatUint(u, 10))
+		assert.Equal(t, n > 0 && out == "[REDACTED:card]", IsCardNumber(u), "%d", u)
+	})
+}
+
+func TestCutDropsCardTail(t *testing.T) {
+	sc := allPatterns()
+	tests := []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		// 22 digits are not a card; their first 16 are.
+		{"a longer number cut into a card", "order 4111111111111111000000", 22, "order "},
+		{"a grouped number cut into a card", "ref 4111 1111 1111 11112", 23, "ref "},
+		{"a number cut into no card", "order 1234567890123456789012", 16, "order 1234567890"},
+		{"a cut after a separator", "ref 1234 5678 9", 14, "ref 1234 5678 "},
+		{"no number at the cut", "hello world", 5, "hello"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, n := RedactCards(tc.in)
+			require.Zero(t, n, "the input itself holds no card")
+			assert.Equal(t, tc.want, sc.Cut(tc.in, tc.n))
+		})
+	}
+}
+
+// FuzzScrubString checks that scrubbing never panics and that its output is a fixed point: nothing
+// left in it matches a pattern.
+func FuzzScrubString(f *testing.F) {
+	for _, s := range []string{"", "a@b@c.de@@x.io", "4111-1111-1111-1111-4111-1111-1111-1111", strings.Repeat("1 ", 60),
+		"bearer\t\t" + strings.Repeat("x", 20), "eyJ.eyJ.", "10.0.0.1:8080 fe80::1 ::ffff:1.2.3.4 :::: 1.2.3.4.5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		sc := &Scrubber{email: true, card: true, token: true, ip: true}
+		var c tally.Counts
+		out, _ := sc.ScrubString(in, &c)
+		again, changed := sc.ScrubString(out, &c)
+		require.False(t, changed, "second pass changed %q into %q", out, again)
+	})
+}
+
+func TestMatchJoined(t *testing.T) {
+	m := NewWordMatcher([]string{"geo.location", "location.lat", "city"})
+	assert.True(t, m.MatchJoined("geo", "location"))
+	assert.True(t, m.MatchJoined("client.geo", "location"))
+	assert.True(t, m.MatchJoined("location", "lat"))
+	assert.True(t, m.MatchJoined("user", "city"))
+	assert.True(t, m.MatchJoined("", "city"))
+	assert.False(t, m.MatchJoined("page", "location"))
+	assert.False(t, m.MatchJoined("geo", ""))
+	assert.False(t, m.MatchJoined("geo", "country"))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { m.MatchJoined("client.geo", "location") }))
+}
+
+var sink int
+
+// benchStackBody is the stack trace of the processor's log benchmarks: an email, a card number and
+// a bearer token.
+const benchStackBody = "java.lang.IllegalStateException: payment failed for alice@example.com\n" +
+	"\tat com.shop.Pay.charge(Pay.java:120) card=4111 1111 1111 1111\n" +
+	"\tat com.shop.Api.post(Api.java:88) Authorization: Bearer abcdefghijklmnopqrstuvwxyz\n" +
+	"\tat java.base/java.lang.Thread.run(Thread.java:1583)"
+
+// BenchmarkScrubString measures the value scanner on a clean value and on one full of PII.
+func BenchmarkScrubString(b *testing.B) {
+	sc := &Scrubber{email: true, card: true, token: true}
+	for _, tc := range []struct{ name, in string }{
+		{"clean", "/api/v1/orders/{id} GET 200 eu-west-1"},
+		{"stacktrace", benchStackBody},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var c tally.Counts
+				for pb.Next() {
+					out, _ := sc.ScrubString(tc.in, &c)
+					sink += len(out) & 1
+				}
+			})
+		})
 	}
 }

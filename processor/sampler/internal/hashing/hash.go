@@ -1,4 +1,4 @@
-package sampler // import "github.com/trackhq/track/processor/sampler"
+package hashing // import "github.com/trackhq/track/processor/sampler/internal/hashing"
 
 import (
 	"crypto/hmac"
@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// hasher replaces identifiers by a truncated, hex-encoded HMAC-SHA256. It is safe for concurrent use.
-type hasher struct {
+// Hasher replaces identifiers by a truncated, hex-encoded HMAC-SHA256. It is safe for concurrent use.
+type Hasher struct {
 	length int
 	pool   sync.Pool // of *hmacState
 }
@@ -23,15 +23,16 @@ type hmacState struct {
 	sum [sha256.Size]byte
 }
 
-func newHasher(key []byte, length int) *hasher {
+// New returns a Hasher with the HMAC key key that keeps length hex characters of each hash.
+func New(key []byte, length int) *Hasher {
 	k := append([]byte(nil), key...)
-	h := &hasher{length: length}
+	h := &Hasher{length: length}
 	h.pool.New = func() any { return &hmacState{mac: hmac.New(sha256.New, k)} }
 	return h
 }
 
 // sum returns the truncated hex HMAC of b, or of s when b is nil.
-func (h *hasher) sum(b []byte, s string) string {
+func (h *Hasher) sum(b []byte, s string) string {
 	st := h.pool.Get().(*hmacState)
 	if b == nil {
 		st.in = append(st.in[:0], s...)
@@ -49,9 +50,9 @@ func (h *hasher) sum(b []byte, s string) string {
 	return string(out[:h.length])
 }
 
-// hashValue replaces v by the hash of its string form, and reports whether it did. Empty values are
+// HashValue replaces v by the hash of its string form, and reports whether it did. Empty values are
 // left alone, so "no user" stays distinguishable.
-func (h *hasher) hashValue(v pcommon.Value) bool {
+func (h *Hasher) HashValue(v pcommon.Value) bool {
 	var out string
 	switch v.Type() {
 	case pcommon.ValueTypeEmpty:

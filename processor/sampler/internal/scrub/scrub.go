@@ -1,4 +1,4 @@
-package sampler // import "github.com/trackhq/track/processor/sampler"
+package scrub // import "github.com/trackhq/track/processor/sampler/internal/scrub"
 
 import (
 	"math"
@@ -8,39 +8,30 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/trackhq/track/processor/sampler/internal/tally"
+	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
-// pattern identifies a built-in redaction pattern.
-type pattern uint8
-
-const (
-	patEmail pattern = iota
-	patCard
-	patToken
-	patIP
-	numPatterns
-)
-
-var patternNames = [numPatterns]string{"email", "card", "token", "ip"}
-
-var patternReplacements = [numPatterns]string{
+var patternReplacements = [tally.NumPatterns]string{
 	"[REDACTED:email]", "[REDACTED:card]", "[REDACTED:token]", "[REDACTED:ip]",
 }
 
+// customPattern is a compiled custom_patterns entry.
 type customPattern struct {
 	name        string
 	re          *regexp.Regexp
 	replacement string
 }
 
-// scrubber redacts PII found inside string values. It is safe for concurrent use.
-type scrubber struct {
+// Scrubber redacts PII found inside string values. It is safe for concurrent use.
+type Scrubber struct {
 	email, card, token, ip bool
 	custom                 []customPattern
 }
 
-func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
-	s := &scrubber{
+func New(cfg *Config) (*Scrubber, error) {
+	s := &Scrubber{
 		email: cfg.Patterns.Email,
 		card:  cfg.Patterns.CardNumber,
 		token: cfg.Patterns.Token,
@@ -56,17 +47,17 @@ func newScrubber(cfg *ScrubConfig) (*scrubber, error) {
 	return s, nil
 }
 
-// scrubString returns v with every match of the enabled patterns replaced, and whether anything
+// ScrubString returns v with every match of the enabled patterns replaced, and whether anything
 // changed. It counts matches into c. Clean input costs a few byte scans and no allocation.
-func (s *scrubber) scrubString(v string, c *counts) (string, bool) {
-	return s.scrubRepair(v, false, c)
+func (s *Scrubber) ScrubString(v string, c *tally.Counts) (string, bool) {
+	return s.ScrubRepair(v, false, c)
 }
 
-// scrubRepair is scrubString that, when repair is set, also makes the result storable
+// ScrubRepair is ScrubString that, when repair is set, also makes the result storable
 // (repairString). The byte scan that decides which patterns can match also finds NUL bytes and
 // non-ASCII bytes, so an ASCII value without NUL costs no second pass. No pattern matches NUL or a
 // non-ASCII byte, so repairing after scrubbing finds what repairing before would.
-func (s *scrubber) scrubRepair(v string, repair bool, c *counts) (string, bool) {
+func (s *Scrubber) ScrubRepair(v string, repair bool, c *tally.Counts) (string, bool) {
 	out := v
 	var n int
 	// One pass over the bytes decides which scanners can possibly match.
@@ -91,22 +82,22 @@ func (s *scrubber) scrubRepair(v string, repair bool, c *counts) (string, bool) 
 	}
 	if s.token && token {
 		if out, n = redactTokens(out); n > 0 {
-			c.redacted[patToken] += int64(n)
+			c.Redacted[tally.PatToken] += int64(n)
 		}
 	}
 	if s.email && classes&clAt != 0 {
 		if out, n = redactEmails(out); n > 0 {
-			c.redacted[patEmail] += int64(n)
+			c.Redacted[tally.PatEmail] += int64(n)
 		}
 	}
 	if s.card && digits >= minCardDigits {
-		if out, n = redactCards(out); n > 0 {
-			c.redacted[patCard] += int64(n)
+		if out, n = RedactCards(out); n > 0 {
+			c.Redacted[tally.PatCard] += int64(n)
 		}
 	}
 	if s.ip && classes&(clDot|clColon) != 0 && (digits > 0 || classes&clColon != 0) {
 		if out, n = redactIPs(out); n > 0 {
-			c.redacted[patIP] += int64(n)
+			c.Redacted[tally.PatIP] += int64(n)
 		}
 	}
 	for i := range s.custom {
@@ -119,23 +110,23 @@ func (s *scrubber) scrubRepair(v string, repair bool, c *counts) (string, bool) 
 			n++
 			return p.replacement
 		})
-		c.addCustom(i, int64(n))
+		c.AddCustom(i, int64(n))
 	}
 	if repair && classes&(clNUL|clHigh) != 0 {
-		out = repairString(out, c) // valid non-ASCII text comes back as it is
+		out = validate.RepairString(out, c) // valid non-ASCII text comes back as it is
 	}
 	return out, len(out) != len(v) || out != v
 }
 
-// scrubNonString checks an integer, a double or a bytes value the way a string is checked.
+// ScrubNonString checks an integer, a double or a bytes value the way a string is checked.
 //   - An integer, or a double with an integral value below 1e19, whose decimal digits form a card
-//     number (see isCardNumber) becomes the string "[REDACTED:card]". Custom patterns are matched
+//     number (see IsCardNumber) becomes the string "[REDACTED:card]". Custom patterns are matched
 //     against its decimal form (with its sign), and a match turns it into the redacted string.
 //   - Bytes are scrubbed as text and stay bytes.
 //
 // Other values are left alone. Integers below 10^12 cost one comparison when no custom pattern is
 // configured.
-func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
+func (s *Scrubber) ScrubNonString(v pcommon.Value, c *tally.Counts) {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
 		n := v.Int()
@@ -155,29 +146,29 @@ func (s *scrubber) scrubNonString(v pcommon.Value, c *counts) {
 		if len(raw) < 2 { // no pattern matches fewer than two bytes
 			return
 		}
-		if out, changed := s.scrubString(string(raw), c); changed {
+		if out, changed := s.ScrubString(string(raw), c); changed {
 			v.SetEmptyBytes().FromRaw([]byte(out))
 		}
 	}
 }
 
-// mayMatchInt reports whether scrubNonString can change the integer n: it has at least 13 digits
+// MayMatchInt reports whether ScrubNonString can change the integer n: it has at least 13 digits
 // (a card number), or custom patterns are configured.
-func (s *scrubber) mayMatchInt(n int64) bool {
+func (s *Scrubber) MayMatchInt(n int64) bool {
 	return n >= 1e12 || n <= -1e12 || len(s.custom) > 0
 }
 
-// mayMatchDouble is mayMatchInt for a double.
-func (s *scrubber) mayMatchDouble(d float64) bool {
+// MayMatchDouble is MayMatchInt for a double.
+func (s *Scrubber) MayMatchDouble(d float64) bool {
 	return d >= 1e12 || d <= -1e12 || len(s.custom) > 0
 }
 
 // scrubInteger redacts the integer value v, whose absolute value is u.
-func (s *scrubber) scrubInteger(v pcommon.Value, u uint64, negative bool, c *counts) {
+func (s *Scrubber) scrubInteger(v pcommon.Value, u uint64, negative bool, c *tally.Counts) {
 	if len(s.custom) == 0 {
-		if s.card && isCardNumber(u) {
-			v.SetStr(patternReplacements[patCard])
-			c.redacted[patCard]++
+		if s.card && IsCardNumber(u) {
+			v.SetStr(patternReplacements[tally.PatCard])
+			c.Redacted[tally.PatCard]++
 		}
 		return
 	}
@@ -186,16 +177,16 @@ func (s *scrubber) scrubInteger(v pcommon.Value, u uint64, negative bool, c *cou
 	if negative {
 		b = append(b, '-')
 	}
-	if out, changed := s.scrubString(string(strconv.AppendUint(b, u, 10)), c); changed {
+	if out, changed := s.ScrubString(string(strconv.AppendUint(b, u, 10)), c); changed {
 		v.SetStr(out)
 	}
 }
 
-// isCardNumber reports whether the decimal digits of u form a payment card number by the rule
-// redactCards applies to digit runs in strings: 13 to 19 digits, a first digit from 2 to 6 (the
+// IsCardNumber reports whether the decimal digits of u form a payment card number by the rule
+// RedactCards applies to digit runs in strings: 13 to 19 digits, a first digit from 2 to 6 (the
 // major networks' ranges, which spares 13-digit epoch-millisecond timestamps), and a valid Luhn
 // check digit (ISO/IEC 7812-1, annex B).
-func isCardNumber(u uint64) bool {
+func IsCardNumber(u uint64) bool {
 	if u < 1e12 || u >= 1e19 {
 		return false
 	}
@@ -226,33 +217,33 @@ func luhnDigit(d int, double bool) int {
 	return d
 }
 
-// cut shortens the scrubbed text s to at most n bytes at a UTF-8 boundary. A cut can shorten the
+// Cut shortens the scrubbed text s to at most n bytes at a UTF-8 boundary. A cut can shorten the
 // number s ends with, and a prefix of a number that is not a card number (a run of more than 19
 // digits, or a Luhn-invalid one) can be one: when the shortened number reads as a card number, it
-// is dropped whole. It is safe on a nil scrubber (no card pattern).
-func (s *scrubber) cut(str string, n int) string {
-	out := truncateUTF8(str, n)
+// is dropped whole. It is safe on a nil Scrubber (no card pattern).
+func (s *Scrubber) Cut(str string, n int) string {
+	out := validate.TruncateUTF8(str, n)
 	if len(out) == len(str) {
 		return out
 	}
-	return s.dropCardTail(out)
+	return s.DropCardTail(out)
 }
 
-// dropCardTail returns out without the number it ends with when that number reads as a card
+// DropCardTail returns out without the number it ends with when that number reads as a card
 // number; out is the beginning of a scrubbed text.
-func (s *scrubber) dropCardTail(out string) string {
+func (s *Scrubber) DropCardTail(out string) string {
 	if s == nil || !s.card {
 		return out
 	}
 	if start := trailingNumber(out); start < len(out) {
-		if _, found := redactCards(out[start:]); found > 0 {
+		if _, found := RedactCards(out[start:]); found > 0 {
 			out = out[:start]
 		}
 	}
 	return out
 }
 
-// trailingNumber returns where the number that s ends with starts, as redactCards reads numbers
+// trailingNumber returns where the number that s ends with starts, as RedactCards reads numbers
 // (digit groups joined by single spaces or dashes, a trailing separator included), or len(s) when s
 // does not end with one.
 func trailingNumber(s string) int {
@@ -278,7 +269,7 @@ func trailingNumber(s string) int {
 	}
 }
 
-// Byte classes for the one-pass prefilter of scrubString.
+// Byte classes for the one-pass prefilter of ScrubString.
 const (
 	clDigit uint8 = 1 << iota
 	clAt
@@ -373,7 +364,7 @@ func redactEmails(s string) (string, int) {
 		}
 		dot := strings.LastIndexByte(s[at+1:d], '.')
 		if l < at && dot > 0 && validTLD(s[at+1+dot+1:d]) {
-			r.replace(l, d, patternReplacements[patEmail])
+			r.replace(l, d, patternReplacements[tally.PatEmail])
 			i = d
 			continue
 		}
@@ -431,10 +422,10 @@ func luhnValid(s string) bool {
 
 type digitGroup struct{ start, end int }
 
-// redactCards replaces payment card numbers: 13 to 19 digits, in groups separated by single spaces
+// RedactCards replaces payment card numbers: 13 to 19 digits, in groups separated by single spaces
 // or dashes, starting with 2 to 6 (the major networks' ranges) and passing the Luhn check. Digit runs
 // longer than 19 digits without separators (order ids, timestamps in ns) are left alone.
-func redactCards(s string) (string, int) {
+func RedactCards(s string) (string, int) {
 	if !countDigitsAtLeast(s, minCardDigits) {
 		return s, 0
 	}
@@ -479,7 +470,7 @@ func redactCards(s string) (string, int) {
 				g++
 				continue
 			}
-			r.replace(groups[g].start, groups[best].end, patternReplacements[patCard])
+			r.replace(groups[g].start, groups[best].end, patternReplacements[tally.PatCard])
 			g = best + 1
 		}
 		i = j
@@ -532,7 +523,7 @@ func redactBearer(s, tail string) (string, int) {
 			end++
 		}
 		if end-st >= minBearerLen {
-			r.replace(st, end, patternReplacements[patToken])
+			r.replace(st, end, patternReplacements[tally.PatToken])
 			i = end
 		}
 	}
@@ -552,7 +543,7 @@ func redactJWTs(s string) (string, int) {
 			continue
 		}
 		if end := jwtEnd(s, k); end > 0 {
-			r.replace(k, end, patternReplacements[patToken])
+			r.replace(k, end, patternReplacements[tally.PatToken])
 			i = end
 		}
 	}
@@ -608,10 +599,10 @@ func redactIPs(s string) (string, int) {
 			continue
 		}
 		if n := ipv4Len(s[i:end]); n > 0 {
-			r.replace(i, i+n, patternReplacements[patIP])
+			r.replace(i, i+n, patternReplacements[tally.PatIP])
 		} else if looksLikeIPv6(s[i:end]) {
 			if _, err := netip.ParseAddr(s[i:end]); err == nil {
-				r.replace(i, end, patternReplacements[patIP])
+				r.replace(i, end, patternReplacements[tally.PatIP])
 			}
 		}
 		i = j
