@@ -64,7 +64,7 @@ func (t table) print(w io.Writer) {
 		left := (widths[i] - utf8.RuneCountInString(h)) / 2
 		cells[i] = pad(strings.Repeat(" ", left)+h, widths[i], false)
 	}
-	fmt.Fprintln(w, " "+strings.Join(cells, " | "))
+	fmt.Fprintln(w, strings.TrimRight(" "+strings.Join(cells, " | "), " "))
 	for i := range cells {
 		cells[i] = strings.Repeat("-", widths[i])
 	}
@@ -80,5 +80,4 @@ func (t table) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "(%d rows)\n", len(t.rows))
 	}
-	fmt.Fprintln(w)
 }

@@ -37,7 +37,7 @@ func TestTableLayout(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var b bytes.Buffer
 			c.t.print(&b)
-			lines := strings.Split(strings.TrimSuffix(b.String(), "\n\n"), "\n")
+			lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 			require.Len(t, lines, len(c.t.rows)+3, "header, rule, rows, count")
 			assert.Equal(t, c.rows, lines[len(lines)-1])
 			rule := lines[1]
