@@ -158,7 +158,6 @@ type service struct {
 	log    string // its stderr
 	done   chan struct{}
 	err    error
-	report simservice.Report
 }
 
 func (d *demo) run(ctx context.Context) error {
