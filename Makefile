@@ -46,8 +46,10 @@ collector: otelcol-track/go.mod
 
 ## demo: a throwaway Postgres (or TRACK_PG_DSN), the collector, the example services (login, payment and
 ## the web-signup funnel) for about a minute, then two charts, an analyst's query and the funnel; stops everything it started, also on Ctrl-C.
+## The driver is examples/demo (DEMO_SECONDS, DEMO_HISTORY_MINUTES, DEMO_VISITORS, DEMO_SPEED, TRACK_PG_DSN).
 demo: collector
-	./scripts/demo.sh
+	$(GO) build -o $(BIN)/trackdemo ./examples/demo
+	$(BIN)/trackdemo
 
 ## web: the browser client (web/): npm ci at the versions pinned in web/package-lock.json, then
 ## web/build.mjs type-checks it (tsc), bundles web/dist/track.js (plain script) and track.mjs (ES

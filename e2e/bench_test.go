@@ -287,7 +287,7 @@ func profileCollector(b *testing.B, c *collector) <-chan struct{} {
 	go func() {
 		defer close(done)
 		time.Sleep(2 * time.Second)
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=10", c.pprof))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=10", c.Pprof))
 		if err != nil {
 			b.Error(err)
 			return
@@ -301,7 +301,7 @@ func profileCollector(b *testing.B, c *collector) <-chan struct{} {
 		defer f.Close()
 		_, _ = io.Copy(f, resp.Body)
 		// With pprof's mutex_profile_fraction set (TRACK_BENCH_CONFIG), the lock contention too.
-		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/mutex", c.pprof)); err == nil {
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/mutex", c.Pprof)); err == nil {
 			defer resp.Body.Close()
 			if f, err := os.Create(path + ".mutex"); err == nil {
 				defer f.Close()
@@ -341,7 +341,7 @@ func benchEndToEnd(b *testing.B, prefix string, load func(b *testing.B, endpoint
 	profiled := profileCollector(b, c)
 	cpu0 := takeCPUTimes(c.pid(), sc.dsn)
 	start := time.Now()
-	acked := load(b, c.grpc, benchDuration())
+	acked := load(b, c.GRPC, benchDuration())
 	sentFor := time.Since(start)
 	cpu1 := takeCPUTimes(c.pid(), sc.dsn)
 	anon, file := rssParts(c.pid())
@@ -400,7 +400,7 @@ service:
 	c.start()
 	cpu0 := takeCPUTimes(c.pid(), sc.dsn)
 	start := time.Now()
-	acked := load(b, c.grpc, benchDuration())
+	acked := load(b, c.GRPC, benchDuration())
 	took := time.Since(start)
 	b.Log(cpuReport(b, cpu0, takeCPUTimes(c.pid(), sc.dsn), took))
 	rss := peakRSS(c.pid())
@@ -418,7 +418,7 @@ func BenchmarkFreshness(b *testing.B) {
 	sc := sharedDB(b)
 	c := newCollector(b, "bench-fresh", collectorOptions{dsn: sc.dsn, schema: sc.schema})
 	c.start()
-	tr, err := track.New(context.Background(), track.WithEndpoint(c.grpc), track.WithServiceName("bench-fresh"))
+	tr, err := track.New(context.Background(), track.WithEndpoint(c.GRPC), track.WithServiceName("bench-fresh"))
 	require.NoError(b, err)
 	const samples = 40
 	sentAt := make([]time.Time, samples)

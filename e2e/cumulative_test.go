@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -149,33 +147,11 @@ func (p *otlpProxy) close() {
 	p.bg.Wait()
 }
 
-// collectorMetric returns the sum of the collector's own Prometheus samples whose line starts with
-// name and contains every one of labels.
+// collectorMetric returns the sum of the collector's own Prometheus samples of the metric name
+// whose labels contain every one of labels; it fails the test when there is none.
 func collectorMetric(t *testing.T, c *collector, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		for _, l := range labels {
-			if !strings.Contains(line, l) {
-				continue next
-			}
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		require.NoError(t, err, line)
-		total += v
-	}
-	require.NoError(t, sc.Err())
-	return total
+	return scrapeTelemetry(t, c).sum(t, name, labels...)
 }
 
 // Cumulative senders while the collector is SIGKILLed and restarted: the stream state is in
@@ -187,7 +163,7 @@ func TestCumulativeCollectorKilled(t *testing.T) {
 	var specs []senderSpec
 	for i := range 3 {
 		specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-cum-killed", n: 6000, duration: 10 * time.Second,
-			interval: 500 * time.Millisecond, endpoint: c.grpc, attrs: []string{fmt.Sprintf("sender=%d", i)}})
+			interval: 500 * time.Millisecond, endpoint: c.GRPC, attrs: []string{fmt.Sprintf("sender=%d", i)}})
 	}
 	rs := runSenders(t, specs, killAndRestart(t, c, 4*time.Second, 2*time.Second))
 	requireNoSenderError(t, rs)
@@ -201,7 +177,7 @@ func TestCumulativeAlternatingCollectors(t *testing.T) {
 	c1, c2 := startTwo(t, d)
 	var specs []senderSpec
 	for i := range 4 {
-		p := newProxy(t, false, c1.http, c2.http)
+		p := newProxy(t, false, c1.HTTP, c2.HTTP)
 		specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-cum-two", n: 5000, duration: 6 * time.Second,
 			interval: 300 * time.Millisecond, endpoint: p.endpoint(), protocol: "http/protobuf",
 			attrs: []string{fmt.Sprintf("sender=%d", i%2)}})
@@ -234,17 +210,17 @@ func TestCumulativeRestartingSenders(t *testing.T) {
 	}
 	for range 3 {
 		run(senderSpec{mode: "sdk", metric: "e2e-cum-restart", n: 1500, duration: 2 * time.Second,
-			interval: 500 * time.Millisecond, endpoint: c.grpc, env: same})
+			interval: 500 * time.Millisecond, endpoint: c.GRPC, env: same})
 	}
 	// Short-lived: done before their first interval, so the export at exit is the only one.
 	for i := range 4 {
 		run(senderSpec{mode: "sdk", metric: "e2e-cum-restart", n: int64(100 + i), interval: time.Minute,
-			endpoint: c.grpc, env: same})
+			endpoint: c.GRPC, env: same})
 	}
 	var specs []senderSpec
 	for i := range 4 {
 		specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-cum-restart", n: int64(200 + i), interval: time.Minute,
-			endpoint: c.grpc, env: []string{fmt.Sprintf("OTEL_RESOURCE_ATTRIBUTES=service.instance.id=job-%d", i)}})
+			endpoint: c.GRPC, env: []string{fmt.Sprintf("OTEL_RESOURCE_ATTRIBUTES=service.instance.id=job-%d", i)}})
 	}
 	rs := runSenders(t, specs, nil)
 	requireNoSenderError(t, rs)
@@ -262,7 +238,7 @@ func TestCumulativeDuplicatedAndReordered(t *testing.T) {
 	var specs []senderSpec
 	var proxies []*otlpProxy
 	for i := range 3 {
-		p := newProxy(t, true, c.http)
+		p := newProxy(t, true, c.HTTP)
 		proxies = append(proxies, p)
 		specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-cum-chaos", n: 4000, duration: 5 * time.Second,
 			interval: 250 * time.Millisecond, endpoint: p.endpoint(), protocol: "http/protobuf",
@@ -289,9 +265,9 @@ func TestCumulativeFirstSeenLate(t *testing.T) {
 	c.start()
 	rs := runSenders(t, []senderSpec{
 		{mode: "sdk", metric: "e2e-cum-late", n: 3000, duration: 3 * time.Second, interval: 500 * time.Millisecond,
-			endpoint: c.grpc, attrs: []string{"age=old"}, baseline: 700, startAge: 2 * time.Hour},
+			endpoint: c.GRPC, attrs: []string{"age=old"}, baseline: 700, startAge: 2 * time.Hour},
 		{mode: "sdk", metric: "e2e-cum-late", n: 3000, duration: 3 * time.Second, interval: 500 * time.Millisecond,
-			endpoint: c.grpc, attrs: []string{"age=new"}, baseline: 700},
+			endpoint: c.GRPC, attrs: []string{"age=new"}, baseline: 700},
 	}, nil)
 	requireNoSenderError(t, rs)
 	require.EqualValues(t, 700, rs[0].Baseline)

@@ -11,8 +11,10 @@
 // TRACK_COLLECTOR_BIN overrides the binary's path. Without the binary the tests fail; they never
 // skip. Postgres comes from internal/pgtest (TRACK_TEST_DSN, or a throwaway cluster), except for
 // the scenarios that stop Postgres (restarted, down at the collector's start), which always start
-// their own cluster. Every process a test starts listens
-// on loopback only and is stopped when the test ends; every wait is bounded.
+// their own cluster. The collector processes come from internal/harness (free ports, the
+// environment of examples/collector.yaml, the health wait), which the demo driver (examples/demo)
+// shares. Every process a test starts listens on loopback only and is stopped when the test ends;
+// every wait is bounded.
 //
 // The package has no exported API: it is only tests and the sender command in internal/sender.
 package e2e

@@ -34,10 +34,10 @@ func TestSeveralSenders(t *testing.T) {
 	c.start()
 	var specs []senderSpec
 	for i := range 4 {
-		s := senderSpec{metric: "e2e-several", n: 5000, duration: 4 * time.Second, endpoint: c.grpc,
+		s := senderSpec{metric: "e2e-several", n: 5000, duration: 4 * time.Second, endpoint: c.GRPC,
 			attrs: []string{fmt.Sprintf("shard=%d", i%2)}}
 		if i%2 == 1 {
-			s.endpoint, s.protocol = c.http, "http/protobuf"
+			s.endpoint, s.protocol = c.HTTP, "http/protobuf"
 		}
 		specs = append(specs, s)
 	}
@@ -63,23 +63,61 @@ func TestSeveralSenders(t *testing.T) {
 }
 
 // 2. SIGKILL the collector in the middle and restart it on the same data directory: the
-// persistent queue and track's backlog bring back every count, and none counts twice.
+// persistent queue and track's backlog bring back every count, and none counts twice. The kill
+// hits data in flight by construction: the test holds a lock on the tables pgrollup writes, so
+// its one consumer blocks mid-export, and kills the collector only once its sending queue holds
+// requests.
 func TestCollectorKilled(t *testing.T) {
 	d := sharedDB(t)
-	c := newCollector(t, "c1", collectorOptions{dsn: d.dsn, schema: d.schema})
+	c := newCollector(t, "c1", collectorOptions{dsn: d.dsn, schema: d.schema,
+		override: "exporters:\n  pgrollup:\n    sending_queue:\n      num_consumers: 1\n"})
 	c.start()
 	var specs []senderSpec
 	for range 3 {
-		specs = append(specs, senderSpec{metric: "e2e-killed", n: 6000, duration: 10 * time.Second, endpoint: c.grpc})
+		specs = append(specs, senderSpec{metric: "e2e-killed", n: 6000, duration: 10 * time.Second, endpoint: c.GRPC})
 	}
-	rs := runSenders(t, specs, killAndRestart(t, c, 4*time.Second, 2*time.Second))
+	var queued float64
+	rs := runSenders(t, specs, func() {
+		time.Sleep(2 * time.Second)
+		queued = killWithQueuedData(t, c, d)
+		time.Sleep(2 * time.Second)
+		c.start()
+		t.Logf("collector %s restarted", c.name)
+	})
+	require.Positive(t, queued, "the kill must hit requests in the sending queue")
 	requireDelivered(t, rs)
 	var failures uint64
 	for _, r := range rs {
 		failures += r.Failures
 	}
-	t.Logf("export failures seen by the senders during the crash: %d", failures)
+	t.Logf("the kill hit %.0f queued requests; export failures seen by the senders: %d", queued, failures)
 	waitForSum(t, d, "e2e-killed", "", total(rs), convergeTimeout, settle)
+}
+
+// killWithQueuedData blocks pgrollup's writes (an ACCESS EXCLUSIVE lock on its rollup and
+// request-key tables), waits until c's sending queue holds requests, SIGKILLs c, releases the lock
+// and returns the queue size it saw just before the kill. It fails the test if the queue stays
+// empty for 30 s.
+func killWithQueuedData(t *testing.T, c *collector, d db) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, d.dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE "+d.schema+".item_keys, "+d.schema+".rollup_minute IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	var queued float64
+	require.Eventually(t, func() bool {
+		queued = scrapeTelemetry(t, c).queueSize(t)
+		return queued > 0
+	}, 30*time.Second, 50*time.Millisecond, "pgrollup's sending queue stayed empty while its writes were blocked")
+	c.kill()
+	t.Logf("collector %s SIGKILLed with %.0f requests queued", c.name, queued)
+	require.NoError(t, tx.Rollback(ctx))
+	return queued
 }
 
 // 3. Restart Postgres in the middle: pgrollup retries from the persistent queue, and a commit
@@ -94,7 +132,7 @@ func TestPostgresRestarted(t *testing.T) {
 	c.start()
 	var specs []senderSpec
 	for range 3 {
-		specs = append(specs, senderSpec{metric: "e2e-pg-restart", n: 6000, duration: 10 * time.Second, endpoint: c.grpc})
+		specs = append(specs, senderSpec{metric: "e2e-pg-restart", n: 6000, duration: 10 * time.Second, endpoint: c.GRPC})
 	}
 	rs := runSenders(t, specs, func() {
 		time.Sleep(3 * time.Second)
@@ -117,7 +155,7 @@ func TestCumulativeSDKSenders(t *testing.T) {
 	var specs []senderSpec
 	for i := range 2 {
 		specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-cumulative", n: 4000, duration: 5 * time.Second,
-			endpoint: c.grpc, attrs: []string{fmt.Sprintf("sender=%d", i)}})
+			endpoint: c.GRPC, attrs: []string{fmt.Sprintf("sender=%d", i)}})
 	}
 	rs := runSenders(t, specs, nil)
 	requireNoSenderError(t, rs)
@@ -131,9 +169,9 @@ func TestTwoCollectors(t *testing.T) {
 	c1, c2 := startTwo(t, d)
 	var specs []senderSpec
 	for i := range 4 {
-		ep := c1.grpc
+		ep := c1.GRPC
 		if i%2 == 1 {
-			ep = c2.grpc
+			ep = c2.GRPC
 		}
 		specs = append(specs, senderSpec{metric: "e2e-two", n: 5000, duration: 5 * time.Second, endpoint: ep,
 			attrs: []string{"route=same"}})
@@ -157,11 +195,11 @@ func TestAgentAndGateways(t *testing.T) {
 	agent.start()
 	var specs []senderSpec
 	for i := range 4 {
-		specs = append(specs, senderSpec{metric: "e2e-gateway", n: 5000, duration: 8 * time.Second, endpoint: agent.grpc,
+		specs = append(specs, senderSpec{metric: "e2e-gateway", n: 5000, duration: 8 * time.Second, endpoint: agent.GRPC,
 			attrs: []string{fmt.Sprintf("sender=%d", i)}})
 	}
 	specs = append(specs, senderSpec{mode: "sdk", metric: "e2e-gateway", n: 3000, duration: 8 * time.Second,
-		endpoint: agent.grpc, attrs: []string{"sender=sdk"}})
+		endpoint: agent.GRPC, attrs: []string{"sender=sdk"}})
 	rs := runSenders(t, specs, func() {
 		time.Sleep(3 * time.Second)
 		g2.kill()
@@ -190,8 +228,8 @@ func TestSensitiveValuesNeverStored(t *testing.T) {
 		"result=fraudulent",
 	}
 	rs := runSenders(t, []senderSpec{
-		{metric: "e2e-pii", n: 3000, duration: 3 * time.Second, endpoint: c.grpc, attrs: attrs},
-		{metric: "e2e-pii", n: 3000, duration: 3 * time.Second, endpoint: c.http, protocol: "http/protobuf", attrs: attrs},
+		{metric: "e2e-pii", n: 3000, duration: 3 * time.Second, endpoint: c.GRPC, attrs: attrs},
+		{metric: "e2e-pii", n: 3000, duration: 3 * time.Second, endpoint: c.HTTP, protocol: "http/protobuf", attrs: attrs},
 	}, nil)
 	requireDelivered(t, rs)
 	waitForSum(t, d, "e2e-pii", "", total(rs), convergeTimeout, settle)
@@ -248,12 +286,12 @@ service:
 `})
 	c.start()
 	rs := runSenders(t, []senderSpec{
-		{metric: "e2e-auth", n: 3000, duration: 3 * time.Second, endpoint: c.grpc, attrs: []string{"sender=with-token"},
+		{metric: "e2e-auth", n: 3000, duration: 3 * time.Second, endpoint: c.GRPC, attrs: []string{"sender=with-token"},
 			env: []string{"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer " + token}},
-		{metric: "e2e-auth", n: 2000, duration: 3 * time.Second, endpoint: c.http, protocol: "http/protobuf",
+		{metric: "e2e-auth", n: 2000, duration: 3 * time.Second, endpoint: c.HTTP, protocol: "http/protobuf",
 			attrs: []string{"sender=with-token"}, env: []string{"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer " + token}},
-		{metric: "e2e-auth", n: 2500, duration: 3 * time.Second, endpoint: c.grpc, attrs: []string{"sender=no-token"}, flush: 3 * time.Second},
-		{metric: "e2e-auth", n: 2500, duration: 3 * time.Second, endpoint: c.http, protocol: "http/protobuf",
+		{metric: "e2e-auth", n: 2500, duration: 3 * time.Second, endpoint: c.GRPC, attrs: []string{"sender=no-token"}, flush: 3 * time.Second},
+		{metric: "e2e-auth", n: 2500, duration: 3 * time.Second, endpoint: c.HTTP, protocol: "http/protobuf",
 			attrs: []string{"sender=no-token"}, env: []string{"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer wrong-token"}, flush: 3 * time.Second},
 	}, nil)
 	requireDelivered(t, rs[:2])

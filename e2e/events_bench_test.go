@@ -83,7 +83,7 @@ func BenchmarkEventsEndToEndPostgres(b *testing.B) {
 	c.start()
 	profiled := profileCollector(b, c)
 	start := time.Now()
-	acked := sendEventLoad(b, c.grpc, benchDuration())
+	acked := sendEventLoad(b, c.GRPC, benchDuration())
 	sentFor := time.Since(start)
 	anon, file := rssParts(c.pid())
 	b.Logf("resident when the load stopped: %.0f MiB anonymous, %.0f MiB file-backed (the queue file)", anon, file)

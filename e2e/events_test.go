@@ -105,9 +105,9 @@ func TestEventsExact(t *testing.T) {
 	var specs []senderSpec
 	for i := range 3 {
 		s := senderSpec{mode: "events", events: names, n: 3000, users: 400, seed: uint64(i + 1),
-			duration: 3 * time.Second, endpoint: c.grpc}
+			duration: 3 * time.Second, endpoint: c.GRPC}
 		if i == 1 {
-			s.endpoint, s.protocol = c.http, "http/protobuf"
+			s.endpoint, s.protocol = c.HTTP, "http/protobuf"
 		}
 		specs = append(specs, s)
 	}
@@ -160,7 +160,7 @@ processors:
 	names := append(slices.Repeat([]string{"scroll"}, 10), "page_view")
 	const n, p = 22000, 0.1
 	rs := runSenders(t, []senderSpec{{mode: "events", events: names, n: n, users: n, seed: 42,
-		duration: 4 * time.Second, endpoint: c.grpc}}, nil)
+		duration: 4 * time.Second, endpoint: c.GRPC}}, nil)
 	requireEventsDelivered(t, rs)
 	sent := eventsSent(rs)
 	require.EqualValues(t, 20000, sent["scroll"])
@@ -203,9 +203,9 @@ func TestEventsNoPII(t *testing.T) {
 	c.start()
 	rs := runSenders(t, []senderSpec{
 		{mode: "events", events: []string{"page_view", "click"}, n: 2000, users: 50, seed: 9, pii: true,
-			duration: 2 * time.Second, endpoint: c.grpc},
+			duration: 2 * time.Second, endpoint: c.GRPC},
 		{mode: "events", events: []string{"signup_start", "scroll"}, n: 2000, users: 50, seed: 10, pii: true,
-			duration: 2 * time.Second, endpoint: c.http, protocol: "http/protobuf"},
+			duration: 2 * time.Second, endpoint: c.HTTP, protocol: "http/protobuf"},
 	}, nil)
 	requireEventsDelivered(t, rs)
 	sent := eventsSent(rs)

@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	mathrand "math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/trackhq/track/internal/harness"
 	"github.com/trackhq/track/internal/pgtest"
 )
 
@@ -78,48 +76,18 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(pgtest.M(setup{m}))
 }
 
-// freePort returns a loopback TCP port that was free a moment ago. It picks from 20000-32767,
-// below the kernel's ephemeral range, so that the outgoing connections of the many processes on
-// this machine (which get ephemeral ports) cannot take it before the collector binds it.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 1000 {
-		p := 20000 + mathrand.IntN(12768)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free loopback port in 20000-32767")
-	return 0
-}
-
 // dieWithTest makes a child process get SIGKILL if the test process dies first (a test timeout's
 // panic, a kill), so that no collector or sender outlives the tests even when t.Cleanup cannot run.
 func dieWithTest() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// collector is one otelcol-track process started by a test, with its own ports and data
-// directory, on examples/collector.yaml plus the test's overrides.
+// collector is one otelcol-track process started by a test (internal/harness), with its own
+// ports and data directory, on examples/collector.yaml plus the test's overrides.
 type collector struct {
-	t       testing.TB
-	name    string
-	configs []string // --config arguments
-	grpc    string   // host:port
-	http    string   // host:port
-	web     string   // host:port of the browser endpoint (otlp/web)
-	health  string   // host:port
-	logPath string
-	opts    collectorOptions
-	pprof   int
-	metrics int
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	starts int
+	*harness.Collector
+	t    testing.TB
+	name string
 }
 
 // collectorOptions are what a scenario changes in the example config.
@@ -149,9 +117,11 @@ func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 	}
 	override := fmt.Sprintf("exporters:\n  pgrollup:\n    schema: %s\n", o.schema)
 	base := filepath.Join(repoRoot, "examples", "collector.yaml")
+	var gateways []*harness.Collector
 	if len(o.agentOf) > 0 {
 		require.Len(t, o.agentOf, 2, "examples/gateway.yaml lists two gateways")
 		base, override = filepath.Join(repoRoot, "examples", "gateway.yaml"), "{}\n"
+		gateways = []*harness.Collector{o.agentOf[0].Collector, o.agentOf[1].Collector}
 	}
 	overridePath := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(overridePath, []byte(override), 0o600))
@@ -166,14 +136,23 @@ func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 		// editing examples/collector.yaml (e.g. a queue's num_consumers).
 		configs = append(configs, os.Getenv("TRACK_BENCH_CONFIG"))
 	}
-	c := &collector{
-		t:       t,
-		name:    name,
-		configs: configs,
-		opts:    o,
-		logPath: filepath.Join(dir, "collector.log"),
-	}
-	c.pickPorts()
+	h, err := harness.New(harness.Options{
+		Name:          name,
+		Binary:        collectorBin,
+		Configs:       configs,
+		Args:          o.args,
+		DSN:           o.dsn,
+		DataDir:       o.dataDir,
+		WebOrigin:     o.webOrigin,
+		Gateways:      gateways,
+		Env:           []string{"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789"},
+		LogPath:       filepath.Join(dir, "collector.log"),
+		Degraded:      o.degraded,
+		DieWithParent: true,
+		Logger:        t,
+	})
+	require.NoError(t, err)
+	c := &collector{Collector: h, t: t, name: name}
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
@@ -183,198 +162,30 @@ func newCollector(t testing.TB, name string, o collectorOptions) *collector {
 	return c
 }
 
-// pickPorts chooses the collector's loopback ports.
-func (c *collector) pickPorts() {
-	c.grpc = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
-	c.http = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
-	c.web = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
-	c.health = fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
-	c.pprof, c.metrics = freePort(c.t), freePort(c.t)
-}
-
-// environ is the collector's environment: the variables of examples/collector.yaml.
-func (c *collector) environ() []string {
-	env := append(os.Environ(),
-		"TRACK_PG_DSN="+c.opts.dsn,
-		"TRACK_OTLP_GRPC_ENDPOINT="+c.grpc,
-		"TRACK_OTLP_HTTP_ENDPOINT="+c.http,
-		"TRACK_WEB_ENDPOINT="+c.web,
-		"TRACK_HEALTH_ENDPOINT="+c.health,
-		"TRACK_DATA_DIR="+c.opts.dataDir,
-		fmt.Sprintf("TRACK_PPROF_ENDPOINT=127.0.0.1:%d", c.pprof),
-		fmt.Sprintf("TRACK_TELEMETRY_PORT=%d", c.metrics),
-		"TRACK_SAMPLER_HASH_KEY=e2e-test-hash-key-0123456789",
-	)
-	if c.opts.webOrigin != "" {
-		env = append(env, "TRACK_WEB_ALLOWED_ORIGIN="+c.opts.webOrigin)
-	}
-	if g := c.opts.agentOf; len(g) == 2 {
-		env = append(env, "TRACK_GATEWAY_1="+g[0].grpc, "TRACK_GATEWAY_2="+g[1].grpc)
-	}
-	return append(env, goRuntimeEnv()...)
-}
-
-// recommendedGOGC is the GOGC that examples/collector.yaml recommends for the collector.
-const recommendedGOGC = "200"
-
-// goRuntimeEnv is the Go runtime environment examples/collector.yaml recommends (and
-// scripts/demo.sh sets): GOGC=200, and GOMEMLIMIT at half the machine's memory. Values already in
-// the test's environment win.
-func goRuntimeEnv() []string {
-	var env []string
-	if _, ok := os.LookupEnv("GOGC"); !ok {
-		env = append(env, "GOGC="+recommendedGOGC)
-	}
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
-		if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-					var kb int64
-					if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil && kb > 0 {
-						env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", kb/1024/2))
-					}
-				}
-			}
-		}
-	}
-	return env
-}
-
-// start starts the process and waits until health_check reports it ready. On its first start,
-// if a port it was given was taken in the meantime, it tries again on new ports.
+// start starts the collector and waits until it is healthy; it fails the test if it cannot.
 func (c *collector) start() {
 	c.t.Helper()
-	for attempt := 1; ; attempt++ {
-		err := c.tryStart()
-		if err == nil {
-			return
-		}
-		if c.starts == attempt && attempt < 5 && errors.Is(err, errPortTaken) {
-			c.t.Logf("collector %s: %v; trying other ports", c.name, err)
-			c.pickPorts()
-			continue
-		}
+	if err := c.Start(context.Background()); err != nil {
 		c.dumpLog()
-		c.t.Fatalf("collector %s: %v", c.name, err)
+		c.t.Fatal(err)
 	}
 }
 
-var errPortTaken = errors.New("a port was taken")
+// kill ends the process with SIGKILL, as a crash or the OOM killer would.
+func (c *collector) kill() { c.Kill() }
 
-func (c *collector) tryStart() error {
-	c.mu.Lock()
-	args := []string{}
-	for _, p := range c.configs {
-		args = append(args, "--config", p)
-	}
-	args = append(args, c.opts.args...)
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	c.starts++
-	fmt.Fprintf(logf, "==== start %d of %s\n", c.starts, c.name)
-	cmd := exec.Command(collectorBin, args...)
-	cmd.SysProcAttr = dieWithTest()
-	cmd.Env = c.environ()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.mu.Unlock()
-		logf.Close()
-		return err
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	c.cmd, c.exited = cmd, exited
-	c.mu.Unlock()
-
-	deadline := time.Now().Add(90 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-exited:
-			c.mu.Lock()
-			c.cmd = nil
-			c.mu.Unlock()
-			if b, _ := os.ReadFile(c.logPath); bytes.Contains(b, []byte("address already in use")) {
-				return errPortTaken
-			}
-			return errors.New("exited during start")
-		default:
-		}
-		if c.opts.degraded {
-			if conn, err := net.DialTimeout("tcp", c.grpc, time.Second); err == nil {
-				conn.Close()
-				return nil
-			}
-		} else if resp, err := client.Get("http://" + c.health + "/"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("not healthy after 90s")
-		}
-		time.Sleep(100 * time.Millisecond)
+// stop ends the process gracefully (SIGTERM), and with SIGKILL (and a test error) after 30 s.
+func (c *collector) stop() {
+	if err := c.Stop(30 * time.Second); err != nil {
+		c.t.Error(err)
 	}
 }
 
 // pid is the process id of the running collector, or 0.
-func (c *collector) pid() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil {
-		return 0
-	}
-	return c.cmd.Process.Pid
-}
-
-// kill ends the process with SIGKILL, as a crash or the OOM killer would.
-func (c *collector) kill() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.exited
-	c.cmd = nil
-}
-
-// stop ends the process gracefully (SIGTERM), and with SIGKILL after 30 s.
-func (c *collector) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		c.t.Errorf("collector %s ignored SIGTERM for 30s; killing it", c.name)
-		_ = c.cmd.Process.Signal(syscall.SIGKILL)
-		<-c.exited
-	}
-	c.cmd = nil
-}
+func (c *collector) pid() int { return c.PID() }
 
 func (c *collector) dumpLog() {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil {
-		return
-	}
-	const keep = 8000
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-	}
-	c.t.Logf("---- tail of the log of collector %s ----\n%s", c.name, b)
+	c.t.Logf("---- tail of the log of collector %s ----\n%s", c.name, c.LogTail(8000))
 }
 
 // senderSpec is one sender process.

@@ -249,7 +249,7 @@ type telemetry map[string]float64
 
 func scrapeTelemetry(t *testing.T, c *collector) telemetry {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.Metrics))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	out := telemetry{}
@@ -292,15 +292,36 @@ func (tm telemetry) hostileCounters() float64 {
 	return n
 }
 
-// queueSize is the sum of the exporters' sending-queue sizes.
-func (tm telemetry) queueSize() float64 {
-	var n float64
+// queueSize is the sum of the exporters' sending-queue sizes. It fails the test when the
+// collector reports no queue size at all (a renamed metric must not read as an empty queue).
+func (tm telemetry) queueSize(t *testing.T) float64 {
+	t.Helper()
+	return tm.sum(t, "otelcol_exporter_queue_size")
+}
+
+// sum returns the sum of the samples of the metric name (or name_total) whose labels contain every
+// one of labels.
+// It fails the test when no sample matches: a renamed metric or label must not read as 0.
+func (tm telemetry) sum(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	var total float64
+	found := false
+next:
 	for k, v := range tm {
-		if strings.HasPrefix(k, "otelcol_exporter_queue_size") {
-			n += v
+		metric, rest, _ := strings.Cut(k, "{")
+		if metric != name && metric != name+"_total" { // Prometheus names counters x_total
+			continue
 		}
+		for _, l := range labels {
+			if !strings.Contains(rest, l) {
+				continue next
+			}
+		}
+		total += v
+		found = true
 	}
-	return n
+	require.True(t, found, "the collector reports no sample of %s with %v", name, labels)
+	return total
 }
 
 func TestHostileInputIsolated(t *testing.T) {
@@ -318,7 +339,7 @@ func TestHostileInputIsolated(t *testing.T) {
 			before := scrapeTelemetry(t, c).hostileCounters()
 			for i := range hostileSends {
 				path, ctype, body := hc.body(t, time.Now().Add(time.Duration(i)*time.Microsecond))
-				resp, err := client.Post("http://"+c.http+path, ctype, bytes.NewReader(body))
+				resp, err := client.Post("http://"+c.HTTP+path, ctype, bytes.NewReader(body))
 				if !assert.NoError(t, err, hc.name) {
 					continue
 				}
@@ -343,7 +364,7 @@ func TestHostileInputIsolated(t *testing.T) {
 	var specs []senderSpec
 	for i := range 2 {
 		specs = append(specs, senderSpec{metric: "e2e-hostile-healthy", n: 4000, duration: 8 * time.Second,
-			endpoint: c.grpc, attrs: []string{fmt.Sprintf("sender=%d", i)}})
+			endpoint: c.GRPC, attrs: []string{fmt.Sprintf("sender=%d", i)}})
 	}
 	rs := runSenders(t, specs, hostile)
 	requireDelivered(t, rs)
@@ -392,11 +413,11 @@ func TestHostileInputIsolated(t *testing.T) {
 	requireNoUnsafeText(ctx, t, conn, d.schema)
 
 	// Nothing is retried forever: the queues drain, and stay drained after a restart.
-	require.Eventually(t, func() bool { return scrapeTelemetry(t, c).queueSize() == 0 }, 30*time.Second, 200*time.Millisecond,
+	require.Eventually(t, func() bool { return scrapeTelemetry(t, c).queueSize(t) == 0 }, 30*time.Second, 200*time.Millisecond,
 		"the persistent queues did not drain")
 	c.stop()
 	c.start()
-	require.Eventually(t, func() bool { return scrapeTelemetry(t, c).queueSize() == 0 }, 30*time.Second, 200*time.Millisecond,
+	require.Eventually(t, func() bool { return scrapeTelemetry(t, c).queueSize(t) == 0 }, 30*time.Second, 200*time.Millisecond,
 		"the persistent queues did not drain after a restart")
 	time.Sleep(settle)
 	got, err := d.sum(ctx, "e2e-hostile-healthy", "")

@@ -17,7 +17,7 @@ const healthGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
 // healthCode is the HTTP status of the collector's health endpoint, or 0 when it does not answer.
 func healthCode(c *collector) int {
 	client := &http.Client{Timeout: time.Second}
-	resp, err := client.Get("http://" + c.health + "/")
+	resp, err := client.Get("http://" + c.Health + "/")
 	if err != nil {
 		return 0
 	}
@@ -48,7 +48,7 @@ func TestPostgresDownAtStart(t *testing.T) {
 
 	var specs []senderSpec
 	for range 3 {
-		specs = append(specs, senderSpec{metric: "e2e-pg-down-at-start", n: 3000, duration: 8 * time.Second, endpoint: c.grpc})
+		specs = append(specs, senderSpec{metric: "e2e-pg-down-at-start", n: 3000, duration: 8 * time.Second, endpoint: c.GRPC})
 	}
 	rs := runSenders(t, specs, func() {
 		time.Sleep(5 * time.Second)

@@ -110,8 +110,8 @@ func BenchmarkBrowserEndpointPostgres(b *testing.B) {
 		name string
 		url  func(c *collector) string
 	}{
-		{"web", func(c *collector) string { return "http://" + c.web + "/v1/logs" }},
-		{"services-http", func(c *collector) string { return "http://" + c.http + "/v1/logs" }},
+		{"web", func(c *collector) string { return "http://" + c.Web + "/v1/logs" }},
+		{"services-http", func(c *collector) string { return "http://" + c.HTTP + "/v1/logs" }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			sc := sharedDB(b)

@@ -198,8 +198,8 @@ func TestBrowserClient(t *testing.T) {
 	chromiumBin := browserTools(t)
 	d := sharedDB(t)
 	c := newCollector(t, "web", collectorOptions{dsn: d.dsn, schema: d.schema})
-	allowed, other := pageServer(t, c.web)
-	c.opts.webOrigin = allowed
+	allowed, other := pageServer(t, c.Web)
+	c.Opts.WebOrigin = allowed
 	c.start()
 
 	t.Run("preflight", func(t *testing.T) {
@@ -207,7 +207,7 @@ func TestBrowserClient(t *testing.T) {
 			origin string
 			allow  bool
 		}{{allowed, true}, {other, false}} {
-			req, err := http.NewRequest(http.MethodOptions, "http://"+c.web+"/v1/logs", nil)
+			req, err := http.NewRequest(http.MethodOptions, "http://"+c.Web+"/v1/logs", nil)
 			require.NoError(t, err)
 			req.Header.Set("Origin", tc.origin)
 			req.Header.Set("Access-Control-Request-Method", "POST")
@@ -223,7 +223,7 @@ func TestBrowserClient(t *testing.T) {
 		}
 		// Logs only: the browser endpoint has no metrics or traces route.
 		for _, p := range []string{"/v1/metrics", "/v1/traces"} {
-			resp, err := http.Post("http://"+c.web+p, "application/json", strings.NewReader("{}"))
+			resp, err := http.Post("http://"+c.Web+p, "application/json", strings.NewReader("{}"))
 			require.NoError(t, err)
 			resp.Body.Close()
 			assert.Equal(t, http.StatusNotFound, resp.StatusCode, p)
@@ -239,7 +239,7 @@ func TestBrowserClient(t *testing.T) {
 			`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web-signup"}}]},` +
 				`"scopeLogs":[{"logRecords":[{"eventName":"hostile_weight","attributes":[{"key":"sampling.adjusted_count","value":{"doubleValue":1e6}}]}]}]}]}`,
 		} {
-			req, err := http.NewRequest(http.MethodPost, "http://"+c.web+"/v1/logs", strings.NewReader(body))
+			req, err := http.NewRequest(http.MethodPost, "http://"+c.Web+"/v1/logs", strings.NewReader(body))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Origin", allowed)

@@ -8,6 +8,9 @@
 // through the collector like any other data (OTLP/gRPC, delta sums with past timestamps), so
 // pgrollup counts it into the minute, hour and day rollups.
 //
+// When it is done it prints the totals it sent per counter: a line on stderr, and a JSON line on
+// stdout (simservice.Report).
+//
 // Usage:
 //
 //	backfill [-endpoint localhost:4317] [-minutes 30] [-seed 1]
@@ -16,10 +19,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log"
 	"math"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -28,6 +31,8 @@ import (
 	res "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/trackhq/track/examples/internal/simservice"
 )
 
 func main() {
@@ -53,10 +58,14 @@ func main() {
 			log.Fatalf("backfill: exporting %s: %v", svc.name, err)
 		}
 	}
+	r := simservice.Report{Service: "backfill", Minutes: *minutes, Counted: map[string]int64{}}
 	for _, svc := range h {
 		for _, c := range svc.counters {
-			fmt.Printf("backfill: %s %s=%d over %d minutes\n", svc.name, c.name, c.total(), *minutes)
+			r.Counted[c.name] += c.total()
 		}
+	}
+	if err := r.Write(os.Stdout, os.Stderr); err != nil {
+		log.Fatalf("backfill: %v", err)
 	}
 }
 

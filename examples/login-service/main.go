@@ -4,7 +4,8 @@
 // chart of new-signup per minute shows the anomaly the design wants to catch.
 //
 // It sends to whatever the OTEL_* variables say (OTLP gRPC to localhost:4317
-// by default) and prints what it counted when it stops.
+// by default). When it stops it prints what it counted and what its tracker
+// exported: a line on stderr, and a JSON line on stdout (simservice.Report).
 //
 // Usage:
 //
@@ -14,9 +15,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -39,8 +40,11 @@ func main() {
 	st := simservice.Run("login-service", *duration, func(ctx context.Context) {
 		signups, logins = simulate(ctx, *rate, *cycle, rng)
 	})
-	fmt.Printf("login-service: counted new-signup=%d new-login=%d; exported %d points, %d dropped, %d failed exports\n",
-		signups, logins, st.PointsExported, st.PointsDropped, st.ExportFailures)
+	r := simservice.NewReport("login-service", st)
+	r.Counted = map[string]int64{"new-signup": signups, "new-login": logins}
+	if err := r.Write(os.Stdout, os.Stderr); err != nil {
+		log.Fatalf("login-service: %v", err)
+	}
 }
 
 // simulate counts logins and sign-ups at a rate shaped by phase until ctx

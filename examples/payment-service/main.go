@@ -8,8 +8,9 @@
 // fraud, then a card-testing attack (a burst of fraudulent cards), then an outage of the card
 // processor during which nothing is checked at all (a dip to zero), then steady again.
 //
-// It sends to whatever the OTEL_* variables say (OTLP gRPC to localhost:4317 by default) and
-// prints what it counted when it stops.
+// It sends to whatever the OTEL_* variables say (OTLP gRPC to localhost:4317 by default). When it
+// stops it prints what it counted and what its tracker exported: a line on stderr, and a JSON line
+// on stdout (simservice.Report).
 //
 // Usage:
 //
@@ -19,9 +20,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -43,8 +44,11 @@ func main() {
 	st := simservice.Run("payment-service", *duration, func(ctx context.Context) {
 		checked, fraudulent = simulate(ctx, *rate, *cycle, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	})
-	fmt.Printf("payment-service: counted card-checked=%d fraudulent-card=%d; exported %d points, %d dropped, %d failed exports\n",
-		checked, fraudulent, st.PointsExported, st.PointsDropped, st.ExportFailures)
+	r := simservice.NewReport("payment-service", st)
+	r.Counted = map[string]int64{"card-checked": checked, "fraudulent-card": fraudulent}
+	if err := r.Write(os.Stdout, os.Stderr); err != nil {
+		log.Fatalf("payment-service: %v", err)
+	}
 }
 
 // phase is the traffic of one moment of the cycle.

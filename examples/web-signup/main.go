@@ -5,7 +5,9 @@
 // so the collector's funnel shows where users give up.
 //
 // It sends to whatever the OTEL_* variables say (OTLP gRPC to localhost:4317
-// by default) and prints how many visitors reached each step when it stops.
+// by default). When it stops it prints how many visitors reached each step
+// and how many events it exported: a line on stderr, and a JSON line on
+// stdout (simservice.Report).
 //
 // Usage:
 //
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -60,11 +63,13 @@ func main() {
 	st := simservice.Run("web-signup", *duration, func(ctx context.Context) {
 		reached = run(ctx, *perSecond, *speed, rand.New(rand.NewPCG(*seed, *seed^0x5eed)))
 	})
-	fmt.Print("web-signup: visitors reaching each step:")
+	r := simservice.NewReport("web-signup", st)
 	for i, s := range steps {
-		fmt.Printf(" %s=%d", s.event, reached[i])
+		r.Reached = append(r.Reached, simservice.StepCount{Step: s.event, Visitors: reached[i]})
 	}
-	fmt.Printf("; exported %d events, %d dropped\n", st.EventsExported, st.EventsDropped)
+	if err := r.Write(os.Stdout, os.Stderr); err != nil {
+		log.Fatalf("web-signup: %v", err)
+	}
 }
 
 // run starts visitors at perSecond until ctx ends, waits for those under way

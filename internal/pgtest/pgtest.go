@@ -64,7 +64,8 @@ var (
 
 // Shared returns the server shared by all tests of the test binary, starting a throwaway cluster on
 // first use unless TRACK_TEST_DSN is set. It fails tb when no server can be had. It is safe for
-// concurrent use. The cluster is stopped by Main, or by Close if the caller manages TestMain itself.
+// concurrent use. The cluster is stopped by M's Run after the tests, or by the watchdog once the
+// test binary exits.
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
 	s, err := SharedServer()
@@ -74,8 +75,8 @@ func Shared(tb testing.TB) *Server {
 	return s
 }
 
-// SharedServer is Shared for callers without a testing.TB (for example TestMain or a benchmark
-// harness). It is safe for concurrent use.
+// SharedServer is Shared for callers without a testing.TB (for example TestMain, a benchmark
+// harness or the demo driver). It is safe for concurrent use.
 func SharedServer() (*Server, error) {
 	sharedOnce.Do(func() {
 		if dsn := os.Getenv(EnvDSN); dsn != "" {
@@ -85,12 +86,6 @@ func SharedServer() (*Server, error) {
 		shared, sharedErr = NewServer()
 	})
 	return shared, sharedErr
-}
-
-// Main runs the tests of m, then stops and removes the shared cluster if one was started, and exits
-// with the tests' status. Call it from TestMain. It never returns.
-func Main(m *testing.M) {
-	os.Exit(M(m).Run())
 }
 
 // Runner is what goleak.VerifyTestMain and similar wrappers accept: a test run returning its status.
@@ -231,12 +226,12 @@ func (s *Server) init() error {
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 
 // watchdogScript stops the cluster and removes its directory once the test process ($1) is gone,
-// however it ended (a panic, a timeout, os.Exit from a TestMain that did not call Main, a SIGKILL).
+// however it ended (a panic, a timeout, os.Exit from a TestMain without M, a SIGKILL).
 // It exits on its own when Close has already removed the directory ($3).
 const watchdogScript = `while [ -d "/proc/$1" ] && [ -d "$3" ]; do sleep 1; done
 if [ -d "$3" ]; then "$2" -D "$3/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$3"; fi`
 
-// watch starts the watchdog process that cleans the cluster up after the test binary exits.
+// watch starts the watchdog process that cleans the cluster up after the process that started it exits.
 func (s *Server) watch() error {
 	cmd := exec.Command("/bin/sh", "-c", watchdogScript, "pgtest-watchdog",
 		strconv.Itoa(os.Getpid()), filepath.Join(s.binDir, "pg_ctl"), s.dir)
