@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -234,18 +235,53 @@ type cumulativeStep struct {
 
 // streamRows holds state rows as column arrays, in the order they were added, for unnest.
 type streamRows struct {
-	keys          [][16]byte
-	series        []int64
-	starts, lasts []int64
-	values        []float64
+	keys          pgArray[uuidElem]
+	series        pgArray[int8Elem]
+	starts, lasts pgArray[int8Elem]
+	values        pgArray[float8Elem]
 }
 
 func (r *streamRows) add(key [16]byte, series int64, s streamState) {
 	r.keys = append(r.keys, key)
-	r.series = append(r.series, series)
-	r.starts = append(r.starts, s.start)
-	r.lasts = append(r.lasts, s.last)
-	r.values = append(r.values, s.value)
+	r.series = append(r.series, int8Elem(series))
+	r.starts = append(r.starts, int8Elem(s.start))
+	r.lasts = append(r.lasts, int8Elem(s.last))
+	r.values = append(r.values, float8Elem(s.value))
+}
+
+func (r *streamRows) reset() {
+	r.keys, r.series, r.starts, r.lasts, r.values = r.keys[:0], r.series[:0], r.starts[:0], r.lasts[:0], r.values[:0]
+}
+
+// pgArray is a slice passed to Postgres as a one-dimensional array without boxing each element
+// into an interface, as pgx's encoding of a plain slice does (one allocation per element): Index
+// returns a pointer into the slice, whose valuer method (pgtype.UUIDValuer, Int64Valuer,
+// Float64Valuer) the element's codec calls.
+type pgArray[T any] []T
+
+func (a pgArray[T]) Dimensions() []pgtype.ArrayDimension {
+	return []pgtype.ArrayDimension{{Length: int32(len(a)), LowerBound: 1}}
+}
+
+func (a pgArray[T]) Index(i int) any { return &a[i] }
+
+func (a pgArray[T]) IndexType() any { return (*T)(nil) }
+
+// The elements of pgArray: uuid, bigint and double precision.
+type (
+	uuidElem   [16]byte
+	int8Elem   int64
+	float8Elem float64
+)
+
+func (u *uuidElem) UUIDValue() (pgtype.UUID, error) { return pgtype.UUID{Bytes: *u, Valid: true}, nil }
+
+func (v *int8Elem) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: int64(*v), Valid: true}, nil
+}
+
+func (v *float8Elem) Float64Value() (pgtype.Float8, error) {
+	return pgtype.Float8{Float64: float64(*v), Valid: true}, nil
 }
 
 // cumulativeDeltas computes each point's delta and each stream's new state for the cumulative
@@ -277,12 +313,10 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 	g.group(items, n)
 	// The rules for the points after p1, once p1 is taken: their deltas (group gi's are
 	// chain.deltas[chainEnd[gi-1]:chainEnd[gi]] in key order) and the final state.
-	var adv streamRows
-	var chain rulesRun
-	chainEnd := make([]int, len(g.keys))
-	firstStarts := make([]int64, 0, len(g.keys))
-	firstTimes := make([]int64, 0, len(g.keys))
-	finals := make([]streamState, len(g.keys))
+	sc := &g.scratch
+	sc.reset(len(g.keys))
+	adv, chain, chainEnd := &sc.adv, &sc.chain, sc.chainEnd
+	firstStarts, firstTimes, finals := sc.firstStarts, sc.firstTimes, sc.finals
 	for _, gi := range g.byKey {
 		pts := g.points(gi)
 		if !slices.IsSortedFunc(pts, cmpCumTime) {
@@ -292,10 +326,12 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 		finals[gi] = chain.apply(cfg, pts[1:], streamState{start: p1.start, last: p1.ts, value: p1.value}, true)
 		chainEnd[gi] = len(chain.deltas)
 		adv.add(g.keys[gi], pts[len(pts)-1].series, finals[gi])
-		firstStarts = append(firstStarts, p1.start)
-		firstTimes = append(firstTimes, p1.ts)
+		firstStarts = append(firstStarts, int8Elem(p1.start))
+		firstTimes = append(firstTimes, int8Elem(p1.ts))
 	}
-	b := &pgx.Batch{}
+	sc.firstStarts, sc.firstTimes = firstStarts, firstTimes
+	b := &sc.batch
+	b.QueuedQueries = b.QueuedQueries[:0]
 	// Join in key order: a hash join would lock rows in the table's physical order.
 	b.Queue("SET LOCAL enable_hashjoin = off")
 	b.Queue("SET LOCAL enable_mergejoin = off")
@@ -303,9 +339,7 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 	b.Queue("SET LOCAL enable_hashjoin TO DEFAULT")
 	b.Queue("SET LOCAL enable_mergejoin TO DEFAULT")
 	br := tx.SendBatch(ctx, b)
-	found := make([]bool, len(g.keys))
-	olds := make([]streamState, len(g.keys))
-	advanced := make([]bool, len(g.keys))
+	found, olds, advanced := sc.found, sc.olds, sc.advanced
 	err := func() error {
 		for range 2 {
 			if _, err := br.Exec(); err != nil {
@@ -332,9 +366,12 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 		_ = br.Close()
 		return nil, fmt.Errorf("advancing cumulative streams: %w", err)
 	}
-	step := &cumulativeStep{}
-	run := rulesRun{deltas: make([]knownRow, 0, len(chain.deltas)+len(g.keys))}
-	var scratch rulesRun
+	step := &sc.step
+	step.upd.reset()
+	step.ins.reset()
+	run := &sc.run
+	run.deltas, run.outcomes = slices.Grow(run.deltas[:0], len(chain.deltas)+len(g.keys)), [numOutcomes]int64{}
+	scratch := &sc.rest
 	chainStart := 0
 	for _, gi := range g.byKey {
 		pts := g.points(gi)
@@ -402,9 +439,43 @@ func (r *rulesRun) add(series, minute int64, delta float64) {
 	r.deltas = append(r.deltas, knownRow{series, minute, delta})
 }
 
+// cumScratch is the memory of cumulativeDeltas, reused from flush to flush: each slice is cut to
+// length 0 (or to one zeroed entry per group) when a flush starts. The step it returns points into
+// it, so it is valid until the next call.
+type cumScratch struct {
+	adv                     streamRows
+	chain, run, rest        rulesRun
+	chainEnd                []int
+	firstStarts, firstTimes pgArray[int8Elem]
+	finals, olds            []streamState
+	found, advanced         []bool
+	batch                   pgx.Batch
+	step                    cumulativeStep
+}
+
+// reset prepares sc for a flush of n streams.
+func (sc *cumScratch) reset(n int) {
+	sc.adv.reset()
+	sc.chain.deltas, sc.chain.outcomes = sc.chain.deltas[:0], [numOutcomes]int64{}
+	sc.rest.deltas = sc.rest.deltas[:0]
+	sc.chainEnd = resize(sc.chainEnd, n)
+	sc.firstStarts, sc.firstTimes = sc.firstStarts[:0], sc.firstTimes[:0]
+	sc.finals, sc.olds = resize(sc.finals, n), resize(sc.olds, n)
+	sc.found, sc.advanced = resize(sc.found, n), resize(sc.advanced, n)
+}
+
+// resize returns s with length n, all zero, reusing its memory when it is large enough.
+func resize[T any](s []T, n int) []T {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
+}
+
 // streamGroups holds the cumulative points of a flush grouped by stream. The flusher keeps one
 // and reuses its memory from flush to flush.
 type streamGroups struct {
+	scratch cumScratch
+
 	keys    [][16]byte         // by group
 	index   map[[16]byte]int32 // stream key -> group
 	byKey   []int32            // the groups in key order
