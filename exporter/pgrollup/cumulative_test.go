@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/fixtures"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -201,7 +202,7 @@ func streamKeyOf(t *testing.T, md pmetric.Metrics) [16]byte {
 // stream a first sight again) and checks what it depends on.
 func TestStreamKeyStable(t *testing.T) {
 	base := func() pmetric.Metrics {
-		md := keyRequest()
+		md := fixtures.FullRequest()
 		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 		return md
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,7 +190,7 @@ func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	if it == nil {
 		return nil
 	}
-	key, err := itemKey(md)
+	key, err := requestkey.Metrics(md)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"errors"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
 	"math"
 	"time"
 
@@ -86,7 +87,7 @@ func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if it == nil {
 		return nil
 	}
-	key, err := logsKey(ld)
+	key, err := requestkey.Logs(ld)
 	if err != nil {
 		return err
 	}

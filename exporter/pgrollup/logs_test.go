@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
 	"math"
 	"strings"
 	"sync"
@@ -264,9 +265,9 @@ func TestEventsReplay(t *testing.T) {
 	assert.Equal(t, int64(1), counter(t, te.tel, "items_committed"))
 	assert.Equal(t, int64(4), counter(t, te.tel, "items_duplicate"))
 	// A metrics request and a logs request never share a key.
-	mk, err := itemKey(request(pt{metric: "m", at: at, value: 1}))
+	mk, err := requestkey.Metrics(request(pt{metric: "m", at: at, value: 1}))
 	require.NoError(t, err)
-	lk, err := logsKey(ld)
+	lk, err := requestkey.Logs(ld)
 	require.NoError(t, err)
 	assert.NotEqual(t, mk, lk)
 }
