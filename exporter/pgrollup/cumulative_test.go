@@ -411,7 +411,7 @@ SELECT gen_random_uuid(), 1, 1, 1, 1, now() FROM generate_series(1, 50000)`)
 		_, err := tx.Exec(ctx, q)
 		require.NoError(t, err)
 	}
-	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+te.sqls.advanceStreams, keys, ints, ints, ints, ints, ints, vals, time.Now())
+	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+te.sqls.AdvanceStreams, keys, ints, ints, ints, ints, ints, vals, time.Now())
 	require.NoError(t, err)
 	var plan string
 	for rows.Next() {

@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -423,10 +424,10 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	var n, maxV int
 	require.NoError(t, exps[0].pool.QueryRow(context.Background(),
 		"SELECT count(*), max(version) FROM "+sc.Name+".schema_migrations").Scan(&n, &maxV))
-	migs, err := loadMigrations(sc.Name)
+	migs, err := schema.Load(sc.Name)
 	require.NoError(t, err)
 	assert.Equal(t, len(migs), n)
-	assert.Equal(t, migs[len(migs)-1].version, maxV)
+	assert.Equal(t, migs[len(migs)-1].Version, maxV)
 	// A collector that does not migrate starts on a migrated schema. On an empty one it starts too,
 	// but refuses pushes (retryably) until the owner has migrated it.
 	startExporter(t, sc, func(c *Config) { c.MigrateOnStart = false })

@@ -33,6 +33,10 @@ func createDefaultConfig() component.Config {
 	timeout := exporterhelper.NewDefaultTimeoutConfig()
 	// A push waits for the flush that commits it: up to flush_interval plus one transaction.
 	timeout.Timeout = 30 * time.Second
+	retention := RetentionConfig{Events: Period(90 * day), Interval: 10 * time.Minute}
+	for _, r := range resolutions {
+		*retention.periods()[r.Index] = Period(r.DefaultRetention)
+	}
 	return &Config{
 		TimeoutConfig:          timeout,
 		QueueConfig:            configoptional.Some(queue),
@@ -48,13 +52,7 @@ func createDefaultConfig() component.Config {
 			InitialValueWindow: time.Hour,
 			MaxStaleness:       24 * time.Hour,
 		},
-		Retention: RetentionConfig{
-			Minute:   Period(14 * day),
-			Hour:     Period(90 * day),
-			Day:      Period(3 * 365 * day),
-			Events:   Period(90 * day),
-			Interval: 10 * time.Minute,
-		},
+		Retention: retention,
 	}
 }
 

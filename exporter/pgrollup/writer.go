@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"maps"
 	"math"
 	"slices"
@@ -19,66 +20,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// resolution is one rollup table and the table of its per-metric totals.
-type resolution struct {
-	name   string
-	width  time.Duration
-	table  string
-	totals string
-}
-
-var resolutions = [3]resolution{
-	{"minute", time.Minute, "rollup_minute", "total_minute"},
-	{"hour", time.Hour, "rollup_hour", "total_hour"},
-	{"day", 24 * time.Hour, "rollup_day", "total_day"},
-}
-
-// createStage creates, once per connection, the staging table a flush copies its rows into.
-const createStage = `CREATE TEMP TABLE IF NOT EXISTS pgrollup_stage (
-    res       smallint         NOT NULL,
-    series_id bigint           NOT NULL,
-    time      timestamptz      NOT NULL,
-    value     double precision NOT NULL
-) ON COMMIT DELETE ROWS`
-
-// statements holds the SQL of the write path for one schema.
-type statements struct {
-	insertKeys   string
-	insertSeries string
-	selectSeries string
-	selectMetric string
-	upsert       [3]string
-	upsertTotals [3]string
-	// The cumulative streams' state (see cumulative.go).
-	advanceStreams, updateStreams, insertStreams, expireStreams string
-}
-
-func newStatements(schema string) statements {
-	s := statements{
-		// Keys sorted, so that two collectors inserting the same keys wait on each other instead of
-		// deadlocking. ON CONFLICT DO NOTHING waits for a concurrent inserter of the same key and then
-		// skips it if that transaction committed: the request is counted by exactly one of them.
-		insertKeys: `INSERT INTO ` + schema + `.item_keys (key, created_at)
-SELECT k, $2 FROM unnest($1::uuid[]) AS k ORDER BY k
-ON CONFLICT (key) DO NOTHING RETURNING key`,
-		insertSeries: `INSERT INTO ` + schema + `.series (key, metric, service, attributes)
-SELECT k, m, s, a::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(k, m, s, a) ORDER BY k
-ON CONFLICT (key) DO NOTHING`,
-		selectSeries: `SELECT key, id FROM ` + schema + `.series WHERE key = ANY($1::uuid[])`,
-		selectMetric: `SELECT id, metric FROM ` + schema + `.series WHERE id = ANY($1::bigint[])`,
-	}
-	s.advanceStreams, s.updateStreams, s.insertStreams, s.expireStreams = cumulativeStatements(schema)
-	for i, r := range resolutions {
-		s.upsert[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (series_id, time, value)
-SELECT series_id, time, value FROM pg_temp.pgrollup_stage WHERE res = %[3]d ORDER BY series_id, time
-ON CONFLICT (series_id, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.table, i)
-		// The totals are few (one per metric and bucket): arrays rather than a staging table.
-		s.upsertTotals[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (metric, time, value)
-SELECT m, t, v FROM unnest($1::text[], $2::timestamptz[], $3::float8[]) AS u(m, t, v) ORDER BY m, t
-ON CONFLICT (metric, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.totals)
-	}
-	return s
-}
+// resolutions are the rollup resolutions (see schema.Resolutions).
+var resolutions = schema.Resolutions
 
 // rollupRow is one row of a rollup table: bucket start in Unix seconds.
 type rollupRow struct {
@@ -247,10 +190,10 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 		metrics[i], services[i], attrs[i] = splitIdentity(m.id)
 		byKey[m.key] = m.id
 	}
-	if _, err := e.pool.Exec(ctx, e.sqls.insertSeries, keys, metrics, services, attrs); err != nil {
+	if _, err := e.pool.Exec(ctx, e.sqls.InsertSeries, keys, metrics, services, attrs); err != nil {
 		return fmt.Errorf("adding series: %w", err)
 	}
-	rows, err := e.pool.Query(ctx, e.sqls.selectSeries, keys)
+	rows, err := e.pool.Query(ctx, e.sqls.SelectSeries, keys)
 	if err != nil {
 		return fmt.Errorf("reading series ids: %w", err)
 	}
@@ -295,7 +238,7 @@ func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]fl
 	}
 	slices.Sort(missing) // a series has one entry per minute in merged
 	missing = slices.Compact(missing)
-	rows, err := e.pool.Query(ctx, e.sqls.selectMetric, missing)
+	rows, err := e.pool.Query(ctx, e.sqls.SelectMetric, missing)
 	if err != nil {
 		return fmt.Errorf("reading the metrics of series: %w", err)
 	}
@@ -335,7 +278,7 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	rows, err := tx.Query(ctx, e.sqls.insertKeys, distinct, now)
+	rows, err := tx.Query(ctx, e.sqls.InsertKeys, distinct, now)
 	if err != nil {
 		return err
 	}
@@ -368,14 +311,14 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		cum.queueWrites(b, &e.sqls, now)
 		for i := range resolutions {
 			if len(res[i]) > 0 {
-				b.Queue(e.sqls.upsert[i])
+				b.Queue(e.sqls.Upsert[i])
 			}
 		}
 		// Totals after all rollups, in every collector: the same lock order everywhere.
 		for i := range resolutions {
 			if len(res[i]) > 0 {
 				metrics, times, values := metricTotals(res[i], e.metricOf)
-				b.Queue(e.sqls.upsertTotals[i], metrics, times, values)
+				b.Queue(e.sqls.UpsertTotals[i], metrics, times, values)
 			}
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -396,7 +339,7 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	for i, r := range resolutions {
 		if len(res[i]) > 0 {
 			e.telemetry.ExporterPgrollupRowsWritten.Add(ctx, int64(len(res[i])),
-				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.name))))
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.Name))))
 		}
 	}
 	return nil
@@ -422,8 +365,8 @@ func (e *rollupExporter) buildRows(merged map[idKey]float64, deltas []knownRow, 
 	var out [3][]rollupRow
 	var cut [3]int64
 	for i, r := range resolutions {
-		// A bucket is kept while its end is after now - retention (see retention.go).
-		cut[i] = now.Add(-e.cfg.Retention.get(r)-r.width).Unix() + 1
+		// Buckets starting after the cutoff are kept (see schema.Resolution.Cutoff).
+		cut[i] = r.Cutoff(now, e.cfg.Retention.of(r)).Unix() + 1
 	}
 	// All minute rows sorted by (series, start): the minutes of one hour, and the hours of one
 	// day, are then adjacent, so each coarser resolution is one pass over the finer one.
@@ -493,8 +436,7 @@ func rollUp(rows []rollupRow, width int64) []rollupRow {
 // reuses e.stage.
 func (e *rollupExporter) copyStage(ctx context.Context, tx pgx.Tx, res *[3][]rollupRow) error {
 	e.stage = appendStage(e.stage[:0], res)
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.stage),
-		"COPY pgrollup_stage (res, series_id, time, value) FROM STDIN (FORMAT binary)")
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.stage), e.sqls.CopyStage)
 	return err
 }
 
