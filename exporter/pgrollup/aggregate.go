@@ -1,9 +1,9 @@
 package pgrollup
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
 	"math"
 	"slices"
 	"strings"
@@ -369,7 +369,7 @@ func (p *parser) seriesOf(it *item, metric, service string, attrs pcommon.Map) (
 // series always gets the same key from the same sender, and two series never share one. (A series
 // whose attributes come in another order gets a second key for the same id.)
 func (p *parser) lookupBytes(metric, service string, attrs pcommon.Map) []byte {
-	b := appendMetricService(p.lookup[:0], metric, service)
+	b := identity.AppendHead(p.lookup[:0], metric, service)
 	b = binary.AppendUvarint(b, uint64(len(p.resKVs)))
 	for _, e := range p.resKVs {
 		b = appendLookupKV(b, e.key, e.val)
@@ -382,30 +382,14 @@ func (p *parser) lookupBytes(metric, service string, attrs pcommon.Map) []byte {
 }
 
 func appendLookupKV(b []byte, k string, v pcommon.Value) []byte {
-	b = binary.AppendUvarint(b, uint64(len(k)))
-	b = append(b, k...)
-	t := v.Type()
-	b = append(b, byte(t))
-	switch t {
-	case pcommon.ValueTypeStr:
-		s := v.Str()
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		return append(b, s...)
-	case pcommon.ValueTypeInt:
-		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
-	case pcommon.ValueTypeDouble:
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Double()))
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			return append(b, 1)
-		}
-		return append(b, 0)
-	default: // empty, bytes, slices and maps: their JSON form, as in the identity
-		var scratch repairs // counted when the identity is built
-		j := scratch.jsonValue(nil, v)
-		b = binary.AppendUvarint(b, uint64(len(j)))
-		return append(b, j...)
-	}
+	return identity.AppendKV(b, k, v, scratchJSON)
+}
+
+// scratchJSON is the JSON form of a value for a lookup key; what it repairs is counted when the
+// identity is built.
+func scratchJSON(b []byte, v pcommon.Value) []byte {
+	var scratch repairs
+	return scratch.jsonValue(b, v)
 }
 
 // intern returns b as a string, one string per distinct identity in the current request.
@@ -425,7 +409,7 @@ func (p *parser) intern(b []byte) string {
 func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
 	// The metric name is repaired here, on a cache miss, rather than per point: a cached series was
 	// looked up by its raw name. (service is repaired once per resource, by readResource.)
-	b := appendMetricService(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
+	b := identity.AppendHead(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
 	p.kvs = append(p.kvs[:0], p.resKVs...)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		p.kvs = append(p.kvs, kv{k, v})
@@ -453,32 +437,4 @@ func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte
 	return b
 }
 
-// appendMetricService appends uvarint(len(metric)) metric uvarint(len(service)) service, the
-// start of both the identity and the lookup key.
-func appendMetricService(b []byte, metric, service string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(metric)))
-	b = append(b, metric...)
-	b = binary.AppendUvarint(b, uint64(len(service)))
-	return append(b, service...)
-}
-
 func cmpKV(a, b kv) int { return strings.Compare(a.key, b.key) }
-
-// splitIdentity returns the metric, service and attributes JSON of a canonical identity.
-func splitIdentity(id string) (metric, service, attrs string) {
-	n, w := binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
-	id = id[w:]
-	metric, id = id[:n], id[n:]
-	n, w = binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
-	id = id[w:]
-	service, attrs = id[:n], id[n:]
-	return metric, service, attrs
-}
-
-// seriesKey is the stable 128-bit key of a series identity stored in the series table.
-func seriesKey(id string) [16]byte {
-	sum := sha256.Sum256([]byte(id))
-	var k [16]byte
-	copy(k[:], sum[:16])
-	return k
-}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
 	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"maps"
 	"math"
@@ -167,12 +168,12 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 				continue
 			}
 			seen[k.series] = true
-			missing = append(missing, newSeries{seriesKey(k.series), k.series})
+			missing = append(missing, newSeries{identity.Key(k.series), k.series})
 		}
-		cumulativeIdentities(it, func(identity string) {
-			if _, ok := e.ids.ids[identity]; !ok && !seen[identity] {
-				seen[identity] = true
-				missing = append(missing, newSeries{seriesKey(identity), identity})
+		cumulativeIdentities(it, func(ident string) {
+			if _, ok := e.ids.ids[ident]; !ok && !seen[ident] {
+				seen[ident] = true
+				missing = append(missing, newSeries{identity.Key(ident), ident})
 			}
 		})
 	}
@@ -187,10 +188,11 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	attrs := make([]string, len(missing))
 	for i, m := range missing {
 		keys[i] = m.key
-		metrics[i], services[i], attrs[i] = splitIdentity(m.id)
+		metrics[i], services[i], attrs[i] = identity.Split(m.id)
 		byKey[m.key] = m.id
 	}
-	if _, err := e.pool.Exec(ctx, e.sqls.InsertSeries, keys, metrics, services, attrs); err != nil {
+	tag, err := e.pool.Exec(ctx, e.sqls.InsertSeries, keys, metrics, services, attrs)
+	if err != nil {
 		return fmt.Errorf("adding series: %w", err)
 	}
 	rows, err := e.pool.Query(ctx, e.sqls.SelectSeries, keys)
@@ -215,11 +217,15 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	e.ids.mu.Lock()
 	maps.Copy(e.ids.ids, found)
 	e.ids.mu.Unlock()
-	for identity, id := range found {
-		metric, _, _ := splitIdentity(identity)
+	for ident, id := range found {
+		metric, _, _ := identity.Split(ident)
 		e.metricOf[id] = metric
 	}
-	e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, int64(len(missing)))
+	// Only the series this insert added: the others existed (another collector's, or this one's
+	// before its cache was cleared) and were only looked up.
+	if n := tag.RowsAffected(); n > 0 {
+		e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, n)
+	}
 	return nil
 }
 
