@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"strings"
 	"testing"
 
@@ -67,7 +69,9 @@ func TestGrants(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	_, err = runOut(t, "grants", "-apply", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-writer", writer, "-analyst", analyst)
-	require.ErrorContains(t, err, "does not exist", "the roles must exist")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "the roles must exist")
+	assert.Equal(t, pgerrcode.UndefinedObject, pgErr.Code, "the roles must exist")
 	for _, r := range []string{writer, analyst} {
 		_, err := conn.Exec(ctx, "CREATE ROLE "+r+" LOGIN")
 		require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
+	"github.com/trackhq/track/internal/conventions"
 	"math"
 	"slices"
 	"strings"
@@ -35,33 +36,29 @@ const (
 var reasonNames = [numReasons]string{"unspecified_temporality", "non_monotonic", "gauge", "histogram",
 	"unsupported_type", "nan", "inf", "negative", "too_old", "future", "name_too_long", "too_large"}
 
-const (
-	// maxFuture is how far ahead of the collector's clock a point may be.
-	maxFuture           = time.Hour
-	resourceServiceName = "service.name"
-)
-
-// Errors describing refused data points; they are logged (at most once per metric name) and the
-// points counted in telemetry, while the rest of the request is written.
+// Errors describing refused data points; they are only logged (at most once per metric name), and
+// the points counted in telemetry by reason, while the rest of the request is written. No caller
+// sees them, so they are not exported.
 var (
-	// ErrNotCounter refuses non-monotonic sums, sums without a temporality, gauges, histograms and
+	// errNotCounter refuses non-monotonic sums, sums without a temporality, gauges, histograms and
 	// summaries.
-	ErrNotCounter = errors.New("only monotonic Sums with delta or cumulative temporality are counted; non-monotonic " +
+	errNotCounter = errors.New("only monotonic Sums with delta or cumulative temporality are counted; non-monotonic " +
 		"sums, sums of unspecified temporality, gauges, histograms and summaries are refused")
-	// ErrBadValue refuses NaN, infinite and negative values.
-	ErrBadValue = errors.New("NaN, infinite and negative values are refused")
-	// ErrOutOfRange refuses points older than the longest retention or more than 1 hour in the future.
-	ErrOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
-	// ErrNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
+	// errBadValue refuses NaN, infinite and negative values.
+	errBadValue = errors.New("NaN, infinite and negative values are refused")
+	// errOutOfRange refuses points older than the longest retention or more than
+	// conventions.MaxFuture (1 hour) in the future.
+	errOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
+	// errNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
 	// Postgres, whose btree entries hold at most 2,704 bytes, and cutting it could merge two series.
-	ErrNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
-	// ErrTooLarge refuses values (deltas, and cumulative values) above 2^53: a double no longer
+	errNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
+	// errTooLarge refuses values (deltas, and cumulative values) above 2^53: a double no longer
 	// counts in units beyond it, and the bound keeps the rollup sums from overflowing.
-	ErrTooLarge = errors.New("values above 2^53 are refused")
+	errTooLarge = errors.New("values above 2^53 are refused")
 )
 
-var reasonErrs = [numReasons]error{ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
-	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong, ErrTooLarge}
+var reasonErrs = [numReasons]error{errNotCounter, errNotCounter, errNotCounter, errNotCounter, errNotCounter,
+	errBadValue, errBadValue, errBadValue, errOutOfRange, errOutOfRange, errNameTooLong, errTooLarge}
 
 // aggKey is one (series, minute) bucket: series is the series' canonical identity (see
 // appendIdentity) and minute the bucket start in Unix minutes (UTC).
@@ -164,7 +161,7 @@ type kv struct {
 func newParser(keepResource []string) *parser {
 	keep := make(map[string]bool)
 	for _, k := range keepResource {
-		if k != resourceServiceName {
+		if k != conventions.ServiceName {
 			keep[k] = true
 		}
 	}
@@ -280,7 +277,7 @@ func (p *parser) checkPoint(dp pmetric.NumberDataPoint, metric string, ref *refu
 func (p *parser) begin(now time.Time, longest time.Duration) {
 	p.now = now
 	p.oldest = now.Add(-longest).UnixNano()
-	p.newest = now.Add(maxFuture).UnixNano()
+	p.newest = now.Add(conventions.MaxFuture).UnixNano()
 	p.rep = repairs{}
 	clear(p.interned)
 	p.stream.scope.ok = false
@@ -301,7 +298,7 @@ func (p *parser) readResource(res pcommon.Resource) string {
 	service := ""
 	p.resKVs = p.resKVs[:0]
 	res.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if k == resourceServiceName {
+		if k == conventions.ServiceName {
 			service = p.rep.text(v.AsString(), maxStringBytes)
 		} else if p.keep[k] {
 			p.resKVs = append(p.resKVs, kv{k, v})

@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"github.com/trackhq/track/internal/conventions"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -43,7 +44,7 @@ func createDefaultConfig() component.Config {
 		BackOffConfig:          configretry.NewDefaultBackOffConfig(),
 		Schema:                 "track",
 		FlushInterval:          time.Second,
-		KeepResourceAttributes: []string{"service.name"},
+		KeepResourceAttributes: []string{conventions.ServiceName},
 		MigrateOnStart:         true,
 		DedupWindow:            6 * time.Hour,
 		MaxConns:               4,
