@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,8 +28,28 @@ type Migration struct {
 	Version int
 	// Name is the file name, recorded in schema_migrations.
 	Name string
-	// SQL is the file's text with the schema (quoted) substituted for {{schema}}.
+	// SQL is the file's text rendered as a text/template (see renderMigration).
 	SQL string
+}
+
+// renderMigration renders a migration file as a text/template with two functions: schema, the
+// schema's quoted name ({{schema}}), and list, which makes a list of its arguments. A migration
+// that creates something per resolution writes its own fixed copy of the resolutions with list,
+// for example {{range list "minute" "hour" "day"}}...{{end}}, and never reads Resolutions: what it
+// means must not change when the list does.
+func renderMigration(name, text, schema string) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
+		"schema": func() string { return Quote(schema) },
+		"list":   func(s ...string) []string { return s },
+	}).Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("migration %s: %w", name, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, nil); err != nil {
+		return "", fmt.Errorf("migration %s: %w", name, err)
+	}
+	return b.String(), nil
 }
 
 // ErrOutdated is returned by Check when the schema lacks migrations this version needs.
@@ -51,7 +72,11 @@ func Load(schema string) ([]Migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading migration %s: %w", e.Name(), err)
 		}
-		out = append(out, Migration{Version: v, Name: e.Name(), SQL: strings.ReplaceAll(string(b), "{{schema}}", Quote(schema))})
+		sql, err := renderMigration(e.Name(), string(b), schema)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: e.Name(), SQL: sql})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {

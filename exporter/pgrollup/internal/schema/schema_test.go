@@ -105,3 +105,25 @@ func TestGrantsName(t *testing.T) {
 		assert.True(t, strings.HasSuffix(line, ` TO "w"`) || strings.HasSuffix(line, ` TO "a"`), line)
 	}
 }
+
+// TestMigrationsUnchanged pins what migrations 001 to 005 mean: rendered as templates, they are
+// their files with only the quoted schema substituted, as when they were first applied.
+func TestMigrationsUnchanged(t *testing.T) {
+	migs, err := Load("My Schema")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(migs), 5)
+	for _, m := range migs[:5] {
+		raw, err := migrationFiles.ReadFile("migrations/" + m.Name)
+		require.NoError(t, err)
+		assert.Equal(t, strings.ReplaceAll(string(raw), "{{schema}}", `"My Schema"`), m.SQL, m.Name)
+	}
+}
+
+// TestRenderMigrationList: a migration's own list of resolutions renders per entry.
+func TestRenderMigrationList(t *testing.T) {
+	got, err := renderMigration("t", `{{range list "minute" "hour"}}ANALYZE {{schema}}.rollup_{{.}};{{end}}`, "track")
+	require.NoError(t, err)
+	assert.Equal(t, `ANALYZE "track".rollup_minute;ANALYZE "track".rollup_hour;`, got)
+	_, err = renderMigration("t", `{{nope}}`, "track")
+	assert.ErrorContains(t, err, "migration t")
+}
