@@ -21,7 +21,7 @@ import (
 )
 
 // Cumulative monotonic sums are counted from a state row per stream in Postgres
-// (migrations/004_cumulative_streams.up.sql), read, locked and written in the flush transaction,
+// (internal/schema/migrations/004_cumulative_streams.up.sql), read, locked and written in the flush transaction,
 // after the request keys and before the rollups:
 //
 //   - a request whose key is already committed (a replay, a retry after a lost acknowledgement)
