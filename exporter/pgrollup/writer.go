@@ -156,10 +156,38 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merge
 
 // addSeries stores the series of the items' rows that e.ids lacks and caches their ids.
 func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
-	type newSeries struct {
-		key [16]byte
-		id  string
+	missing := e.missingSeries(items)
+	if len(missing) == 0 {
+		return nil
 	}
+	found, created, err := e.storeSeries(ctx, missing)
+	if err != nil {
+		return err
+	}
+	e.ids.mu.Lock()
+	maps.Copy(e.ids.ids, found)
+	e.ids.mu.Unlock()
+	for ident, id := range found {
+		metric, _, _ := identity.Split(ident)
+		e.metricOf[id] = metric
+	}
+	// Only the series this insert added: the others existed (another collector's, or this one's
+	// before its cache was cleared) and were only looked up.
+	if created > 0 {
+		e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, created)
+	}
+	return nil
+}
+
+// newSeries is a series missing from the cache: its key and canonical identity.
+type newSeries struct {
+	key [16]byte
+	id  string
+}
+
+// missingSeries returns the series of the items' rows (and cumulative points) that the cache
+// lacks, each once, sorted by key.
+func (e *rollupExporter) missingSeries(items []*item) []newSeries {
 	var missing []newSeries
 	seen := make(map[string]bool)
 	for _, it := range items {
@@ -177,10 +205,14 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 			}
 		})
 	}
-	if len(missing) == 0 {
-		return nil
-	}
 	slices.SortFunc(missing, func(a, b newSeries) int { return slices.Compare(a.key[:], b.key[:]) })
+	return missing
+}
+
+// storeSeries inserts the missing series (in key order, ON CONFLICT DO NOTHING, so concurrent
+// collectors neither fail nor duplicate), reads back the ids of all of them by identity, and
+// returns how many rows the insert added.
+func (e *rollupExporter) storeSeries(ctx context.Context, missing []newSeries) (map[string]int64, int64, error) {
 	byKey := make(map[[16]byte]string, len(missing))
 	keys := make([][16]byte, len(missing))
 	metrics := make([]string, len(missing))
@@ -193,11 +225,11 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	}
 	tag, err := e.pool.Exec(ctx, e.sqls.InsertSeries, keys, metrics, services, attrs)
 	if err != nil {
-		return fmt.Errorf("adding series: %w", err)
+		return nil, 0, fmt.Errorf("adding series: %w", err)
 	}
 	rows, err := e.pool.Query(ctx, e.sqls.SelectSeries, keys)
 	if err != nil {
-		return fmt.Errorf("reading series ids: %w", err)
+		return nil, 0, fmt.Errorf("reading series ids: %w", err)
 	}
 	var key [16]byte
 	var id int64
@@ -207,26 +239,14 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("reading series ids: %w", err)
+		return nil, 0, fmt.Errorf("reading series ids: %w", err)
 	}
 	for _, m := range missing {
 		if _, ok := found[m.id]; !ok {
-			return fmt.Errorf("reading series ids: series %q is missing after its insert", m.id)
+			return nil, 0, fmt.Errorf("reading series ids: series %q is missing after its insert", m.id)
 		}
 	}
-	e.ids.mu.Lock()
-	maps.Copy(e.ids.ids, found)
-	e.ids.mu.Unlock()
-	for ident, id := range found {
-		metric, _, _ := identity.Split(ident)
-		e.metricOf[id] = metric
-	}
-	// Only the series this insert added: the others existed (another collector's, or this one's
-	// before its cache was cleared) and were only looked up.
-	if n := tag.RowsAffected(); n > 0 {
-		e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, n)
-	}
-	return nil
+	return found, tag.RowsAffected(), nil
 }
 
 // resolveMetrics makes sure e.metricOf knows the metric of every series in merged. Series added by
@@ -269,6 +289,31 @@ func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]fl
 // each resolution in (series_id, time) order, then each resolution's per-metric totals.
 func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[idKey]float64) error {
 	now := e.now()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	fresh, repeated, err := e.recordKeys(ctx, tx, items, now)
+	if err != nil {
+		return err
+	}
+	var w written
+	if len(fresh) > 0 {
+		if w, err = e.writeCounts(ctx, tx, items, fresh, repeated, merged, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	e.reportCommit(ctx, len(items), len(fresh), w)
+	return nil
+}
+
+// recordKeys inserts the distinct keys of items, in key order, and returns those that were not
+// committed before (fresh), and whether some key sits more than once in items.
+func (e *rollupExporter) recordKeys(ctx context.Context, tx pgx.Tx, items []*item, now time.Time) (fresh map[[16]byte]bool, repeated bool, err error) {
 	keys := make([][16]byte, len(items))
 	for i, it := range items {
 		keys[i] = it.key
@@ -276,79 +321,80 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	slices.SortFunc(keys, func(a, b [16]byte) int { return slices.Compare(a[:], b[:]) })
 	// The same request may sit twice in one flush (a client re-sent it): count it once.
 	distinct := slices.Compact(keys)
-	repeated := len(distinct) < len(items)
-
-	tx, err := e.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
 	rows, err := tx.Query(ctx, e.sqls.InsertKeys, distinct, now)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	fresh := make(map[[16]byte]bool, len(distinct))
+	fresh = make(map[[16]byte]bool, len(distinct))
 	var k [16]byte
 	if _, err := pgx.ForEachRow(rows, []any{&k}, func() error { fresh[k] = true; return nil }); err != nil {
-		return err
+		return nil, false, err
 	}
-	committed := len(fresh)
-	if committed < len(distinct) || repeated {
+	return fresh, len(distinct) < len(items), nil
+}
+
+// written is what one flush transaction wrote, for its telemetry.
+type written struct {
+	res    [len(resolutions)][]rollupRow
+	stored int
+	cum    *cumulativeStep
+}
+
+// writeCounts writes, in tx, what the fresh items count: their events, their cumulative streams'
+// state, then the rollup rows and totals of every resolution. merged holds the sums of all the
+// items; it is recomputed from the fresh ones when some were not fresh or repeated.
+func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, items []*item, fresh map[[16]byte]bool,
+	repeated bool, merged map[idKey]float64, now time.Time) (written, error) {
+	var w written
+	var err error
+	if len(fresh) < len(items) || repeated {
 		merged = mergeItems(dedupe(items, fresh))
 	}
-	var res [3][]rollupRow
-	var stored int
-	var cum *cumulativeStep
-	if committed > 0 {
-		// Events first: see events.go for why this order avoids lock cycles with partition changes.
-		if stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
-			return err
-		}
-		// Then the cumulative streams' rows (locked in key order), then the rollups.
-		if cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
-			return err
-		}
-		res = e.buildRows(merged, cum.rollupDeltas(), now)
-		if err := e.copyStage(ctx, tx, &res); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		cum.queueWrites(b, &e.sqls, now)
-		for i := range resolutions {
-			if len(res[i]) > 0 {
-				b.Queue(e.sqls.Upsert[i])
-			}
-		}
-		// Totals after all rollups, in every collector: the same lock order everywhere.
-		for i := range resolutions {
-			if len(res[i]) > 0 {
-				metrics, times, values := metricTotals(res[i], e.metricOf)
-				b.Queue(e.sqls.UpsertTotals[i], metrics, times, values)
-			}
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+	// Events first: see events.go for why this order avoids lock cycles with partition changes.
+	if w.stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
+		return w, err
+	}
+	// Then the cumulative streams' rows (locked in key order), then the rollups.
+	if w.cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
+		return w, err
+	}
+	w.res = e.buildRows(merged, w.cum.rollupDeltas(), now)
+	if err := e.copyStage(ctx, tx, &w.res); err != nil {
+		return w, err
+	}
+	b := &pgx.Batch{}
+	w.cum.queueWrites(b, &e.sqls, now)
+	for i := range resolutions {
+		if len(w.res[i]) > 0 {
+			b.Queue(e.sqls.Upsert[i])
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
+	// Totals after all rollups, in every collector: the same lock order everywhere.
+	for i := range resolutions {
+		if len(w.res[i]) > 0 {
+			metrics, times, values := metricTotals(w.res[i], e.metricOf)
+			b.Queue(e.sqls.UpsertTotals[i], metrics, times, values)
+		}
 	}
+	return w, tx.SendBatch(ctx, b).Close()
+}
+
+// reportCommit counts a committed flush of n items, of which committed were fresh.
+func (e *rollupExporter) reportCommit(ctx context.Context, n, committed int, w written) {
 	e.telemetry.ExporterPgrollupItemsCommitted.Add(ctx, int64(committed))
-	cum.report(ctx, e.telemetry)
-	if stored > 0 {
-		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(stored))
+	w.cum.report(ctx, e.telemetry)
+	if w.stored > 0 {
+		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(w.stored))
 	}
-	if dup := len(items) - committed; dup > 0 {
+	if dup := n - committed; dup > 0 {
 		e.telemetry.ExporterPgrollupItemsDuplicate.Add(ctx, int64(dup))
 	}
 	for i, r := range resolutions {
-		if len(res[i]) > 0 {
-			e.telemetry.ExporterPgrollupRowsWritten.Add(ctx, int64(len(res[i])),
+		if len(w.res[i]) > 0 {
+			e.telemetry.ExporterPgrollupRowsWritten.Add(ctx, int64(len(w.res[i])),
 				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.Name))))
 		}
 	}
-	return nil
 }
 
 // dedupe keeps the items whose key is fresh, each key once.
