@@ -1,9 +1,10 @@
 package pgrollup
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
+	"github.com/trackhq/track/internal/conventions"
 	"math"
 	"slices"
 	"strings"
@@ -35,33 +36,29 @@ const (
 var reasonNames = [numReasons]string{"unspecified_temporality", "non_monotonic", "gauge", "histogram",
 	"unsupported_type", "nan", "inf", "negative", "too_old", "future", "name_too_long", "too_large"}
 
-const (
-	// maxFuture is how far ahead of the collector's clock a point may be.
-	maxFuture           = time.Hour
-	resourceServiceName = "service.name"
-)
-
-// Errors describing refused data points; they are logged (at most once per metric name) and the
-// points counted in telemetry, while the rest of the request is written.
+// Errors describing refused data points; they are only logged (at most once per metric name), and
+// the points counted in telemetry by reason, while the rest of the request is written. No caller
+// sees them, so they are not exported.
 var (
-	// ErrNotCounter refuses non-monotonic sums, sums without a temporality, gauges, histograms and
+	// errNotCounter refuses non-monotonic sums, sums without a temporality, gauges, histograms and
 	// summaries.
-	ErrNotCounter = errors.New("only monotonic Sums with delta or cumulative temporality are counted; non-monotonic " +
+	errNotCounter = errors.New("only monotonic Sums with delta or cumulative temporality are counted; non-monotonic " +
 		"sums, sums of unspecified temporality, gauges, histograms and summaries are refused")
-	// ErrBadValue refuses NaN, infinite and negative values.
-	ErrBadValue = errors.New("NaN, infinite and negative values are refused")
-	// ErrOutOfRange refuses points older than the longest retention or more than 1 hour in the future.
-	ErrOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
-	// ErrNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
+	// errBadValue refuses NaN, infinite and negative values.
+	errBadValue = errors.New("NaN, infinite and negative values are refused")
+	// errOutOfRange refuses points older than the longest retention or more than
+	// conventions.MaxFuture (1 hour) in the future.
+	errOutOfRange = errors.New("points older than the longest retention or more than 1 hour in the future are refused")
+	// errNameTooLong refuses metric and event names longer than 1024 bytes: a name is indexed in
 	// Postgres, whose btree entries hold at most 2,704 bytes, and cutting it could merge two series.
-	ErrNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
-	// ErrTooLarge refuses values (deltas, and cumulative values) above 2^53: a double no longer
+	errNameTooLong = errors.New("metric and event names longer than 1024 bytes are refused")
+	// errTooLarge refuses values (deltas, and cumulative values) above 2^53: a double no longer
 	// counts in units beyond it, and the bound keeps the rollup sums from overflowing.
-	ErrTooLarge = errors.New("values above 2^53 are refused")
+	errTooLarge = errors.New("values above 2^53 are refused")
 )
 
-var reasonErrs = [numReasons]error{ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter, ErrNotCounter,
-	ErrBadValue, ErrBadValue, ErrBadValue, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong, ErrTooLarge}
+var reasonErrs = [numReasons]error{errNotCounter, errNotCounter, errNotCounter, errNotCounter, errNotCounter,
+	errBadValue, errBadValue, errBadValue, errOutOfRange, errOutOfRange, errNameTooLong, errTooLarge}
 
 // aggKey is one (series, minute) bucket: series is the series' canonical identity (see
 // appendIdentity) and minute the bucket start in Unix minutes (UTC).
@@ -164,7 +161,7 @@ type kv struct {
 func newParser(keepResource []string) *parser {
 	keep := make(map[string]bool)
 	for _, k := range keepResource {
-		if k != resourceServiceName {
+		if k != conventions.ServiceName {
 			keep[k] = true
 		}
 	}
@@ -280,7 +277,7 @@ func (p *parser) checkPoint(dp pmetric.NumberDataPoint, metric string, ref *refu
 func (p *parser) begin(now time.Time, longest time.Duration) {
 	p.now = now
 	p.oldest = now.Add(-longest).UnixNano()
-	p.newest = now.Add(maxFuture).UnixNano()
+	p.newest = now.Add(conventions.MaxFuture).UnixNano()
 	p.rep = repairs{}
 	clear(p.interned)
 	p.stream.scope.ok = false
@@ -301,7 +298,7 @@ func (p *parser) readResource(res pcommon.Resource) string {
 	service := ""
 	p.resKVs = p.resKVs[:0]
 	res.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if k == resourceServiceName {
+		if k == conventions.ServiceName {
 			service = p.rep.text(v.AsString(), maxStringBytes)
 		} else if p.keep[k] {
 			p.resKVs = append(p.resKVs, kv{k, v})
@@ -369,7 +366,7 @@ func (p *parser) seriesOf(it *item, metric, service string, attrs pcommon.Map) (
 // series always gets the same key from the same sender, and two series never share one. (A series
 // whose attributes come in another order gets a second key for the same id.)
 func (p *parser) lookupBytes(metric, service string, attrs pcommon.Map) []byte {
-	b := appendMetricService(p.lookup[:0], metric, service)
+	b := identity.AppendHead(p.lookup[:0], metric, service)
 	b = binary.AppendUvarint(b, uint64(len(p.resKVs)))
 	for _, e := range p.resKVs {
 		b = appendLookupKV(b, e.key, e.val)
@@ -382,30 +379,14 @@ func (p *parser) lookupBytes(metric, service string, attrs pcommon.Map) []byte {
 }
 
 func appendLookupKV(b []byte, k string, v pcommon.Value) []byte {
-	b = binary.AppendUvarint(b, uint64(len(k)))
-	b = append(b, k...)
-	t := v.Type()
-	b = append(b, byte(t))
-	switch t {
-	case pcommon.ValueTypeStr:
-		s := v.Str()
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		return append(b, s...)
-	case pcommon.ValueTypeInt:
-		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
-	case pcommon.ValueTypeDouble:
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Double()))
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			return append(b, 1)
-		}
-		return append(b, 0)
-	default: // empty, bytes, slices and maps: their JSON form, as in the identity
-		var scratch repairs // counted when the identity is built
-		j := scratch.jsonValue(nil, v)
-		b = binary.AppendUvarint(b, uint64(len(j)))
-		return append(b, j...)
-	}
+	return identity.AppendKV(b, k, v, scratchJSON)
+}
+
+// scratchJSON is the JSON form of a value for a lookup key; what it repairs is counted when the
+// identity is built.
+func scratchJSON(b []byte, v pcommon.Value) []byte {
+	var scratch repairs
+	return scratch.jsonValue(b, v)
 }
 
 // intern returns b as a string, one string per distinct identity in the current request.
@@ -425,7 +406,7 @@ func (p *parser) intern(b []byte) string {
 func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte {
 	// The metric name is repaired here, on a cache miss, rather than per point: a cached series was
 	// looked up by its raw name. (service is repaired once per resource, by readResource.)
-	b := appendMetricService(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
+	b := identity.AppendHead(p.buf[:0], p.rep.text(metric, maxNameBytes), service)
 	p.kvs = append(p.kvs[:0], p.resKVs...)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		p.kvs = append(p.kvs, kv{k, v})
@@ -453,32 +434,4 @@ func (p *parser) identityBytes(metric, service string, attrs pcommon.Map) []byte
 	return b
 }
 
-// appendMetricService appends uvarint(len(metric)) metric uvarint(len(service)) service, the
-// start of both the identity and the lookup key.
-func appendMetricService(b []byte, metric, service string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(metric)))
-	b = append(b, metric...)
-	b = binary.AppendUvarint(b, uint64(len(service)))
-	return append(b, service...)
-}
-
 func cmpKV(a, b kv) int { return strings.Compare(a.key, b.key) }
-
-// splitIdentity returns the metric, service and attributes JSON of a canonical identity.
-func splitIdentity(id string) (metric, service, attrs string) {
-	n, w := binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
-	id = id[w:]
-	metric, id = id[:n], id[n:]
-	n, w = binary.Uvarint([]byte(id[:min(len(id), binary.MaxVarintLen64)]))
-	id = id[w:]
-	service, attrs = id[:n], id[n:]
-	return metric, service, attrs
-}
-
-// seriesKey is the stable 128-bit key of a series identity stored in the series table.
-func seriesKey(id string) [16]byte {
-	sum := sha256.Sum256([]byte(id))
-	var k [16]byte
-	copy(k[:], sum[:16])
-	return k
-}

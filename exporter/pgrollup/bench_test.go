@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -463,7 +464,7 @@ func BenchmarkRequestKey(b *testing.B) {
 	b.Run("canonical-xxh3", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := itemKey(md); err != nil {
+			if _, err := requestkey.Metrics(md); err != nil {
 				b.Fatal(err)
 			}
 		}

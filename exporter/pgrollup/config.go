@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"regexp"
 	"strconv"
 	"strings"
@@ -175,25 +176,6 @@ func (c *Config) Validate() error {
 	if c.FlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("flush_interval: must be positive, got %s", c.FlushInterval))
 	}
-	for _, r := range resolutions {
-		got := c.Retention.get(r)
-		key := "retention::" + r.name
-		switch {
-		case got <= 0:
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", key, got))
-		case got < r.width:
-			errs = append(errs, fmt.Errorf("%s: %s is shorter than its resolution (%s)", key, got, r.width))
-		}
-	}
-	switch ev := c.Retention.Events.Duration(); {
-	case ev <= 0:
-		errs = append(errs, fmt.Errorf("retention::events: must be positive, got %s", ev))
-	case ev < day:
-		errs = append(errs, fmt.Errorf("retention::events: %s is shorter than one day (events are kept in daily partitions)", ev))
-	}
-	if c.Retention.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("retention::interval: must be positive, got %s", c.Retention.Interval))
-	}
 	if c.DedupWindow <= 0 {
 		errs = append(errs, fmt.Errorf("dedup_window: must be positive, got %s", c.DedupWindow))
 	}
@@ -205,6 +187,7 @@ func (c *Config) Validate() error {
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max_conns: must be at least 1, got %d", c.MaxConns))
 	}
+	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Cumulative.validate()...)
 	if c.QueueConfig.HasValue() && c.QueueConfig.Get().Batch.HasValue() {
 		errs = append(errs, errors.New("sending_queue::batch: must not be set: pgrollup de-duplicates each pushed request "+
@@ -214,18 +197,49 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (r RetentionConfig) get(res resolution) time.Duration {
-	switch res.name {
-	case "minute":
-		return r.Minute.Duration()
-	case "hour":
-		return r.Hour.Duration()
-	default:
-		return r.Day.Duration()
+// validate checks the retention of each resolution (at least its width) and of the events (at
+// least one day), and the interval; each error names its YAML key. (Not an exported Validate: the
+// Collector's validation would prefix the joined errors once with "retention: ", losing the key
+// of every error after the first.)
+func (r RetentionConfig) validate() []error {
+	var errs []error
+	for _, res := range resolutions {
+		switch got := r.of(res); {
+		case got <= 0:
+			errs = append(errs, fmt.Errorf("retention::%s: must be positive, got %s", res.Name, got))
+		case got < res.Width:
+			errs = append(errs, fmt.Errorf("retention::%s: %s is shorter than its resolution (%s)", res.Name, got, res.Width))
+		}
 	}
+	switch ev := r.Events.Duration(); {
+	case ev <= 0:
+		errs = append(errs, fmt.Errorf("retention::events: must be positive, got %s", ev))
+	case ev < day:
+		errs = append(errs, fmt.Errorf("retention::events: %s is shorter than one day (events are kept in daily partitions)", ev))
+	}
+	if r.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("retention::interval: must be positive, got %s", r.Interval))
+	}
+	return errs
 }
 
-// longest returns the longest retention of the three resolutions.
+// periods returns the retention of each resolution, indexed like schema.Resolutions: the one
+// place the configuration's fields meet the list (TestRetentionKeys checks that each field's YAML
+// key is its resolution's name).
+func (r *RetentionConfig) periods() [len(resolutions)]*Period {
+	return [...]*Period{&r.Minute, &r.Hour, &r.Day}
+}
+
+// of returns the retention of res.
+func (r RetentionConfig) of(res schema.Resolution) time.Duration {
+	return r.periods()[res.Index].Duration()
+}
+
+// longest returns the longest retention of the resolutions.
 func (r RetentionConfig) longest() time.Duration {
-	return max(r.Minute.Duration(), r.Hour.Duration(), r.Day.Duration())
+	var d time.Duration
+	for _, res := range resolutions {
+		d = max(d, r.of(res))
+	}
+	return d
 }

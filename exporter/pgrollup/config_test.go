@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -128,7 +129,7 @@ func TestConfigValidateDirect(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.DSN = "postgres://x"
 			tt.modify(cfg)
-			require.ErrorContains(t, cfg.Validate(), tt.want)
+			require.ErrorContains(t, confmap.Validate(cfg), tt.want)
 		})
 	}
 }
@@ -164,4 +165,22 @@ func TestConfigRoundTrip(t *testing.T) {
 	back := createDefaultConfig().(*Config)
 	require.NoError(t, cm.Unmarshal(back))
 	assert.Equal(t, cfg.Retention, back.Retention)
+}
+
+// TestRetentionKeys checks that the retention of each resolution is read from the field whose
+// YAML key is the resolution's name, and that the defaults are the resolutions' own.
+func TestRetentionKeys(t *testing.T) {
+	var r RetentionConfig
+	typ := reflect.TypeOf(r)
+	for _, res := range resolutions {
+		p := r.periods()[res.Index]
+		var tag string
+		for i := range typ.NumField() {
+			if reflect.ValueOf(&r).Elem().Field(i).Addr().Interface() == p {
+				tag = typ.Field(i).Tag.Get("mapstructure")
+			}
+		}
+		assert.Equal(t, res.Name, tag, "the field read for %s", res.Name)
+		assert.Equal(t, res.DefaultRetention, createDefaultConfig().(*Config).Retention.of(res))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -36,6 +37,10 @@ import (
 // retryable: exporterhelper retries the request, and a persistent queue keeps it.
 var ErrNotConnected = errors.New("pgrollup: postgres is not reachable yet; the request is retried")
 
+// ErrSchemaOutdated is wrapped in the error of a push when migrate_on_start is false and the
+// schema lacks migrations this exporter needs (run trackctl migrate as the schema owner).
+var ErrSchemaOutdated = schema.ErrOutdated
+
 const (
 	// firstConnectTimeout bounds the attempt Start makes before it lets the background take over.
 	firstConnectTimeout = 5 * time.Second
@@ -63,7 +68,7 @@ func (e *rollupExporter) newPool() (*pgxpool.Pool, error) {
 		pcfg.ConnConfig.ConnectTimeout = dialTimeout
 	}
 	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, createStage)
+		_, err := c.Exec(ctx, e.sqls.CreateStage)
 		return err
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
@@ -78,9 +83,9 @@ func (e *rollupExporter) newPool() (*pgxpool.Pool, error) {
 func (e *rollupExporter) prepare(ctx context.Context) error {
 	var err error
 	if e.cfg.MigrateOnStart {
-		err = migrate(ctx, e.pool, e.cfg.Schema)
+		_, err = schema.Migrate(ctx, e.pool, e.cfg.Schema)
 	} else {
-		err = checkMigrated(ctx, e.pool, e.cfg.Schema)
+		err = schema.Check(ctx, e.pool, e.cfg.Schema)
 	}
 	if err == nil {
 		err = e.recordRetention(ctx, e.pool)
@@ -156,7 +161,7 @@ func (e *rollupExporter) connected() {
 // misconfigured reports whether err is one that only a change of configuration, credentials or
 // schema fixes (it is logged at error level, and still retried).
 func misconfigured(err error) bool {
-	if errors.Is(err, ErrSchemaOutdated) {
+	if errors.Is(err, schema.ErrOutdated) {
 		return true
 	}
 	var pgErr *pgconn.PgError

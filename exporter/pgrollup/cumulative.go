@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"slices"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 )
 
 // Cumulative monotonic sums are counted from a state row per stream in Postgres
-// (migrations/004_cumulative_streams.up.sql), read, locked and written in the flush transaction,
+// (internal/schema/migrations/004_cumulative_streams.up.sql), read, locked and written in the flush transaction,
 // after the request keys and before the rollups:
 //
 //   - a request whose key is already committed (a replay, a retry after a lost acknowledgement)
@@ -335,7 +336,7 @@ func (e *rollupExporter) cumulativeDeltas(ctx context.Context, tx pgx.Tx, items 
 	// Join in key order: a hash join would lock rows in the table's physical order.
 	b.Queue("SET LOCAL enable_hashjoin = off")
 	b.Queue("SET LOCAL enable_mergejoin = off")
-	b.Queue(e.sqls.advanceStreams, adv.keys, adv.series, firstStarts, firstTimes, adv.starts, adv.lasts, adv.values, now)
+	b.Queue(e.sqls.AdvanceStreams, adv.keys, adv.series, firstStarts, firstTimes, adv.starts, adv.lasts, adv.values, now)
 	b.Queue("SET LOCAL enable_hashjoin TO DEFAULT")
 	b.Queue("SET LOCAL enable_mergejoin TO DEFAULT")
 	br := tx.SendBatch(ctx, b)
@@ -584,15 +585,15 @@ func cmpCumTime(a, b cumPoint) int {
 // queueWrites queues the state writes of step that the advancing UPDATE left: the updates of the
 // locked rows it could not advance, then the inserts of the new streams in key order (a stream another transaction inserted meanwhile makes the insert
 // fail with a unique violation, and the flush retries the transaction).
-func (step *cumulativeStep) queueWrites(b *pgx.Batch, sqls *statements, now time.Time) {
+func (step *cumulativeStep) queueWrites(b *pgx.Batch, sqls *schema.Statements, now time.Time) {
 	if step == nil {
 		return
 	}
 	if len(step.upd.keys) > 0 {
-		b.Queue(sqls.updateStreams, step.upd.keys, step.upd.series, step.upd.starts, step.upd.lasts, step.upd.values, now)
+		b.Queue(sqls.UpdateStreams, step.upd.keys, step.upd.series, step.upd.starts, step.upd.lasts, step.upd.values, now)
 	}
 	if len(step.ins.keys) > 0 {
-		b.Queue(sqls.insertStreams, step.ins.keys, step.ins.series, step.ins.starts, step.ins.lasts, step.ins.values, now)
+		b.Queue(sqls.InsertStreams, step.ins.keys, step.ins.series, step.ins.starts, step.ins.lasts, step.ins.values, now)
 	}
 }
 
@@ -617,37 +618,7 @@ func (step *cumulativeStep) report(ctx context.Context, tb *metadata.TelemetryBu
 	}
 }
 
-// cumulativeStatements returns the SQL of the stream state for schema (quoted).
-func cumulativeStatements(schema string) (advance, update, insert, expire string) {
-	t := schema + ".cumulative_streams"
-	// u: key, series, p1's start and time, the final state. taken: p1 is later than the stored
-	// state and not of an earlier run. SET expressions read the row as it was (after a wait, as the
-	// other collector committed it); RETURNING reads it as written.
-	const taken = `c.last_unix_nano < u.t1 AND c.start_unix_nano <= u.s1`
-	advance = `UPDATE ` + t + ` AS c SET
-    prev_start_unix_nano = c.start_unix_nano, prev_last_unix_nano = c.last_unix_nano, prev_value = c.last_value,
-    series_id = u.i,
-    start_unix_nano = CASE WHEN ` + taken + ` THEN u.s ELSE c.start_unix_nano END,
-    last_unix_nano = CASE WHEN ` + taken + ` THEN u.l ELSE c.last_unix_nano END,
-    last_value = CASE WHEN ` + taken + ` THEN u.v ELSE c.last_value END,
-    seen_at = $8
-FROM (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[])
-      AS u(k, i, s1, t1, s, l, v) ORDER BY k) AS u
-WHERE c.key = u.k
-RETURNING c.key, c.prev_start_unix_nano, c.prev_last_unix_nano, c.prev_value, c.last_unix_nano`
-	update = `UPDATE ` + t + ` AS c SET series_id = u.i, start_unix_nano = u.s, last_unix_nano = u.l, last_value = u.v, seen_at = $6
-FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, i, s, l, v) WHERE c.key = u.k`
-	insert = `INSERT INTO ` + t + ` (key, series_id, start_unix_nano, last_unix_nano, last_value, seen_at)
-SELECT k, i, s, l, v, $6 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, i, s, l, v) ORDER BY k`
-	// SKIP LOCKED: retention never waits on (or deadlocks with) a flush holding stream rows; a
-	// locked row is being written, so it is not stale. The outer condition is checked again on
-	// the row version a concurrent flush may have committed in between.
-	expire = `DELETE FROM ` + t + ` WHERE key = ANY(ARRAY(
-    SELECT key FROM ` + t + ` WHERE seen_at <= $1 LIMIT ` + fmt.Sprint(deleteBatch) + ` FOR UPDATE SKIP LOCKED)) AND seen_at <= $1`
-	return advance, update, insert, expire
-}
-
-// expireStreams removes, deleteBatch rows per statement, the state of the streams not written
+// expireStreams removes, schema.DeleteBatch rows per statement, the state of the streams not written
 // since now - cumulative::max_staleness, and counts them.
 func (e *rollupExporter) expireStreams(ctx context.Context, now time.Time) error {
 	cutoff := now.Add(-e.cfg.Cumulative.MaxStaleness)
@@ -658,12 +629,12 @@ func (e *rollupExporter) expireStreams(ctx context.Context, now time.Time) error
 		}
 	}()
 	for {
-		tag, err := e.pool.Exec(ctx, e.sqls.expireStreams, cutoff)
+		tag, err := e.pool.Exec(ctx, e.sqls.ExpireStreams, cutoff)
 		if err != nil {
 			return fmt.Errorf("expiring cumulative streams: %w", err)
 		}
 		total += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
+		if tag.RowsAffected() < schema.DeleteBatch {
 			if total > 0 {
 				e.logger.Debug("expired the state of stale cumulative streams", zap.Int64("streams", total))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/fixtures"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -201,7 +202,7 @@ func streamKeyOf(t *testing.T, md pmetric.Metrics) [16]byte {
 // stream a first sight again) and checks what it depends on.
 func TestStreamKeyStable(t *testing.T) {
 	base := func() pmetric.Metrics {
-		md := keyRequest()
+		md := fixtures.FullRequest()
 		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 		return md
 	}
@@ -410,7 +411,7 @@ SELECT gen_random_uuid(), 1, 1, 1, 1, now() FROM generate_series(1, 50000)`)
 		_, err := tx.Exec(ctx, q)
 		require.NoError(t, err)
 	}
-	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+te.sqls.advanceStreams, keys, ints, ints, ints, ints, ints, vals, time.Now())
+	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+te.sqls.AdvanceStreams, keys, ints, ints, ints, ints, ints, vals, time.Now())
 	require.NoError(t, err)
 	var plan string
 	for rows.Next() {

@@ -75,7 +75,7 @@ func (e *rollupExporter) ensurePartitions(ctx context.Context, items []*item) er
 // createPartitions creates the partitions of Unix days lo to hi (inclusive) that do not exist yet.
 func (e *rollupExporter) createPartitions(ctx context.Context, lo, hi int64) error {
 	first, last := time.Unix(lo*86400, 0).UTC(), time.Unix(hi*86400, 0).UTC()
-	_, err := e.pool.Exec(ctx, "SELECT "+e.schema+".ensure_event_partitions($1::date, $2::date)",
+	_, err := e.pool.Exec(ctx, e.sqls.EnsurePartitions,
 		first.Format(time.DateOnly), last.Format(time.DateOnly))
 	if err != nil {
 		return fmt.Errorf("creating event partitions %s to %s: %w", first.Format(time.DateOnly), last.Format(time.DateOnly), err)
@@ -150,7 +150,7 @@ func (e *rollupExporter) eventRetention(ctx context.Context) error {
 		return err
 	}
 	cutoff := e.now().Add(-e.cfg.Retention.Events.Duration())
-	rows, err := e.pool.Query(ctx, "SELECT d FROM "+e.schema+".drop_event_partitions($1) AS d", cutoff)
+	rows, err := e.pool.Query(ctx, e.sqls.DropPartitions, cutoff)
 	if err != nil {
 		return fmt.Errorf("dropping event partitions: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +51,7 @@ type rollupExporter struct {
 	// healthMu guards degraded, the status last reported through componentstatus.
 	healthMu sync.Mutex
 	degraded bool
-	sqls     statements
+	sqls     schema.Statements
 	ids      *seriesCache // identity -> id; written by the flusher goroutine only, read by parsers
 	// metricOf maps series ids to their metric, for the per-metric totals; used by the flusher
 	// goroutine only.
@@ -92,7 +94,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		logger:     set.Logger,
 		telemetry:  tb,
 		now:        time.Now,
-		schema:     quoteIdent(cfg.Schema),
+		schema:     schema.Quote(cfg.Schema),
 		ids:        newSeriesCache(),
 		metricOf:   make(map[int64]string),
 		partitions: make(map[int64]bool),
@@ -109,7 +111,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 	if cfg.QueueConfig.HasValue() {
 		e.maxItems = cfg.QueueConfig.Get().NumConsumers
 	}
-	e.sqls = newStatements(e.schema)
+	e.sqls = schema.New(cfg.Schema)
 	return e, nil
 }
 
@@ -144,8 +146,7 @@ func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
 func (e *rollupExporter) recordRetention(ctx context.Context, pool *pgxpool.Pool) error {
 	b := &pgx.Batch{}
 	for _, r := range resolutions {
-		b.Queue("UPDATE "+e.schema+".resolutions SET retention = $2 WHERE name = $1 AND retention IS DISTINCT FROM $2",
-			r.name, e.cfg.Retention.get(r))
+		b.Queue(e.sqls.RecordRetention, r.Name, e.cfg.Retention.of(r))
 	}
 	if err := pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("recording retention settings: %w", err)
@@ -189,7 +190,7 @@ func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	if it == nil {
 		return nil
 	}
-	key, err := itemKey(md)
+	key, err := requestkey.Metrics(md)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -423,10 +425,10 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	var n, maxV int
 	require.NoError(t, exps[0].pool.QueryRow(context.Background(),
 		"SELECT count(*), max(version) FROM "+sc.Name+".schema_migrations").Scan(&n, &maxV))
-	migs, err := loadMigrations(sc.Name)
+	migs, err := schema.Load(sc.Name)
 	require.NoError(t, err)
 	assert.Equal(t, len(migs), n)
-	assert.Equal(t, migs[len(migs)-1].version, maxV)
+	assert.Equal(t, migs[len(migs)-1].Version, maxV)
 	// A collector that does not migrate starts on a migrated schema. On an empty one it starts too,
 	// but refuses pushes (retryably) until the owner has migrated it.
 	startExporter(t, sc, func(c *Config) { c.MigrateOnStart = false })
@@ -460,12 +462,11 @@ func TestIdentity(t *testing.T) {
 	require.NotNil(t, it)
 	require.Len(t, it.rows, 1)
 	for k := range it.rows {
-		metric, service, attrs := splitIdentity(k.series)
+		metric, service, attrs := identity.Split(k.series)
 		assert.Equal(t, "m", metric)
 		assert.Equal(t, "svc", service)
 		assert.JSONEq(t, `{"a":1,"b":"x\"y","c":true,"deployment.environment":"prod"}`, attrs)
 	}
-	assert.Equal(t, fmt.Sprint(seriesKey("a")), fmt.Sprint(seriesKey("a")))
 }
 
 // TestSeriesLookupKeys: once a series is cached, its points are found by their lookup key. The same
@@ -527,4 +528,20 @@ func TestSeriesLookupKeys(t *testing.T) {
 		`{"a": "1"}`:                          2,
 		`{"a": "x", "b": "y", "env": "prod"}`: 2,
 	}, got)
+}
+
+// TestSeriesCreatedCountsInserts: series_created counts the series a collector adds, not those it
+// only looks up because another collector added them first.
+func TestSeriesCreatedCountsInserts(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	a := startExporter(t, sc)
+	b := startExporter(t, sc)
+	at := hoursAgo(1)
+	a.push(t, pt{metric: "sc", service: "s", attrs: map[string]any{"k": "1"}, at: at, value: 1})
+	b.push(t, pt{metric: "sc", service: "s", attrs: map[string]any{"k": "1"}, at: at, value: 1},
+		pt{metric: "sc", service: "s", attrs: map[string]any{"k": "2"}, at: at, value: 1})
+	metadatatest.AssertEqualExporterPgrollupSeriesCreated(t, a.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterPgrollupSeriesCreated(t, b.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, 2.0, a.count(t, "SELECT count(*) FROM "+a.schema+".series"))
+	assert.Equal(t, 3.0, a.total(t, "minutely", "sc"))
 }

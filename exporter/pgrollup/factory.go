@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"github.com/trackhq/track/internal/conventions"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -33,13 +34,17 @@ func createDefaultConfig() component.Config {
 	timeout := exporterhelper.NewDefaultTimeoutConfig()
 	// A push waits for the flush that commits it: up to flush_interval plus one transaction.
 	timeout.Timeout = 30 * time.Second
+	retention := RetentionConfig{Events: Period(90 * day), Interval: 10 * time.Minute}
+	for _, r := range resolutions {
+		*retention.periods()[r.Index] = Period(r.DefaultRetention)
+	}
 	return &Config{
 		TimeoutConfig:          timeout,
 		QueueConfig:            configoptional.Some(queue),
 		BackOffConfig:          configretry.NewDefaultBackOffConfig(),
 		Schema:                 "track",
 		FlushInterval:          time.Second,
-		KeepResourceAttributes: []string{"service.name"},
+		KeepResourceAttributes: []string{conventions.ServiceName},
 		MigrateOnStart:         true,
 		DedupWindow:            6 * time.Hour,
 		MaxConns:               4,
@@ -48,13 +53,7 @@ func createDefaultConfig() component.Config {
 			InitialValueWindow: time.Hour,
 			MaxStaleness:       24 * time.Hour,
 		},
-		Retention: RetentionConfig{
-			Minute:   Period(14 * day),
-			Hour:     Period(90 * day),
-			Day:      Period(3 * 365 * day),
-			Events:   Period(90 * day),
-			Interval: 10 * time.Minute,
-		},
+		Retention: retention,
 	}
 }
 

@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 	"github.com/trackhq/track/internal/pgtest"
 )
 
-// TestGrants applies the README's grants (schema and role names substituted) and checks that the
+// TestGrants applies the grants trackctl prints (the README shows them for schema track) and checks that the
 // writer can run the exporter with migrate_on_start: false and that the analyst reads the views and
 // the function but not the tables.
 func TestGrants(t *testing.T) {
@@ -23,25 +24,8 @@ func TestGrants(t *testing.T) {
 	ctx := context.Background()
 	suffix := strings.TrimPrefix(sc.Name, "t_")
 	writer, analyst := "w_"+suffix, "a_"+suffix
-	grants := []string{
-		"CREATE ROLE " + writer + " LOGIN",
-		"CREATE ROLE " + analyst + " LOGIN",
-		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + writer,
-		"GRANT SELECT, INSERT ON " + sc.Name + ".series TO " + writer,
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + sc.Name + ".rollup_minute, " + sc.Name + ".rollup_hour, " +
-			sc.Name + ".rollup_day, " + sc.Name + ".total_minute, " + sc.Name + ".total_hour, " + sc.Name + ".total_day, " +
-			sc.Name + ".item_keys, " + sc.Name + ".cumulative_streams TO " + writer,
-		"GRANT SELECT, UPDATE ON " + sc.Name + ".resolutions TO " + writer,
-		"GRANT SELECT ON " + sc.Name + ".schema_migrations TO " + writer,
-		"GRANT INSERT ON " + sc.Name + ".events TO " + writer,
-		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".ensure_event_partitions(date, date), " + sc.Name +
-			".drop_event_partitions(timestamptz) TO " + writer,
-		"GRANT USAGE ON SCHEMA " + sc.Name + " TO " + analyst,
-		"GRANT SELECT ON " + sc.Name + ".minutely, " + sc.Name + ".hourly, " + sc.Name + ".daily TO " + analyst,
-		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".series(text, timestamptz, timestamptz, interval, jsonb) TO " + analyst,
-		"GRANT SELECT ON " + sc.Name + ".events, " + sc.Name + ".event_errors TO " + analyst,
-		"GRANT EXECUTE ON FUNCTION " + sc.Name + ".funnel(text[], timestamptz, timestamptz, interval) TO " + analyst,
-	}
+	grants := append([]string{"CREATE ROLE " + writer + " LOGIN", "CREATE ROLE " + analyst + " LOGIN"},
+		schema.Grants(sc.Name, writer, analyst)...)
 	for _, g := range grants {
 		_, err := owner.pool.Exec(ctx, g)
 		require.NoError(t, err, g)

@@ -189,10 +189,10 @@ func hoursAgo(n int) time.Time {
 func recomputeTotals(tb testing.TB, pool *pgxpool.Pool, schema string) {
 	tb.Helper()
 	for _, r := range resolutions {
-		_, err := pool.Exec(context.Background(), `TRUNCATE `+schema+`.`+r.totals+`;
-INSERT INTO `+schema+`.`+r.totals+` (metric, time, value)
-SELECT s.metric, r.time, sum(r.value) FROM `+schema+`.`+r.table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2;
-ANALYZE `+schema+`.`+r.totals)
+		_, err := pool.Exec(context.Background(), `TRUNCATE `+schema+`.`+r.Totals+`;
+INSERT INTO `+schema+`.`+r.Totals+` (metric, time, value)
+SELECT s.metric, r.time, sum(r.value) FROM `+schema+`.`+r.Table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2;
+ANALYZE `+schema+`.`+r.Totals)
 		require.NoError(tb, err)
 	}
 }
@@ -205,9 +205,9 @@ func assertTotalsAgree(tb testing.TB, pool *pgxpool.Pool, schema string) {
 		var bad int
 		require.NoError(tb, pool.QueryRow(context.Background(), `
 WITH sums AS (SELECT s.metric, r.time, sum(r.value) AS value
-                FROM `+schema+`.`+r.table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2)
-SELECT count(*) FROM sums FULL JOIN `+schema+`.`+r.totals+` t USING (metric, time)
+                FROM `+schema+`.`+r.Table+` r JOIN `+schema+`.series s ON s.id = r.series_id GROUP BY 1, 2)
+SELECT count(*) FROM sums FULL JOIN `+schema+`.`+r.Totals+` t USING (metric, time)
  WHERE sums.value IS DISTINCT FROM t.value`).Scan(&bad))
-		assert.Zero(tb, bad, "%s buckets whose total differs from the sum of the series", r.name)
+		assert.Zero(tb, bad, "%s buckets whose total differs from the sum of the series", r.Name)
 	}
 }

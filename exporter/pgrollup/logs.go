@@ -3,6 +3,8 @@ package pgrollup
 import (
 	"context"
 	"errors"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
+	"github.com/trackhq/track/internal/conventions"
 	"math"
 	"time"
 
@@ -26,26 +28,30 @@ const (
 
 var eventReasonNames = [numEventReasons]string{"missing_event_name", "bad_adjusted_count", "too_old", "future", "name_too_long"}
 
-// Errors describing refused events; they are logged (at most once per event name and reason) and
-// the events counted in telemetry, while the rest of the request is written.
+// Errors describing refused events; they are only logged (at most once per event name and
+// reason), and the events counted in telemetry by reason, while the rest of the request is
+// written. No caller sees them, so they are not exported.
 var (
-	// ErrMissingEventName refuses a log record without an event name.
-	ErrMissingEventName = errors.New("log records without an event name are refused: pgrollup counts product events " +
+	// errMissingEventName refuses a log record without an event name.
+	errMissingEventName = errors.New("log records without an event name are refused: pgrollup counts product events " +
 		"(track.Event, or any OTel log record with its event name set)")
-	// ErrBadAdjustedCount refuses an event whose sampling.adjusted_count is not a positive number of
+	// errBadAdjustedCount refuses an event whose sampling.adjusted_count is not a positive number of
 	// at most 2^53.
-	ErrBadAdjustedCount = errors.New("events whose sampling.adjusted_count is not a positive number of at most 2^53 are refused")
+	errBadAdjustedCount = errors.New("events whose sampling.adjusted_count is not a positive number of at most 2^53 are refused")
+	// errEventOutOfRange refuses events older than the longest retention or more than
+	// conventions.MaxFuture (1 hour) in the future.
+	errEventOutOfRange = errors.New("events older than the longest retention or more than 1 hour in the future are refused")
 )
 
-var eventReasonErrs = [numEventReasons]error{ErrMissingEventName, ErrBadAdjustedCount, ErrOutOfRange, ErrOutOfRange, ErrNameTooLong}
+var eventReasonErrs = [numEventReasons]error{errMissingEventName, errBadAdjustedCount, errEventOutOfRange, errEventOutOfRange, errNameTooLong}
 
 // The log record attributes that have columns of their own in the events table.
 const (
-	attrPage          = "url.path"
-	attrUser          = "user.id"
-	attrCountry       = "geo.country.iso_code"
-	attrRegion        = "geo.region.iso_code"
-	attrAdjustedCount = "sampling.adjusted_count"
+	attrPage          = conventions.URLPath
+	attrUser          = conventions.UserID
+	attrCountry       = conventions.GeoCountry
+	attrRegion        = conventions.GeoRegion
+	attrAdjustedCount = conventions.AdjustedCount
 	// eventMetricPrefix prefixes an event's name to give the metric it counts into.
 	eventMetricPrefix = "event."
 )
@@ -86,7 +92,7 @@ func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if it == nil {
 		return nil
 	}
-	key, err := logsKey(ld)
+	key, err := requestkey.Logs(ld)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/requestkey"
 	"math"
 	"strings"
 	"sync"
@@ -261,12 +262,12 @@ func TestEventsReplay(t *testing.T) {
 	assert.Equal(t, 3.0, te.total(t, "minutely", "event.signup_start"))
 	assert.Equal(t, 3.0, te.total(t, "daily", "event.signup_start"))
 	assert.Equal(t, 2.0, te.count(t, "SELECT count(*) FROM "+te.schema+".events"))
-	assert.Equal(t, int64(1), counter(t, te.tel, "items_committed"))
-	assert.Equal(t, int64(4), counter(t, te.tel, "items_duplicate"))
+	metadatatest.AssertEqualExporterPgrollupItemsCommitted(t, te.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterPgrollupItemsDuplicate(t, te.tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
 	// A metrics request and a logs request never share a key.
-	mk, err := itemKey(request(pt{metric: "m", at: at, value: 1}))
+	mk, err := requestkey.Metrics(request(pt{metric: "m", at: at, value: 1}))
 	require.NoError(t, err)
-	lk, err := logsKey(ld)
+	lk, err := requestkey.Logs(ld)
 	require.NoError(t, err)
 	assert.NotEqual(t, mk, lk)
 }

@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -53,9 +54,14 @@ type storageHost map[component.ID]component.Component
 
 func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
 
+// counter sums the data points of one of the exporter's counters. A counter that was never
+// recorded reads as 0, but only if metadata.yaml defines it (see knownMetric): a misspelt or
+// renamed counter fails the test instead of reading as 0.
 func counter(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
 	m, err := tel.GetMetric("otelcol_exporter_pgrollup_" + name)
 	if err != nil {
+		knownMetric(t, name)
 		return 0
 	}
 	var n int64
@@ -129,4 +135,13 @@ func TestPersistentQueueReplayAfterCrash(t *testing.T) {
 	assert.Equal(t, float64(want), te.total(t, "minutely", "queued"), "exactly once across the crash")
 	assert.Equal(t, float64(want), te.total(t, "daily", "queued"))
 	require.NoError(t, telB.Shutdown(ctx))
+}
+
+// knownMetric fails the test unless name is one of the telemetry metrics that mdatagen generated
+// from metadata.yaml (it documents each in documentation.md).
+func knownMetric(t *testing.T, name string) {
+	t.Helper()
+	doc, err := os.ReadFile("documentation.md")
+	require.NoError(t, err)
+	require.Contains(t, string(doc), "\n### otelcol_exporter_pgrollup_"+name+"\n", "a metric metadata.yaml defines")
 }

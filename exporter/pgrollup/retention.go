@@ -3,17 +3,13 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 )
-
-// deleteBatch is how many rows one retention DELETE removes. Small batches keep each transaction
-// short: writers never wait long on the rows being deleted (they are old rows nobody writes), and
-// no long lock is taken.
-const deleteBatch = 5000
 
 // retentionLoop removes expired rows every retention::interval until shutdown.
 func (e *rollupExporter) retentionLoop() {
@@ -40,7 +36,7 @@ func (e *rollupExporter) retentionLoop() {
 	}
 }
 
-// runRetention removes, in batches of deleteBatch rows, the rollup rows whose bucket ended before
+// runRetention removes, in batches of schema.DeleteBatch rows, the rollup rows whose bucket ended before
 // now minus the resolution's retention, and the idempotency keys older than dedup_window, then
 // drops the expired daily partitions of the events table and creates the next days' (see
 // eventRetention). Only one collector per schema runs it at a time (a try-lock: the others skip
@@ -53,32 +49,31 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	defer conn.Release()
 	lockKey := "pgrollup-retention:" + e.cfg.Schema
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lockKey).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, e.sqls.TryLock, lockKey).Scan(&got); err != nil {
 		return fmt.Errorf("retention: taking the advisory lock: %w", err)
 	}
 	if !got {
 		return nil
 	}
 	defer func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtextextended($1, 0))", lockKey)
+		_, _ = conn.Exec(context.WithoutCancel(ctx), e.sqls.Unlock, lockKey)
 	}()
 	now := e.now()
-	for _, r := range resolutions {
-		// A bucket starting at t ends at t+width; it expires once t+width <= now-retention.
-		cutoff := now.Add(-e.cfg.Retention.get(r) - r.width)
-		n, err := e.deleteOlder(ctx, r.table, "time", cutoff)
+	for i, r := range resolutions {
+		cutoff := r.Cutoff(now, e.cfg.Retention.of(r))
+		n, err := e.deleteOlder(ctx, e.sqls.ExpireRollup[i], cutoff)
 		if err == nil {
-			_, err = e.deleteOlder(ctx, r.totals, "time", cutoff)
+			_, err = e.deleteOlder(ctx, e.sqls.ExpireTotals[i], cutoff)
 		}
 		if n > 0 {
 			e.telemetry.ExporterPgrollupRetentionDeleted.Add(ctx, n,
-				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.name))))
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.Name))))
 		}
 		if err != nil {
-			return fmt.Errorf("retention of %s rows: %w", r.name, err)
+			return fmt.Errorf("retention of %s rows: %w", r.Name, err)
 		}
 	}
-	n, err := e.deleteOlder(ctx, "item_keys", "created_at", now.Add(-e.cfg.DedupWindow))
+	n, err := e.deleteOlder(ctx, e.sqls.ExpireKeys, now.Add(-e.cfg.DedupWindow))
 	if n > 0 {
 		e.telemetry.ExporterPgrollupKeysExpired.Add(ctx, n)
 	}
@@ -92,11 +87,10 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	return e.eventRetention(ctx)
 }
 
-// deleteOlder deletes the rows of table whose column is at or before cutoff, deleteBatch rows per
-// statement (each its own short transaction), and returns how many it deleted.
-func (e *rollupExporter) deleteOlder(ctx context.Context, table, column string, cutoff time.Time) (int64, error) {
-	q := fmt.Sprintf(`DELETE FROM %[1]s.%[2]s WHERE ctid = ANY(ARRAY(
-    SELECT ctid FROM %[1]s.%[2]s WHERE %[3]s <= $1 LIMIT %[4]d))`, e.schema, table, column, deleteBatch)
+// deleteOlder runs the batched DELETE q (one of the Expire statements) with cutoff until a batch
+// deletes fewer than schema.DeleteBatch rows (each statement its own short transaction), and
+// returns how many rows it deleted.
+func (e *rollupExporter) deleteOlder(ctx context.Context, q string, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
 		tag, err := e.pool.Exec(ctx, q, cutoff)
@@ -104,7 +98,7 @@ func (e *rollupExporter) deleteOlder(ctx context.Context, table, column string, 
 			return total, err
 		}
 		total += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
+		if tag.RowsAffected() < schema.DeleteBatch {
 			return total, nil
 		}
 	}

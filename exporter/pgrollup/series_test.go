@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +18,13 @@ import (
 // series001 returns migration 001's definition of the function series for schema (unquoted), renamed
 // series_001: the reference that migration 003's faster version must agree with, and the baseline of
 // BenchmarkSeriesQuery6hPerMinute.
-func series001(tb testing.TB, schema string) string {
+func series001(tb testing.TB, name string) string {
 	tb.Helper()
-	migs, err := loadMigrations(schema)
+	migs, err := schema.Load(name)
 	require.NoError(tb, err)
-	require.Equal(tb, 1, migs[0].version)
-	sql := migs[0].sql
-	start := strings.Index(sql, "CREATE FUNCTION "+quoteIdent(schema)+".series(")
+	require.Equal(tb, 1, migs[0].Version)
+	sql := migs[0].SQL
+	start := strings.Index(sql, "CREATE FUNCTION "+schema.Quote(name)+".series(")
 	require.GreaterOrEqual(tb, start, 0, "migration 001 defines series")
 	const end = "\n$fn$;"
 	n := strings.Index(sql[start:], end)
@@ -154,18 +155,18 @@ func TestSeriesUpgradeKeepsGrants(t *testing.T) {
 	sc := pgtest.NewSchema(t)
 	ctx := context.Background()
 	pool := sc.Pool(t)
-	q := quoteIdent(sc.Name)
-	migs, err := loadMigrations(sc.Name)
+	q := schema.Quote(sc.Name)
+	migs, err := schema.Load(sc.Name)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, "CREATE TABLE "+q+".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
 	require.NoError(t, err)
 	for _, m := range migs {
-		if m.version >= 3 {
+		if m.Version >= 3 {
 			continue
 		}
-		_, err := pool.Exec(ctx, m.sql)
-		require.NoError(t, err, m.name)
-		_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+		_, err := pool.Exec(ctx, m.SQL)
+		require.NoError(t, err, m.Name)
+		_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
 		require.NoError(t, err)
 	}
 	analyst := "a_" + strings.TrimPrefix(sc.Name, "t_")

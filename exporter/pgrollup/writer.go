@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trackhq/track/exporter/pgrollup/internal/identity"
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"maps"
 	"math"
 	"slices"
@@ -19,66 +21,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// resolution is one rollup table and the table of its per-metric totals.
-type resolution struct {
-	name   string
-	width  time.Duration
-	table  string
-	totals string
-}
-
-var resolutions = [3]resolution{
-	{"minute", time.Minute, "rollup_minute", "total_minute"},
-	{"hour", time.Hour, "rollup_hour", "total_hour"},
-	{"day", 24 * time.Hour, "rollup_day", "total_day"},
-}
-
-// createStage creates, once per connection, the staging table a flush copies its rows into.
-const createStage = `CREATE TEMP TABLE IF NOT EXISTS pgrollup_stage (
-    res       smallint         NOT NULL,
-    series_id bigint           NOT NULL,
-    time      timestamptz      NOT NULL,
-    value     double precision NOT NULL
-) ON COMMIT DELETE ROWS`
-
-// statements holds the SQL of the write path for one schema.
-type statements struct {
-	insertKeys   string
-	insertSeries string
-	selectSeries string
-	selectMetric string
-	upsert       [3]string
-	upsertTotals [3]string
-	// The cumulative streams' state (see cumulative.go).
-	advanceStreams, updateStreams, insertStreams, expireStreams string
-}
-
-func newStatements(schema string) statements {
-	s := statements{
-		// Keys sorted, so that two collectors inserting the same keys wait on each other instead of
-		// deadlocking. ON CONFLICT DO NOTHING waits for a concurrent inserter of the same key and then
-		// skips it if that transaction committed: the request is counted by exactly one of them.
-		insertKeys: `INSERT INTO ` + schema + `.item_keys (key, created_at)
-SELECT k, $2 FROM unnest($1::uuid[]) AS k ORDER BY k
-ON CONFLICT (key) DO NOTHING RETURNING key`,
-		insertSeries: `INSERT INTO ` + schema + `.series (key, metric, service, attributes)
-SELECT k, m, s, a::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(k, m, s, a) ORDER BY k
-ON CONFLICT (key) DO NOTHING`,
-		selectSeries: `SELECT key, id FROM ` + schema + `.series WHERE key = ANY($1::uuid[])`,
-		selectMetric: `SELECT id, metric FROM ` + schema + `.series WHERE id = ANY($1::bigint[])`,
-	}
-	s.advanceStreams, s.updateStreams, s.insertStreams, s.expireStreams = cumulativeStatements(schema)
-	for i, r := range resolutions {
-		s.upsert[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (series_id, time, value)
-SELECT series_id, time, value FROM pg_temp.pgrollup_stage WHERE res = %[3]d ORDER BY series_id, time
-ON CONFLICT (series_id, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.table, i)
-		// The totals are few (one per metric and bucket): arrays rather than a staging table.
-		s.upsertTotals[i] = fmt.Sprintf(`INSERT INTO %[1]s.%[2]s AS r (metric, time, value)
-SELECT m, t, v FROM unnest($1::text[], $2::timestamptz[], $3::float8[]) AS u(m, t, v) ORDER BY m, t
-ON CONFLICT (metric, time) DO UPDATE SET value = r.value + excluded.value`, schema, r.totals)
-	}
-	return s
-}
+// resolutions are the rollup resolutions (see schema.Resolutions).
+var resolutions = schema.Resolutions
 
 // rollupRow is one row of a rollup table: bucket start in Unix seconds.
 type rollupRow struct {
@@ -212,10 +156,38 @@ func (e *rollupExporter) resolveSeries(ctx context.Context, items []*item, merge
 
 // addSeries stores the series of the items' rows that e.ids lacks and caches their ids.
 func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
-	type newSeries struct {
-		key [16]byte
-		id  string
+	missing := e.missingSeries(items)
+	if len(missing) == 0 {
+		return nil
 	}
+	found, created, err := e.storeSeries(ctx, missing)
+	if err != nil {
+		return err
+	}
+	e.ids.mu.Lock()
+	maps.Copy(e.ids.ids, found)
+	e.ids.mu.Unlock()
+	for ident, id := range found {
+		metric, _, _ := identity.Split(ident)
+		e.metricOf[id] = metric
+	}
+	// Only the series this insert added: the others existed (another collector's, or this one's
+	// before its cache was cleared) and were only looked up.
+	if created > 0 {
+		e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, created)
+	}
+	return nil
+}
+
+// newSeries is a series missing from the cache: its key and canonical identity.
+type newSeries struct {
+	key [16]byte
+	id  string
+}
+
+// missingSeries returns the series of the items' rows (and cumulative points) that the cache
+// lacks, each once, sorted by key.
+func (e *rollupExporter) missingSeries(items []*item) []newSeries {
 	var missing []newSeries
 	seen := make(map[string]bool)
 	for _, it := range items {
@@ -224,19 +196,23 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 				continue
 			}
 			seen[k.series] = true
-			missing = append(missing, newSeries{seriesKey(k.series), k.series})
+			missing = append(missing, newSeries{identity.Key(k.series), k.series})
 		}
-		cumulativeIdentities(it, func(identity string) {
-			if _, ok := e.ids.ids[identity]; !ok && !seen[identity] {
-				seen[identity] = true
-				missing = append(missing, newSeries{seriesKey(identity), identity})
+		cumulativeIdentities(it, func(ident string) {
+			if _, ok := e.ids.ids[ident]; !ok && !seen[ident] {
+				seen[ident] = true
+				missing = append(missing, newSeries{identity.Key(ident), ident})
 			}
 		})
 	}
-	if len(missing) == 0 {
-		return nil
-	}
 	slices.SortFunc(missing, func(a, b newSeries) int { return slices.Compare(a.key[:], b.key[:]) })
+	return missing
+}
+
+// storeSeries inserts the missing series (in key order, ON CONFLICT DO NOTHING, so concurrent
+// collectors neither fail nor duplicate), reads back the ids of all of them by identity, and
+// returns how many rows the insert added.
+func (e *rollupExporter) storeSeries(ctx context.Context, missing []newSeries) (map[string]int64, int64, error) {
 	byKey := make(map[[16]byte]string, len(missing))
 	keys := make([][16]byte, len(missing))
 	metrics := make([]string, len(missing))
@@ -244,15 +220,16 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 	attrs := make([]string, len(missing))
 	for i, m := range missing {
 		keys[i] = m.key
-		metrics[i], services[i], attrs[i] = splitIdentity(m.id)
+		metrics[i], services[i], attrs[i] = identity.Split(m.id)
 		byKey[m.key] = m.id
 	}
-	if _, err := e.pool.Exec(ctx, e.sqls.insertSeries, keys, metrics, services, attrs); err != nil {
-		return fmt.Errorf("adding series: %w", err)
-	}
-	rows, err := e.pool.Query(ctx, e.sqls.selectSeries, keys)
+	tag, err := e.pool.Exec(ctx, e.sqls.InsertSeries, keys, metrics, services, attrs)
 	if err != nil {
-		return fmt.Errorf("reading series ids: %w", err)
+		return nil, 0, fmt.Errorf("adding series: %w", err)
+	}
+	rows, err := e.pool.Query(ctx, e.sqls.SelectSeries, keys)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading series ids: %w", err)
 	}
 	var key [16]byte
 	var id int64
@@ -262,22 +239,14 @@ func (e *rollupExporter) addSeries(ctx context.Context, items []*item) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("reading series ids: %w", err)
+		return nil, 0, fmt.Errorf("reading series ids: %w", err)
 	}
 	for _, m := range missing {
 		if _, ok := found[m.id]; !ok {
-			return fmt.Errorf("reading series ids: series %q is missing after its insert", m.id)
+			return nil, 0, fmt.Errorf("reading series ids: series %q is missing after its insert", m.id)
 		}
 	}
-	e.ids.mu.Lock()
-	maps.Copy(e.ids.ids, found)
-	e.ids.mu.Unlock()
-	for identity, id := range found {
-		metric, _, _ := splitIdentity(identity)
-		e.metricOf[id] = metric
-	}
-	e.telemetry.ExporterPgrollupSeriesCreated.Add(ctx, int64(len(missing)))
-	return nil
+	return found, tag.RowsAffected(), nil
 }
 
 // resolveMetrics makes sure e.metricOf knows the metric of every series in merged. Series added by
@@ -295,7 +264,7 @@ func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]fl
 	}
 	slices.Sort(missing) // a series has one entry per minute in merged
 	missing = slices.Compact(missing)
-	rows, err := e.pool.Query(ctx, e.sqls.selectMetric, missing)
+	rows, err := e.pool.Query(ctx, e.sqls.SelectMetric, missing)
 	if err != nil {
 		return fmt.Errorf("reading the metrics of series: %w", err)
 	}
@@ -320,6 +289,31 @@ func (e *rollupExporter) resolveMetrics(ctx context.Context, merged map[idKey]fl
 // each resolution in (series_id, time) order, then each resolution's per-metric totals.
 func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[idKey]float64) error {
 	now := e.now()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	fresh, repeated, err := e.recordKeys(ctx, tx, items, now)
+	if err != nil {
+		return err
+	}
+	var w written
+	if len(fresh) > 0 {
+		if w, err = e.writeCounts(ctx, tx, items, fresh, repeated, merged, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	e.reportCommit(ctx, len(items), len(fresh), w)
+	return nil
+}
+
+// recordKeys inserts the distinct keys of items, in key order, and returns those that were not
+// committed before (fresh), and whether some key sits more than once in items.
+func (e *rollupExporter) recordKeys(ctx context.Context, tx pgx.Tx, items []*item, now time.Time) (fresh map[[16]byte]bool, repeated bool, err error) {
 	keys := make([][16]byte, len(items))
 	for i, it := range items {
 		keys[i] = it.key
@@ -327,79 +321,80 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	slices.SortFunc(keys, func(a, b [16]byte) int { return slices.Compare(a[:], b[:]) })
 	// The same request may sit twice in one flush (a client re-sent it): count it once.
 	distinct := slices.Compact(keys)
-	repeated := len(distinct) < len(items)
-
-	tx, err := e.pool.Begin(ctx)
+	rows, err := tx.Query(ctx, e.sqls.InsertKeys, distinct, now)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	rows, err := tx.Query(ctx, e.sqls.insertKeys, distinct, now)
-	if err != nil {
-		return err
-	}
-	fresh := make(map[[16]byte]bool, len(distinct))
+	fresh = make(map[[16]byte]bool, len(distinct))
 	var k [16]byte
 	if _, err := pgx.ForEachRow(rows, []any{&k}, func() error { fresh[k] = true; return nil }); err != nil {
-		return err
+		return nil, false, err
 	}
-	committed := len(fresh)
-	if committed < len(distinct) || repeated {
+	return fresh, len(distinct) < len(items), nil
+}
+
+// written is what one flush transaction wrote, for its telemetry.
+type written struct {
+	res    [len(resolutions)][]rollupRow
+	stored int
+	cum    *cumulativeStep
+}
+
+// writeCounts writes, in tx, what the fresh items count: their events, their cumulative streams'
+// state, then the rollup rows and totals of every resolution. merged holds the sums of all the
+// items; it is recomputed from the fresh ones when some were not fresh or repeated.
+func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, items []*item, fresh map[[16]byte]bool,
+	repeated bool, merged map[idKey]float64, now time.Time) (written, error) {
+	var w written
+	var err error
+	if len(fresh) < len(items) || repeated {
 		merged = mergeItems(dedupe(items, fresh))
 	}
-	var res [3][]rollupRow
-	var stored int
-	var cum *cumulativeStep
-	if committed > 0 {
-		// Events first: see events.go for why this order avoids lock cycles with partition changes.
-		if stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
-			return err
-		}
-		// Then the cumulative streams' rows (locked in key order), then the rollups.
-		if cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
-			return err
-		}
-		res = e.buildRows(merged, cum.rollupDeltas(), now)
-		if err := e.copyStage(ctx, tx, &res); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		cum.queueWrites(b, &e.sqls, now)
-		for i := range resolutions {
-			if len(res[i]) > 0 {
-				b.Queue(e.sqls.upsert[i])
-			}
-		}
-		// Totals after all rollups, in every collector: the same lock order everywhere.
-		for i := range resolutions {
-			if len(res[i]) > 0 {
-				metrics, times, values := metricTotals(res[i], e.metricOf)
-				b.Queue(e.sqls.upsertTotals[i], metrics, times, values)
-			}
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+	// Events first: see events.go for why this order avoids lock cycles with partition changes.
+	if w.stored, err = e.copyEvents(ctx, tx, items, fresh); err != nil {
+		return w, err
+	}
+	// Then the cumulative streams' rows (locked in key order), then the rollups.
+	if w.cum, err = e.cumulativeDeltas(ctx, tx, dedupe(items, fresh), now); err != nil {
+		return w, err
+	}
+	w.res = e.buildRows(merged, w.cum.rollupDeltas(), now)
+	if err := e.copyStage(ctx, tx, &w.res); err != nil {
+		return w, err
+	}
+	b := &pgx.Batch{}
+	w.cum.queueWrites(b, &e.sqls, now)
+	for i := range resolutions {
+		if len(w.res[i]) > 0 {
+			b.Queue(e.sqls.Upsert[i])
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
+	// Totals after all rollups, in every collector: the same lock order everywhere.
+	for i := range resolutions {
+		if len(w.res[i]) > 0 {
+			metrics, times, values := metricTotals(w.res[i], e.metricOf)
+			b.Queue(e.sqls.UpsertTotals[i], metrics, times, values)
+		}
 	}
+	return w, tx.SendBatch(ctx, b).Close()
+}
+
+// reportCommit counts a committed flush of n items, of which committed were fresh.
+func (e *rollupExporter) reportCommit(ctx context.Context, n, committed int, w written) {
 	e.telemetry.ExporterPgrollupItemsCommitted.Add(ctx, int64(committed))
-	cum.report(ctx, e.telemetry)
-	if stored > 0 {
-		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(stored))
+	w.cum.report(ctx, e.telemetry)
+	if w.stored > 0 {
+		e.telemetry.ExporterPgrollupEventsStored.Add(ctx, int64(w.stored))
 	}
-	if dup := len(items) - committed; dup > 0 {
+	if dup := n - committed; dup > 0 {
 		e.telemetry.ExporterPgrollupItemsDuplicate.Add(ctx, int64(dup))
 	}
 	for i, r := range resolutions {
-		if len(res[i]) > 0 {
-			e.telemetry.ExporterPgrollupRowsWritten.Add(ctx, int64(len(res[i])),
-				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.name))))
+		if len(w.res[i]) > 0 {
+			e.telemetry.ExporterPgrollupRowsWritten.Add(ctx, int64(len(w.res[i])),
+				metric.WithAttributeSet(attribute.NewSet(attribute.String("resolution", r.Name))))
 		}
 	}
-	return nil
 }
 
 // dedupe keeps the items whose key is fresh, each key once.
@@ -422,8 +417,8 @@ func (e *rollupExporter) buildRows(merged map[idKey]float64, deltas []knownRow, 
 	var out [3][]rollupRow
 	var cut [3]int64
 	for i, r := range resolutions {
-		// A bucket is kept while its end is after now - retention (see retention.go).
-		cut[i] = now.Add(-e.cfg.Retention.get(r)-r.width).Unix() + 1
+		// Buckets starting after the cutoff are kept (see schema.Resolution.Cutoff).
+		cut[i] = r.Cutoff(now, e.cfg.Retention.of(r)).Unix() + 1
 	}
 	// All minute rows sorted by (series, start): the minutes of one hour, and the hours of one
 	// day, are then adjacent, so each coarser resolution is one pass over the finer one.
@@ -493,8 +488,7 @@ func rollUp(rows []rollupRow, width int64) []rollupRow {
 // reuses e.stage.
 func (e *rollupExporter) copyStage(ctx context.Context, tx pgx.Tx, res *[3][]rollupRow) error {
 	e.stage = appendStage(e.stage[:0], res)
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.stage),
-		"COPY pgrollup_stage (res, series_id, time, value) FROM STDIN (FORMAT binary)")
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.stage), e.sqls.CopyStage)
 	return err
 }
 

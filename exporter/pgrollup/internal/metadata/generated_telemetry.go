@@ -175,7 +175,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterPgrollupSeriesCreated, err = builder.meter.Int64Counter(
 		"otelcol_exporter_pgrollup_series_created",
-		metric.WithDescription("Series looked up in or added to the series table because this collector had not seen them yet. [Alpha]"),
+		metric.WithDescription("Series this collector added to the series table (series that another collector, or this one before a restart, had already added are looked up and not counted). [Alpha]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)

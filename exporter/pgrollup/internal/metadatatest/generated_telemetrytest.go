@@ -279,7 +279,7 @@ func AssertEqualExporterPgrollupRowsWritten(t *testing.T, tt *componenttest.Tele
 func AssertEqualExporterPgrollupSeriesCreated(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_pgrollup_series_created",
-		Description: "Series looked up in or added to the series table because this collector had not seen them yet. [Alpha]",
+		Description: "Series this collector added to the series table (series that another collector, or this one before a restart, had already added are looked up and not counted). [Alpha]",
 		Unit:        "{series}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

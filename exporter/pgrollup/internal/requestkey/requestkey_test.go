@@ -1,51 +1,19 @@
-package pgrollup
+package requestkey
 
 import (
 	"encoding/hex"
+	"github.com/trackhq/track/exporter/pgrollup/internal/fixtures"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// keyRequest is a request with one Sum point and every field the key covers set.
-func keyRequest() pmetric.Metrics {
-	at := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
-	rm.Resource().Attributes().PutStr("service.name", "login")
-	rm.Resource().Attributes().PutStr("service.instance.id", "pod-1")
-	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName("github.com/trackhq/track")
-	sm.Scope().SetVersion("v1")
-	m := sm.Metrics().AppendEmpty()
-	m.SetName("new-signup")
-	m.SetUnit("1")
-	sum := m.SetEmptySum()
-	sum.SetIsMonotonic(true)
-	sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	dp := sum.DataPoints().AppendEmpty()
-	dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-10 * time.Second)))
-	dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
-	dp.SetIntValue(3)
-	dp.Attributes().PutStr("plan", "pro")
-	dp.Attributes().PutInt("shard", 7)
-	sl := dp.Attributes().PutEmptySlice("tags")
-	sl.AppendEmpty().SetStr("a")
-	sl.AppendEmpty().SetBool(true)
-	dp.Attributes().PutEmptyMap("nested").PutDouble("x", 1.5)
-	dp.Attributes().PutEmptyBytes("raw").FromRaw([]byte{1, 2, 3})
-	return md
-}
-
 func mustKey(t *testing.T, md pmetric.Metrics) [16]byte {
 	t.Helper()
-	k, err := itemKey(md)
+	k, err := Metrics(md)
 	require.NoError(t, err)
 	return k
 }
@@ -53,18 +21,18 @@ func mustKey(t *testing.T, md pmetric.Metrics) [16]byte {
 // TestRequestKeyStable pins the keys: a persistent queue written by one collector version may be
 // replayed by the next, and a replayed request must find the key its first attempt recorded.
 func TestRequestKeyStable(t *testing.T) {
-	gauge := keyRequest()
+	gauge := fixtures.FullRequest()
 	gauge.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
 	ld := plog.NewLogs()
 	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("signup")
-	lk, err := logsKey(ld)
+	lk, err := Logs(ld)
 	require.NoError(t, err)
 	tests := []struct {
 		name string
 		key  [16]byte
 		want string
 	}{
-		{"sums", mustKey(t, keyRequest()), "2ab000a0fa6da84399da54745c7e866c"},
+		{"sums", mustKey(t, fixtures.FullRequest()), "2ab000a0fa6da84399da54745c7e866c"},
 		{"with gauge", mustKey(t, gauge), "0bb2965607d77a7cc35693a5cb31cf5a"},
 		{"empty", mustKey(t, pmetric.NewMetrics()), "66c81d2e09f7c3723fc3c15a0d716e86"},
 		{"logs", lk, "775f1c32828d9c54fe9f96a1dbf39276"},
@@ -77,13 +45,13 @@ func TestRequestKeyStable(t *testing.T) {
 // TestRequestKeySameRequest: the same request, as a retry, a replay from the queue file or a
 // client's re-send sees it (a protobuf round trip), gets the same key.
 func TestRequestKeySameRequest(t *testing.T) {
-	md := keyRequest()
+	md := fixtures.FullRequest()
 	b, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
 	require.NoError(t, err)
 	replayed, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
 	require.NoError(t, err)
 	assert.Equal(t, mustKey(t, md), mustKey(t, replayed))
-	assert.Equal(t, mustKey(t, md), mustKey(t, keyRequest()))
+	assert.Equal(t, mustKey(t, md), mustKey(t, fixtures.FullRequest()))
 }
 
 // TestRequestKeyDiffers: a change to any field gives another key. In particular two requests that
@@ -138,11 +106,11 @@ func TestRequestKeyDiffers(t *testing.T) {
 			md.ResourceMetrics().At(0).Resource().Attributes().PutStr("plan", "pro")
 		},
 	}
-	base := mustKey(t, keyRequest())
+	base := mustKey(t, fixtures.FullRequest())
 	seen := map[[16]byte]string{base: "base"}
 	for name, change := range tests {
 		t.Run(name, func(t *testing.T) {
-			md := keyRequest()
+			md := fixtures.FullRequest()
 			change(md)
 			k := mustKey(t, md)
 			assert.NotEqual(t, base, k)
@@ -162,7 +130,7 @@ func TestRequestKeyLongValues(t *testing.T) {
 		long[i] = byte('a' + i%26)
 	}
 	withLong := func(s string) pmetric.Metrics {
-		md := keyRequest()
+		md := fixtures.FullRequest()
 		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).Attributes().PutStr("long", s)
 		return md
 	}

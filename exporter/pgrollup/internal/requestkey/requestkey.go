@@ -1,4 +1,4 @@
-package pgrollup
+package requestkey
 
 import (
 	"encoding/binary"
@@ -46,8 +46,8 @@ var keyEncoders = sync.Pool{New: func() any {
 	return &keyEncoder{h: xxh3.New(), buf: make([]byte, 0, keyChunk+256)}
 }}
 
-// itemKey returns the idempotency key of a metrics request.
-func itemKey(md pmetric.Metrics) ([16]byte, error) {
+// Metrics returns the idempotency key of a metrics request. The error is the protobuf encoder's, for a request that is not only Sums. It is safe for concurrent use.
+func Metrics(md pmetric.Metrics) ([16]byte, error) {
 	if !onlySums(md) {
 		var m pmetric.ProtoMarshaler
 		b, err := m.MarshalMetrics(md)
@@ -64,8 +64,8 @@ func itemKey(md pmetric.Metrics) ([16]byte, error) {
 	return e.digest(), nil
 }
 
-// logsKey returns the idempotency key of a logs request; it never equals a metrics request's key.
-func logsKey(ld plog.Logs) ([16]byte, error) {
+// Logs returns the idempotency key of a logs request; it never equals a metrics request's key. It is safe for concurrent use.
+func Logs(ld plog.Logs) ([16]byte, error) {
 	var m plog.ProtoMarshaler
 	b, err := m.MarshalLogs(ld)
 	if err != nil {

@@ -1,0 +1,1 @@
+SELECT {{.Schema}}.ensure_event_partitions($1::date, $2::date)

@@ -1,0 +1,1 @@
+SELECT name, width, retention FROM {{.Schema}}.resolutions ORDER BY width

@@ -1,0 +1,1 @@
+SELECT id, metric FROM {{.Schema}}.series WHERE id = ANY($1::bigint[])
