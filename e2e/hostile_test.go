@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -17,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -244,7 +245,8 @@ func (c hostileCase) body(t *testing.T, at time.Time) (path, contentType string,
 	}
 }
 
-// telemetry is a scrape of the collector's own Prometheus metrics: the value of each sample line.
+// telemetry is a scrape of the collector's own Prometheus metrics, parsed by expfmt: the value of each
+// counter, gauge or untyped sample, keyed by name{label="value",...}.
 type telemetry map[string]float64
 
 func scrapeTelemetry(t *testing.T, c *collector) telemetry {
@@ -252,24 +254,30 @@ func scrapeTelemetry(t *testing.T, c *collector) telemetry {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.Metrics))
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
 	out := telemetry{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := make([]string, 0, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			var v float64
+			switch {
+			case m.GetCounter() != nil:
+				v = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v = m.GetGauge().GetValue()
+			case m.GetUntyped() != nil:
+				v = m.GetUntyped().GetValue()
+			default:
+				continue // histograms: no test reads them
+			}
+			out[name+"{"+strings.Join(labels, ",")+"}"] = v
 		}
 	}
-	require.NoError(t, sc.Err())
 	return out
 }
 

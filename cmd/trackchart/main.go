@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 func main() {
@@ -19,8 +20,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // run parses args, queries the series and draws it on w.
 func run(ctx context.Context, args []string, w io.Writer) error {
@@ -47,7 +46,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if *dsn == "" {
 		return errors.New("-dsn is required (or set TRACK_PG_DSN)")
 	}
-	if !identRe.MatchString(*schema) {
+	if !conventions.ValidIdentifier(*schema) {
 		return fmt.Errorf("-schema %q is not a lowercase SQL identifier", *schema)
 	}
 	if *step <= 0 || *height < 1 || *width < 8 {

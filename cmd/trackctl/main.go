@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trackhq/track/exporter/pgrollup"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 func main() {
@@ -26,9 +27,6 @@ func main() {
 
 // errPending is returned by status when migrations are pending.
 var errPending = errors.New("migrations are pending: run trackctl migrate as the schema owner")
-
-// identRe is the rule of pgrollup's schema key, applied to roles as well.
-var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 const usage = "usage: trackctl migrate|grants|status [flags] (trackctl COMMAND -h for the flags)"
 
@@ -59,14 +57,14 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if !identRe.MatchString(*schemaName) {
+	if !conventions.ValidIdentifier(*schemaName) {
 		return fmt.Errorf("-schema %q is not a lowercase SQL identifier", *schemaName)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if args[0] == "grants" {
 		for _, r := range []string{*writer, *analyst} {
-			if !identRe.MatchString(r) {
+			if !conventions.ValidIdentifier(r) {
 				return fmt.Errorf("role %q is not a lowercase SQL identifier", r)
 			}
 		}

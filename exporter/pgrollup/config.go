@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Config is the configuration of the pgrollup exporter. It is read-only once the exporter is created.
@@ -162,15 +164,13 @@ func (p Period) MarshalText() ([]byte, error) {
 
 var _ component.Config = (*Config)(nil)
 
-var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 // Validate checks the configuration and names the offending key in each error.
 func (c *Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(string(c.DSN)) == "" {
 		errs = append(errs, errors.New("dsn: must be set, for example to ${env:TRACK_PG_DSN}"))
 	}
-	if !identRe.MatchString(c.Schema) {
+	if !conventions.ValidIdentifier(c.Schema) {
 		errs = append(errs, fmt.Errorf("schema: %q must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)", c.Schema))
 	}
 	if c.FlushInterval <= 0 {

@@ -102,3 +102,18 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 func nameByte(c byte) bool {
 	return isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/'
 }
+
+// ValidIdentifier reports whether s is a lowercase SQL identifier that needs no quoting in Postgres
+// (a letter or '_', then at most 62 letters, digits or '_': NAMEDATALEN − 1 bytes). Schema and role
+// names from configuration and flags are checked with it before they are written into SQL.
+func ValidIdentifier(s string) bool {
+	if len(s) == 0 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

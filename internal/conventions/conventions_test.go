@@ -62,3 +62,12 @@ func TestKeysFromSemconv(t *testing.T) {
 	assert.Equal(t, []string{"service.name", "url.path", "user.id", "geo.country.iso_code", "geo.region.iso_code",
 		"exception.stacktrace"}, []string{ServiceName, URLPath, UserID, GeoCountry, GeoRegion, ExceptionStacktrace})
 }
+
+func TestValidIdentifier(t *testing.T) {
+	for in, want := range map[string]bool{
+		"track": true, "_t1": true, strings.Repeat("a", 63): true,
+		"": false, "Track": false, "1t": false, "t-1": false, "t;drop": false, strings.Repeat("a", 64): false,
+	} {
+		assert.Equal(t, want, ValidIdentifier(in), "%q", in)
+	}
+}
