@@ -42,13 +42,16 @@ SELECT service, instance, first_seen, last_seen FROM {{schema}}.source_seen;
 -- {{schema}}.watermark(): the time up to which every collector that flushed recently (within its own gap) has
 -- received the counts, that is the least of their last flush less their lateness. With no collector flushing
 -- recently (the pipeline is down), the greatest such time over the whole history.
+-- (PL/pgSQL rather than SQL: its plan is cached for the session, where a SQL function's is made per call.)
 CREATE FUNCTION {{schema}}.watermark() RETURNS timestamptz
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-SELECT coalesce(
-    (SELECT min(s.until - s.lateness) FROM {{schema}}.collector_spans s WHERE s.until >= now() - s.gap),
-    (SELECT max(s.until - s.lateness) FROM {{schema}}.collector_spans s))
+BEGIN
+    RETURN coalesce(
+        (SELECT min(s.until - s.lateness) FROM {{schema}}.collector_spans s WHERE s.until >= now() - s.gap),
+        (SELECT max(s.until - s.lateness) FROM {{schema}}.collector_spans s));
+END
 $fn$;
 
 -- {{schema}}.incomplete_ranges(since, until): the ranges inside [since, until) whose counts may still arrive,
@@ -64,7 +67,10 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 #variable_conflict use_column
 DECLARE
-    w   timestamptz := {{schema}}.watermark();
+    -- watermark()'s query, inlined: one function call less per series().
+    w   timestamptz := coalesce(
+            (SELECT min(s.until - s.lateness) FROM {{schema}}.collector_spans s WHERE s.until >= now() - s.gap),
+            (SELECT max(s.until - s.lateness) FROM {{schema}}.collector_spans s));
     hi  timestamptz;
     cur timestamptz := $1;
     r   record;
@@ -218,8 +224,9 @@ $fn$;
 -- kept for the range cannot follow.
 --
 -- The plan choices of 003 hold (generic plans; totals without a filter; ids, then an index-only scan, with one).
--- Fixed steps group by date_bin as 003 did; calendar steps compute the bucket boundaries once and find each row's
--- bucket with width_bucket (a binary search over them).
+-- Fixed steps group by date_bin as 003 did; calendar steps compute the bucket boundaries once and sum each bucket
+-- with its own index range scan (per local day over 90 days: 90 scans of 24 hour rows, as fast as 003's one scan
+-- grouped by date_bin, where finding each row's bucket by a binary search over the boundaries cost 40% more).
 CREATE FUNCTION {{schema}}.series(
     metric text,
     since  timestamptz,
@@ -371,15 +378,18 @@ BEGIN
                         ELSE format('use a since within the last %s (where %s rollups are kept), or tz ''UTC''', fkeep, fname) END;
     END IF;
 
-    PERFORM {{schema}}.require_metric('series', $1);
+    IF NOT EXISTS (SELECT FROM {{schema}}.series s WHERE s.metric = $1) THEN
+        PERFORM {{schema}}.require_metric('series', $1);
+    END IF;
     IF $5 <> '{}'::jsonb THEN
         ids := ARRAY(SELECT s.id FROM {{schema}}.series s
                       WHERE s.metric = $1
                         AND (s.attributes || jsonb_build_object('service', s.service)) @> $5);
     END IF;
 
-    -- Completeness: the incomplete ranges once; then per bucket one comparison when there is no gap (only the
-    -- watermark's range, or none), else a look at the few ranges.
+    -- Completeness: the incomplete ranges once (sorted, disjoint); then per bucket one comparison when there is no
+    -- gap (only the watermark's range, or none), else the last range starting before the bucket's end (found by
+    -- width_bucket, a binary search) must end by its start.
     SELECT array_agg(i.since ORDER BY i.since), array_agg(i.until ORDER BY i.since) INTO gs, ge
       FROM {{schema}}.incomplete_ranges(lo, greatest(hi, $3)) i;
     nogap := gs IS NULL OR (cardinality(gs) = 1 AND ge[1] = greatest(hi, $3));
@@ -391,7 +401,7 @@ BEGIN
             -- Every series of the metric: its totals (one row per bucket instead of one per series).
             RETURN QUERY
             SELECT g.t, coalesce(a.v, 0)::double precision,
-                   g.t + $4 <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < g.t + $4 AND x.u > g.t))
+                   g.t + $4 <= cut AND (nogap OR coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true))
               FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
               LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
                            FROM {{schema}}.total_{{$r}} r
@@ -401,7 +411,7 @@ BEGIN
         ELSIF NOT cal THEN
             RETURN QUERY
             SELECT g.t, coalesce(a.v, 0)::double precision,
-                   g.t + $4 <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < g.t + $4 AND x.u > g.t))
+                   g.t + $4 <= cut AND (nogap OR coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true))
               FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
               LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
                            FROM {{schema}}.rollup_{{$r}} r
@@ -411,22 +421,20 @@ BEGIN
         ELSIF ids IS NULL THEN
             RETURN QUERY
             SELECT b.t, coalesce(a.v, 0)::double precision,
-                   b.e <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < b.e AND x.u > b.t))
-              FROM unnest(bs, be) WITH ORDINALITY AS b(t, e, i)
-              LEFT JOIN (SELECT width_bucket(r.time, bs) AS i, sum(r.value) AS v
-                           FROM {{schema}}.total_{{$r}} r
-                          WHERE r.metric = $1 AND r.time >= lo AND r.time < $3
-                          GROUP BY 1) a ON a.i = b.i
+                   b.e <= cut AND (nogap OR coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true))
+              FROM unnest(bs, be) AS b(t, e)
+              LEFT JOIN LATERAL (SELECT sum(r.value) AS v
+                                   FROM {{schema}}.total_{{$r}} r
+                                  WHERE r.metric = $1 AND r.time >= b.t AND r.time < least(b.e, $3)) a ON true
              ORDER BY b.t;
         ELSE
             RETURN QUERY
             SELECT b.t, coalesce(a.v, 0)::double precision,
-                   b.e <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < b.e AND x.u > b.t))
-              FROM unnest(bs, be) WITH ORDINALITY AS b(t, e, i)
-              LEFT JOIN (SELECT width_bucket(r.time, bs) AS i, sum(r.value) AS v
-                           FROM {{schema}}.rollup_{{$r}} r
-                          WHERE r.series_id = ANY(ids) AND r.time >= lo AND r.time < $3
-                          GROUP BY 1) a ON a.i = b.i
+                   b.e <= cut AND (nogap OR coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true))
+              FROM unnest(bs, be) AS b(t, e)
+              LEFT JOIN LATERAL (SELECT sum(r.value) AS v
+                                   FROM {{schema}}.rollup_{{$r}} r
+                                  WHERE r.series_id = ANY(ids) AND r.time >= b.t AND r.time < least(b.e, $3)) a ON true
              ORDER BY b.t;
         END IF;
 {{end}}    END IF;
