@@ -259,7 +259,10 @@ DECLARE
     be      timestamptz[];
     gs      timestamptz[];
     ge      timestamptz[];
-    nogap   boolean;
+    gaps    int;
+    ir      record;
+    g1s     timestamptz;
+    g1u     timestamptz;
     cut     timestamptz;
     fname   text;
     fkeep   interval;
@@ -343,10 +346,10 @@ BEGIN
             HINT = format('use a since after %s', date_trunc('minute', now() - fkeep) + interval '1 minute');
     END IF;
     width_s := extract(epoch FROM rwidth)::bigint;
-    -- The finer resolution, named by the errors: what a shorter range could read.
-    SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r WHERE r.width < rwidth ORDER BY r.width DESC LIMIT 1;
     IF NOT cal THEN
         IF secs < width_s THEN
+            -- The finer resolution: what a shorter range could read.
+            SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r WHERE r.width < rwidth ORDER BY r.width DESC LIMIT 1;
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s days ago use a step of 1 %s or more',
                                  $4, fname, fkeep, round(extract(epoch FROM now() - lo) / 86400), res),
@@ -387,13 +390,23 @@ BEGIN
                         AND (s.attributes || jsonb_build_object('service', s.service)) @> $5);
     END IF;
 
-    -- Completeness: the incomplete ranges once (sorted, disjoint); then per bucket one comparison when there is no
-    -- gap (only the watermark's range, or none), else the last range starting before the bucket's end (found by
-    -- width_bucket, a binary search) must end by its start.
-    SELECT array_agg(i.since ORDER BY i.since), array_agg(i.until ORDER BY i.since) INTO gs, ge
-      FROM {{schema}}.incomplete_ranges(lo, greatest(hi, $3)) i;
-    nogap := gs IS NULL OR (cardinality(gs) = 1 AND ge[1] = greatest(hi, $3));
-    cut := CASE WHEN gs IS NOT NULL AND nogap THEN least($3, gs[1]) ELSE $3 END;
+    -- Completeness: the incomplete ranges once (sorted, disjoint); a bucket must end by until and by the start of
+    -- the watermark's range (cut), and overlap no gap: with no gap that is all, with one two comparisons (scalars:
+    -- an array variable is copied for each row that reads it), else the last gap starting before the bucket's end
+    -- (found by width_bucket, a binary search) must end by its start.
+    cut := $3;
+    gaps := 0;
+    FOR ir IN SELECT * FROM {{schema}}.incomplete_ranges(lo, greatest(hi, $3)) LOOP
+        IF ir.reason = 'watermark' THEN
+            cut := least($3, ir.since);
+        ELSE
+            gaps := gaps + 1;
+            gs[gaps] := ir.since;
+            ge[gaps] := ir.until;
+        END IF;
+    END LOOP;
+    g1s := gs[1];
+    g1u := ge[1];
     aligned := $4 = rwidth;
 
 {{range $i, $r := list "minute" "hour" "day"}}    {{if $i}}ELSIF{{else}}IF{{end}} res = '{{$r}}' THEN
@@ -401,7 +414,8 @@ BEGIN
             -- Every series of the metric: its totals (one row per bucket instead of one per series).
             RETURN QUERY
             SELECT g.t, coalesce(a.v, 0)::double precision,
-                   g.t + $4 <= cut AND (nogap OR coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true))
+                   g.t + $4 <= cut AND (gaps = 0 OR (gaps = 1 AND (g.t >= g1u OR g.t + $4 <= g1s))
+                                        OR (gaps > 1 AND coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true)))
               FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
               LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
                            FROM {{schema}}.total_{{$r}} r
@@ -411,7 +425,8 @@ BEGIN
         ELSIF NOT cal THEN
             RETURN QUERY
             SELECT g.t, coalesce(a.v, 0)::double precision,
-                   g.t + $4 <= cut AND (nogap OR coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true))
+                   g.t + $4 <= cut AND (gaps = 0 OR (gaps = 1 AND (g.t >= g1u OR g.t + $4 <= g1s))
+                                        OR (gaps > 1 AND coalesce(ge[width_bucket(g.t + $4 - interval '1 microsecond', gs)] <= g.t, true)))
               FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
               LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
                            FROM {{schema}}.rollup_{{$r}} r
@@ -421,7 +436,8 @@ BEGIN
         ELSIF ids IS NULL THEN
             RETURN QUERY
             SELECT b.t, coalesce(a.v, 0)::double precision,
-                   b.e <= cut AND (nogap OR coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true))
+                   b.e <= cut AND (gaps = 0 OR (gaps = 1 AND (b.t >= g1u OR b.e <= g1s))
+                                   OR (gaps > 1 AND coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true)))
               FROM unnest(bs, be) AS b(t, e)
               LEFT JOIN LATERAL (SELECT sum(r.value) AS v
                                    FROM {{schema}}.total_{{$r}} r
@@ -430,7 +446,8 @@ BEGIN
         ELSE
             RETURN QUERY
             SELECT b.t, coalesce(a.v, 0)::double precision,
-                   b.e <= cut AND (nogap OR coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true))
+                   b.e <= cut AND (gaps = 0 OR (gaps = 1 AND (b.t >= g1u OR b.e <= g1s))
+                                   OR (gaps > 1 AND coalesce(ge[width_bucket(b.e - interval '1 microsecond', gs)] <= b.t, true)))
               FROM unnest(bs, be) AS b(t, e)
               LEFT JOIN LATERAL (SELECT sum(r.value) AS v
                                    FROM {{schema}}.rollup_{{$r}} r
