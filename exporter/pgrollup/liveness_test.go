@@ -3,6 +3,7 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,6 +200,11 @@ func TestSourcesRecorded(t *testing.T) {
 	noInstance := pmetric.NewMetrics()
 	noInstance.ResourceMetrics().AppendEmpty().Resource().Attributes().PutStr("service.name", "bare")
 	require.NoError(t, te.pushMetrics(ctx, noInstance))
+	huge := pmetric.NewMetrics()
+	res = huge.ResourceMetrics().AppendEmpty().Resource().Attributes()
+	res.PutStr("service.name", strings.Repeat("s", 1<<20)) // cut: the pair is a btree key
+	res.PutStr("service.instance.id", strings.Repeat("i", 1<<20))
+	require.NoError(t, te.pushMetrics(ctx, huge))
 
 	type src struct{ Service, Instance string }
 	read := func() map[src][2]time.Time {
@@ -215,7 +221,7 @@ func TestSourcesRecorded(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return out
 	}
-	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}}
+	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}, {strings.Repeat("s", 1024), strings.Repeat("i", 1024)}}
 	require.Eventually(t, func() bool { return len(read()) == len(want) }, 10*time.Second, 20*time.Millisecond)
 	before := read()
 	for _, s := range want {
