@@ -75,7 +75,7 @@ func TestChurnBelowTheLimitNeverOverflows(t *testing.T) {
 			assert.LessOrEqual(t, maxActive, int64(100), "active series stay within the limit")
 			assert.Empty(t, log.matching(track.ErrSeriesOverflow))
 			series := map[string]bool{}
-			for _, p := range r.Points() {
+			for _, p := range counted(r) {
 				series[p.Attrs["build"]] = true
 			}
 			assert.Len(t, series, intervals*perInterval, "every value kept its own series")
@@ -214,7 +214,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 		}
 	}()
 
-	counted := make([]map[key]int64, goroutines)
+	perGoroutineCounts := make([]map[key]int64, goroutines)
 	var workers sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		workers.Add(1)
@@ -258,7 +258,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 					runtime.Gosched()
 				}
 			}
-			counted[g] = mine
+			perGoroutineCounts[g] = mine
 		}()
 	}
 	workers.Wait()
@@ -268,7 +268,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 
 	want := map[key]int64{}
 	var wantTotal int64
-	for _, m := range counted {
+	for _, m := range perGoroutineCounts {
 		for k, n := range m {
 			want[k] += n
 			wantTotal += n
@@ -276,7 +276,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 	}
 	got := map[key]int64{}
 	var gotTotal int64
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		got[key{p.Metric, p.Attrs["k"]}] += p.Value
 		gotTotal += p.Value
 	}
