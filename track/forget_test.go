@@ -234,7 +234,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 			// Count until enough collections ran while counting.
 			for i := 0; i < perGoroutine || flushes.Load() < minCollections; i++ {
 				n := int64(1 + rng.IntN(3))
-				switch rng.IntN(5) {
+				switch rng.IntN(7) {
 				case 0:
 					b := handles[rng.IntN(len(handles))]
 					b.h.Add(n)
@@ -247,6 +247,14 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 					name := rare[rng.IntN(len(rare))]
 					tr.Add(name, n)
 					mine[key{name, ""}] += n
+				case 3: // Increment has its own copy of the add
+					name := rare[rng.IntN(len(rare))]
+					tr.Increment(name)
+					mine[key{name, ""}]++
+				case 4:
+					name, k := names[rng.IntN(len(names))], rng.IntN(keys)
+					tr.Increment(name, attribute.Int("k", k))
+					mine[key{name, fmt.Sprint(k)}]++
 				default:
 					name, k := names[rng.IntN(len(names))], rng.IntN(keys)
 					tr.Add(name, n, attribute.Int("k", k))
