@@ -26,8 +26,9 @@ INSERT INTO {{schema}}.collector_spans (collector, since, until, lateness, gap)
 VALUES ('', '-infinity', now(), interval '0', interval '0');
 
 -- One row per source: the resource (service.name, service.instance.id; '' where the attribute is missing) of
--- pushed requests, also those without data points (a track process that counts nothing sends its resource
--- alone every interval). The exporter writes last_seen when it moved by more than completeness::source_resolution.
+-- pushed requests, also those without data points and those of a track heartbeat (a track process that counts
+-- nothing sends its resource with one track.heartbeat point of 0 every interval). The exporter writes last_seen
+-- again when it moved by more than completeness::source_resolution.
 CREATE TABLE {{schema}}.source_seen (
     service    text        NOT NULL,
     instance   text        NOT NULL,
@@ -110,7 +111,8 @@ $fn$;
 -- {{schema}}.ingestion: the pipeline's health in one view, one row per
 --   kind 'collector': each collector's latest span (since: it started flushing, until: its last flush),
 --                     live when it flushed within its gap;
---   kind 'gap':       each time range no collector covered (from the stored history up to the watermark);
+--   kind 'gap':       each time range no collector covered (from the end of the seeded history, or the first
+--                     stored span, up to the watermark);
 --   kind 'watermark': since = watermark(), until = now(); live when some collector is live.
 CREATE VIEW {{schema}}.ingestion AS
 SELECT 'collector'::text AS kind, c.collector, c.since, c.until, c.lateness, c.until >= now() - c.gap AS live
@@ -121,7 +123,7 @@ SELECT 'collector'::text AS kind, c.collector, c.since, c.until, c.lateness, c.u
 UNION ALL
 SELECT 'gap', NULL, g.since, g.until, NULL, false
   FROM {{schema}}.incomplete_ranges(
-           least((SELECT min(s.since) FROM {{schema}}.collector_spans s WHERE s.since > '-infinity'),
+           least((SELECT min(CASE WHEN s.since = '-infinity' THEN s.until ELSE s.since END) FROM {{schema}}.collector_spans s),
                  now() - interval '1 microsecond'),
            now()) g
  WHERE g.reason = 'gap'
