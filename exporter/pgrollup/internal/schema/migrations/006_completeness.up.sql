@@ -352,6 +352,11 @@ BEGIN
         IF secs < width_s THEN
             -- The finer resolution: what a shorter range could read.
             SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r WHERE r.width < rwidth ORDER BY r.width DESC LIMIT 1;
+            IF fname IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = format('series: step %s is finer than the finest data kept, 1 %s', $4, res),
+                    HINT = format('use a step of 1 %s or a multiple of it', res);
+            END IF;
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s days ago use a step of 1 %s or more',
                                  $4, fname, fkeep, round(extract(epoch FROM now() - lo) / 86400), res),
