@@ -21,7 +21,9 @@ CREATE TABLE {{schema}}.collector_spans (
 ) WITH (fillfactor = 50);
 CREATE INDEX collector_spans_until_idx ON {{schema}}.collector_spans (until);
 
--- History before liveness was recorded is assumed complete: one span, of no collector, up to this migration.
+-- History before liveness was recorded is assumed complete: one span, of no collector, up to this migration. It
+-- starts at -infinity rather than at the oldest stored rollup: nothing is stored before now minus the longest
+-- retention, series() refuses ranges that start there, and finding the oldest row would scan the rollup tables.
 INSERT INTO {{schema}}.collector_spans (collector, since, until, lateness, gap)
 VALUES ('', '-infinity', now(), interval '0', interval '0');
 
