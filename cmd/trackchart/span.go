@@ -93,11 +93,6 @@ func (s span) times(k int) span {
 	return span{months: s.months * k, days: s.days * k, clock: s.clock * time.Duration(k)}
 }
 
-// approx is s as a duration, taking a month as 30 days: for choosing layouts, never for arithmetic.
-func (s span) approx() time.Duration {
-	return time.Duration(s.months)*30*day + time.Duration(s.days)*day + s.clock
-}
-
 // before returns t less s, the calendar units counted in t's location.
 func (s span) before(t time.Time) time.Time {
 	return t.AddDate(0, -s.months, -s.days).Add(-s.clock)
