@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"text/tabwriter"
 )
 
@@ -41,10 +43,16 @@ func listAnomalies(w io.Writer, as []anomaly, o *options) error {
 	return err
 }
 
-// optional prints a value that may be NULL.
+// optional prints an estimate that may be NULL, to three significant digits (whole numbers from
+// 100 on): the expectation and its band are not counts.
 func optional(v *float64) string {
 	if v == nil {
 		return "?"
 	}
-	return formatValue(*v)
+	a := math.Abs(*v)
+	if a >= 100 || a == 0 {
+		return strconv.FormatFloat(math.Round(*v), 'f', 0, 64)
+	}
+	decimals := max(0, 2-int(math.Floor(math.Log10(a))))
+	return strconv.FormatFloat(*v, 'f', decimals, 64)
 }

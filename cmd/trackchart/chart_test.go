@@ -233,3 +233,14 @@ func TestRenderNewYorkDaysSayTheZone(t *testing.T) {
 	assert.Contains(t, got, "\n    11-22\n", "the last label does not fit under three bars")
 	assert.Contains(t, got, "2026-11-22 00:00 → 11-25 00:00 America/New_York · total 9\n")
 }
+
+func TestOptional(t *testing.T) {
+	v := func(f float64) *float64 { return &f }
+	assert.Equal(t, "?", optional(nil))
+	assert.Equal(t, "0", optional(v(0)))
+	assert.Equal(t, "6.75", optional(v(6.745)))
+	assert.Equal(t, "60.0", optional(v(60)))
+	assert.Equal(t, "0.123", optional(v(0.12345)))
+	assert.Equal(t, "192", optional(v(191.6)))
+	assert.Equal(t, "12346", optional(v(12345.6)))
+}

@@ -92,19 +92,41 @@ func (o *options) markAnomalies(ctx context.Context, conn *pgx.Conn, points []Po
 		return
 	}
 	as, err := readAnomalies(ctx, conn, o.schema, &o.metric, o.from, o.to, o.step)
-	if err != nil {
-		o.notes = append(o.notes, "anomalies not marked: "+o.explain(err, "anomalies").Error())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		o.notes = append(o.notes, "anomalies not marked: "+dbText(pgErr))
+		return
+	} else if err != nil {
+		o.notes = append(o.notes, "anomalies not marked: "+err.Error())
 		return
 	}
 	at := make(map[int64]int, len(points))
 	for i, p := range points {
 		at[p.Time.UnixMicro()] = i
 	}
+	unmatched := 0
 	for _, a := range as {
-		if i, ok := at[a.Time.UnixMicro()]; ok && (points[i].Anomaly == "" || a.Score > points[i].Score) {
+		i, ok := at[a.Time.UnixMicro()]
+		switch {
+		case !ok:
+			unmatched++
+		case points[i].Anomaly == "" || a.Score > points[i].Score:
 			points[i].Anomaly, points[i].Score = a.Kind, a.Score
 		}
 	}
+	if unmatched > 0 {
+		o.notes = append(o.notes, fmt.Sprintf("%d flagged %s not marked: track.anomalies aligns its steps to UTC, "+
+			"and this chart's steps in %s start elsewhere; trackchart anomalies lists them", unmatched,
+			plural(unmatched, "step", "steps"), o.tz))
+	}
+}
+
+// dbText is the database's message and its hint.
+func dbText(e *pgconn.PgError) string {
+	if e.Hint == "" {
+		return e.Message
+	}
+	return e.Message + "; " + e.Hint
 }
 
 // argumentWords map the words of an invalid_parameter_value message to the flag at fault.
@@ -118,10 +140,7 @@ func (o *options) explain(err error, fn string) error {
 	if !errors.As(err, &pgErr) {
 		return fmt.Errorf("querying %s.%s: %w", o.schema, fn, err)
 	}
-	text := pgErr.Message
-	if pgErr.Hint != "" {
-		text += "; " + pgErr.Hint
-	}
+	text := dbText(pgErr)
 	switch pgErr.Code {
 	case pgerrcode.UndefinedObject:
 		return flagError("metric", "%s", text)
