@@ -142,8 +142,8 @@ func parse(args []string, lookupEnv func(string) (string, bool), stdout io.Write
 		"chart":     "counter to draw (required)",
 		"anomalies": "counter whose anomalies to list (default every metric)",
 	}[o.command])
-	since := &spanFlag{span: span{clock: time.Hour}}
-	fs.Var(since, "since", "length of the range, a `duration` ending at -to or now")
+	since := &spanFlag{}
+	fs.Var(since, "since", "length of the range, a `duration` ending at -to or now (default 60 steps; 30 of days, 12 of months: 1h per 1m)")
 	from := fs.String("from", "", "start of the range, a `time` (instead of -since)")
 	to := fs.String("to", "", "end of the range, a `time` (default now)")
 	step := &spanFlag{span: span{clock: time.Minute}}
@@ -197,6 +197,9 @@ func parse(args []string, lookupEnv func(string) (string, bool), stdout io.Write
 		return nil, err
 	}
 	o.step = step.span.calendarDays()
+	if !set["since"] {
+		since.span = defaultSince(o.step)
+	}
 	if err := o.parseRange(*from, *to, since.span, set["since"]); err != nil {
 		return nil, err
 	}
@@ -249,6 +252,18 @@ func (o *options) parseZone(lookupEnv func(string) (string, bool), tz string, tz
 	}
 	o.tz, o.loc = tz, loc
 	return nil
+}
+
+// defaultSince is the range drawn without -since: 60 steps shorter than a day (an hour per minute),
+// 30 steps of days, 12 of months: enough bars to see a shape, few enough to fit a terminal.
+func defaultSince(step span) span {
+	switch {
+	case step.months > 0:
+		return step.times(12)
+	case step.days > 0:
+		return step.times(30)
+	}
+	return step.times(60)
 }
 
 // parseRange sets from and to from -from, -to and -since.

@@ -62,3 +62,11 @@ func TestSpanCalendar(t *testing.T) {
 	assert.Equal(t, pgtype.Interval{Months: 2, Days: 7, Microseconds: 90e6, Valid: true}, span{months: 2, days: 7, clock: 90 * time.Second}.interval())
 	assert.Equal(t, span{months: 3, days: 3, clock: 3 * time.Minute}, span{months: 1, days: 1, clock: time.Minute}.times(3))
 }
+
+func TestDefaultSince(t *testing.T) {
+	assert.Equal(t, span{clock: time.Hour}, defaultSince(span{clock: time.Minute}))
+	assert.Equal(t, span{clock: 5 * time.Hour}, defaultSince(span{clock: 5 * time.Minute}))
+	assert.Equal(t, span{days: 30}, defaultSince(span{days: 1}))
+	assert.Equal(t, span{days: 210}, defaultSince(span{days: 7}))
+	assert.Equal(t, span{months: 12}, defaultSince(span{months: 1}))
+}
