@@ -393,3 +393,44 @@ func TestListAnomalies(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Regexp(t, `^no anomalies of other per 1m, \d{4}-\d\d-\d\d \d\d:\d\d → [-\d: ]+ Asia/Kolkata \(complete steps only\)\n$`, r.stdout)
 }
+
+// TestChartAsTheAnalyst: the read-only analyst role of trackctl grants is enough to draw, mark and
+// list; a role without the grants gets an error saying which grant it lacks (exit 1).
+func TestChartAsTheAnalyst(t *testing.T) {
+	f := newFixture(t, [2]int{20, 12}, [2]int{40, 38})
+	ctx := context.Background()
+	suffix := strings.TrimPrefix(f.sc.Name, "t_")
+	writer, analyst, stranger := "cw_"+suffix, "ca_"+suffix, "cs_"+suffix
+	for _, role := range []string{writer, analyst, stranger} {
+		_, err := f.pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN")
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		for _, role := range []string{writer, analyst, stranger} {
+			_, _ = f.pool.Exec(context.Background(), "DROP OWNED BY "+role)
+			_, _ = f.pool.Exec(context.Background(), "DROP ROLE "+role)
+		}
+	})
+	for _, g := range pgrollup.Grants(f.sc.Name, writer, analyst) {
+		_, err := f.pool.Exec(ctx, g)
+		require.NoError(t, err, g)
+	}
+	_, err := f.pool.Exec(ctx, "GRANT USAGE ON SCHEMA "+f.sc.Name+" TO "+stranger)
+	require.NoError(t, err)
+	as := func(role string) env {
+		return env{envDSN: strings.Replace(f.sc.ServerDSN, "postgres://postgres@", "postgres://"+role+"@", 1)}
+	}
+	from := f.end.Add(-time.Hour).Format(time.RFC3339)
+
+	r := runChart(t, as(analyst), "-schema", f.sc.Name, "-metric", "new-signup", "-from", from, "-utc")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "▼ drop ▲ spike: anomalous")
+	assert.NotContains(t, r.stdout, "not marked")
+	r = runChart(t, as(analyst), "anomalies", "-schema", f.sc.Name, "-from", from, "-utc")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, " new-signup ")
+
+	r = runChart(t, as(stranger), "-schema", f.sc.Name, "-metric", "new-signup", "-from", from, "-utc")
+	assert.Equal(t, exitFailure, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "permission denied for function series; the role needs EXECUTE on "+f.sc.Name+".series (trackctl grants")
+}
