@@ -50,7 +50,10 @@
 //     (12 months): 90s, 15m, 6h, 7d, 2w, 1mo, 1d12h. A step of 24h is a day. Steps of a day or
 //     more start at midnight in -tz (weeks on Monday, months on the first), and a day across a DST
 //     change holds that local day: 23 or 25 hours. The days of -since are local calendar days.
-//     Without -since the range is 60 steps (an hour per minute), 30 steps of days, or 12 of months.
+//     Without -since the range is 60 steps (an hour per minute), 30 steps of days but at most 11
+//     weeks, or 12 steps of months. Outside UTC, series() can start days at local midnight only
+//     where hours (or minutes) are kept, 90 days by default: a longer range of days or months
+//     in such a zone is refused, naming -tz, with what to do instead.
 //   - -tz takes an IANA zone name and defaults to the environment's zone: $TZ when set, else the
 //     zone /etc/localtime links to, else /etc/timezone, else UTC with a note under the chart. -utc
 //     is -tz UTC.
