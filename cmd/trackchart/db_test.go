@@ -344,6 +344,12 @@ func TestChartDaysInZones(t *testing.T) {
 			assert.Regexp(t, `\n +\d{4}-\d\d-\d\d 00:00 → `, r.stdout, "the first step starts at local midnight")
 		})
 	}
+	// The default ranges of days and weeks stay where local days can be drawn.
+	for _, step := range []string{"1d", "1w", "2w"} {
+		r := f.run(t, nil, "-metric", "new-signup", "-step", step, "-tz", "America/New_York")
+		assert.Equal(t, exitOK, r.code, "-step %s: %s", step, r.stderr)
+		assert.Equal(t, f.counts.sum(f.counts.start, time.Now().Add(time.Minute), 0, 1), total(t, r.stdout))
+	}
 }
 
 // TestChartIngestionGap: steps when no collector flushed are drawn incomplete, not as zeros.
