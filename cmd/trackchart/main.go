@@ -148,7 +148,10 @@ func parse(args []string, lookupEnv func(string) (string, bool), stdout io.Write
 	to := fs.String("to", "", "end of the range, a `time` (default now)")
 	step := &spanFlag{span: span{clock: time.Minute}}
 	fs.Var(step, "step", "width of one step, a `duration`")
-	tz := fs.String("tz", "", "`zone` (IANA name) of the steps and of the printed times (default the environment's: $TZ or /etc/localtime)")
+	tz := fs.String("tz", "", map[string]string{
+		"chart":     "`zone` (IANA name) of the steps and of the printed times (default the environment's: $TZ or /etc/localtime)",
+		"anomalies": "`zone` (IANA name) of the printed times; track.anomalies aligns its steps to UTC (default the environment's: $TZ or /etc/localtime)",
+	}[o.command])
 	utc := fs.Bool("utc", false, "same as -tz UTC")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on connecting and querying")
 	if o.command == "chart" {
