@@ -113,6 +113,9 @@ func BenchmarkAnomalyEvaluation(b *testing.B) {
 			len(all), 12, countLabels(all), refresh/time.Duration(evalWeek/60), judge/time.Duration(evalWeek/60))
 		b.Log("\n" + evalTable(map[string]*anomalyeval.Result{"pgrollup": ours, static.name: static.res, gauss.name: gauss.res},
 			[]string{"pgrollup", static.name, gauss.name}))
+		for _, f := range ours.FalseAt {
+			b.Log("false alarm: " + f)
+		}
 		b.ReportMetric(ours.F1(), "F1")
 		b.ReportMetric(ours.Precision(), "precision")
 		b.ReportMetric(ours.Recall(), "recall")

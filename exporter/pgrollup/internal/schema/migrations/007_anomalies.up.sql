@@ -54,6 +54,23 @@ SELECT CASE WHEN k > 0 THEN k * ln(k / mu) ELSE 0 END
      - CASE WHEN d > 0 THEN (k + 1 / d) * ln((k + 1 / d) / (mu + 1 / d)) ELSE k - mu END
 $fn$;
 
+-- run_surprise(v, e, vw, ew, n, d, nats): the surprise (nats) of a run of n buckets ending at a bucket of value v
+-- and expectation e, the run summing vw against ew, when it qualifies to flag the bucket, else 0. A run qualifies
+-- when it deviates the same way as its last bucket, and that bucket at least as much as the run's mean bucket
+-- (so a bucket that recovered is not flagged for its predecessors); a spike's run also holds at least 10 counts
+-- more than expected (low counts stay quiet). The surprise (two logarithms) is only computed where it can reach
+-- nats: it is at most (vw - ew)^2 / ew (the Poisson's Chernoff exponent is, and the negative binomial's is
+-- smaller), which rules out most buckets at once. Inlined into anomalies().
+CREATE FUNCTION {{schema}}.run_surprise(v double precision, e double precision, vw double precision, ew double precision,
+                                        n integer, d double precision, nats double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$
+SELECT CASE WHEN (v < e AND vw < ew AND v * n <= vw OR v > e AND vw > ew AND v * n >= vw AND vw - ew >= 10)
+                 AND (vw - ew) * (vw - ew) >= nats * ew
+            THEN {{schema}}.count_surprise(vw, ew, d) ELSE 0 END
+$fn$;
+
 -- count_bound(mu, d, nats, upper): the count at which count_surprise reaches nats, below mu (upper false; 0 when
 -- even 0 is less surprising) or above it (upper true). Bisection to a relative 1e-9.
 CREATE FUNCTION {{schema}}.count_bound(mu double precision, d double precision, nats double precision, upper boolean)
@@ -304,7 +321,7 @@ BEGIN
           FROM models m JOIN pieces p ON p.time_zone = m.time_zone
     ), vals AS (
         SELECT r.metric, date_bin($4, r.time, timestamptz '2001-01-01 00:00:00+00') AS t, sum(r.value) AS v
-          FROM {{schema}}.%I r
+          FROM {{schema}}.%1$I r
          WHERE r.time >= $1 AND r.time < $3 AND ($5 IS NULL OR r.metric = $5)
          GROUP BY 1, 2
     ), joined AS (
@@ -329,30 +346,22 @@ BEGIN
           FROM cumulated c
         WINDOW m AS (PARTITION BY c.metric ORDER BY c.t)
     ), scored AS (
-        -- A run qualifies when it deviates the same way as its last bucket, and that bucket at least as much as
-        -- the run's mean bucket; a spike's run also holds at least 10 counts more than expected.
+        -- The largest surprise of the runs ending at the bucket that qualify (run_surprise).
         SELECT w.*,
                greatest(
-                   CASE WHEN w.v < w.e OR w.v > w.e AND w.v - w.e >= 10
-                        THEN {{schema}}.count_surprise(w.v, w.e, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v2 < w.e2 AND w.v * 2 <= w.v2 OR w.v > w.e AND w.v2 > w.e2 AND w.v * 2 >= w.v2 AND w.v2 - w.e2 >= 10
-                        THEN {{schema}}.count_surprise(w.v2, w.e2, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v4 < w.e4 AND w.v * 4 <= w.v4 OR w.v > w.e AND w.v4 > w.e4 AND w.v * 4 >= w.v4 AND w.v4 - w.e4 >= 10
-                        THEN {{schema}}.count_surprise(w.v4, w.e4, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v8 < w.e8 AND w.v * 8 <= w.v8 OR w.v > w.e AND w.v8 > w.e8 AND w.v * 8 >= w.v8 AND w.v8 - w.e8 >= 10
-                        THEN {{schema}}.count_surprise(w.v8, w.e8, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v16 < w.e16 AND w.v * 16 <= w.v16 OR w.v > w.e AND w.v16 > w.e16 AND w.v * 16 >= w.v16 AND w.v16 - w.e16 >= 10
-                        THEN {{schema}}.count_surprise(w.v16, w.e16, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v32 < w.e32 AND w.v * 32 <= w.v32 OR w.v > w.e AND w.v32 > w.e32 AND w.v * 32 >= w.v32 AND w.v32 - w.e32 >= 10
-                        THEN {{schema}}.count_surprise(w.v32, w.e32, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v64 < w.e64 AND w.v * 64 <= w.v64 OR w.v > w.e AND w.v64 > w.e64 AND w.v * 64 >= w.v64 AND w.v64 - w.e64 >= 10
-                        THEN {{schema}}.count_surprise(w.v64, w.e64, w.d) ELSE 0 END) AS s
+                   {{schema}}.run_surprise(w.v, w.e, w.v, w.e, 1, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v2, w.e2, 2, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v4, w.e4, 4, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v8, w.e8, 8, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v16, w.e16, 16, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v32, w.e32, 32, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v64, w.e64, 64, w.d, %2$s)) AS s
           FROM windows w
          WHERE w.t >= $2 AND w.judged
     )
     SELECT f.t, f.metric, f.v, f.e,
-           f.e * {{schema}}.count_bound(b.ew, f.d, %s, false) / b.ew,
-           f.e * {{schema}}.count_bound(b.ew, f.d, %s, true) / b.ew,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %2$s, false) / b.ew,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %2$s, true) / b.ew,
            f.s / ln(10), CASE WHEN f.v < f.e THEN 'drop' ELSE 'spike' END
       FROM scored f
       -- The run that gave the score, for the band.
@@ -360,9 +369,9 @@ BEGIN
             SELECT c.ew FROM (VALUES (1, f.v, f.e), (2, f.v2, f.e2), (4, f.v4, f.e4), (8, f.v8, f.e8), (16, f.v16, f.e16), (32, f.v32, f.e32), (64, f.v64, f.e64)) AS c(n, vw, ew)
              ORDER BY abs({{schema}}.count_surprise(c.vw, c.ew, f.d) - f.s), c.n
              LIMIT 1) b
-     WHERE f.s >= %s
+     WHERE f.s >= %2$s
      ORDER BY f.t, f.metric
-    $q$, tbl, threshold, threshold, threshold)
+    $q$, tbl, threshold)
     USING ext, lo, $2, $3, $4, gaps;
 END
 $fn$;
