@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/trackhq/track/exporter/pgrollup/internal/anomalyeval"
 	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
