@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -281,4 +282,30 @@ func TestAnomalyGrants(t *testing.T) {
 	require.ErrorContains(t, err, "permission denied")
 	_, err = conn.Exec(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines(now())")
 	require.ErrorContains(t, err, "permission denied")
+}
+
+// TestAnomaliesErrors: each bad argument raises its SQLSTATE with a hint.
+func TestAnomaliesErrors(t *testing.T) {
+	te := startExporter(t, nil)
+	seedAnomalies(t, te, 3*time.Hour, anomalyeval.Spec{Name: "new-signup", Peak: 5, Night: 1, Weekend: 1})
+	tests := []struct {
+		args, code, message, hint string
+	}{
+		{"now() - interval '1 hour', now(), interval '1 minute', 'new-signups'", "42704", `no metric named "new-signups"`, `"new-signup"`},
+		{"now() - interval '1 hour', now(), interval '90 seconds'", "22023", "step must be whole minutes", "interval"},
+		{"now() - interval '1 hour', now(), interval '1 month'", "22023", "step must be whole minutes", "interval"},
+		{"now(), now() - interval '1 hour'", "22023", "must be after since", "since < until"},
+		{"now() - interval '40 days', now()", "22023", "longer than 31 days", "31 days"},
+		{"now() - interval '20 days', now() - interval '19 days'", "22023", "minutes are kept", "1 hour"},
+	}
+	for _, tt := range tests {
+		_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".anomalies("+tt.args+")")
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr, tt.args)
+		assert.Equal(t, tt.code, pgErr.Code, tt.args)
+		assert.Contains(t, pgErr.Message, tt.message, tt.args)
+		assert.Contains(t, pgErr.Hint, tt.hint, tt.args)
+	}
+	_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".anomalies(now() - interval '20 days', now() - interval '19 days', interval '1 hour')")
+	assert.NoError(t, err, "an older range with hourly steps reads the hour totals")
 }

@@ -2,14 +2,21 @@ package pgrollup
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/trackhq/track/exporter/pgrollup/internal/metadatatest"
+	"github.com/trackhq/track/internal/conventions"
 	"github.com/trackhq/track/internal/pgtest"
 )
 
@@ -123,8 +130,9 @@ func TestLivenessCollectorStopped(t *testing.T) {
 		s := first.spans(t, first.live.collector)
 		return len(s) == 1 && s[0].Until.Sub(s[0].Since) > 1500*time.Millisecond
 	}, 10*time.Second, 20*time.Millisecond, "the first collector's span grows past its lateness")
+	first.push(t, pt{metric: "before-stop", service: "web", at: time.Now().Add(-time.Second), value: 1})
 	require.NoError(t, first.shutdown(context.Background()))
-	stopped := first.spans(t, first.live.collector)[0].Until
+	stopped, installed := first.spans(t, first.live.collector)[0].Until, first.spans(t, first.live.collector)[0].Since
 	time.Sleep(time.Second) // longer than stale_after: the pipeline was down
 
 	second := startExporter(t, sc, fastLiveness)
@@ -146,8 +154,20 @@ func TestLivenessCollectorStopped(t *testing.T) {
 	require.NotNil(t, gap, "a gap ends where the second collector started: %+v", got)
 	assert.True(t, gap.Since.Equal(stopped.Add(-time.Second)), "the gap starts at the last record less the lateness: %+v", gap)
 
-	// The ingestion view shows both collectors (one live), the gap and the watermark.
-	var live, stoppedN, gaps, marks int
+	// series: the minute holding the gap is incomplete.
+	var complete bool
+	var v float64
+	require.NoError(t, second.pool.QueryRow(context.Background(), "SELECT value, complete FROM "+second.schema+
+		".series('before-stop', now() - interval '10 minutes', now(), interval '1 minute') WHERE time = date_bin('1 minute', $1::timestamptz, timestamptz 'epoch')",
+		gap.Since).Scan(&v, &complete))
+	assert.False(t, complete)
+	require.NoError(t, second.pool.QueryRow(context.Background(), "SELECT sum(value) FROM "+second.schema+
+		".series('before-stop', now() - interval '10 minutes', now(), interval '1 minute')").Scan(&v))
+	assert.Equal(t, 1.0, v, "what the stopped collector wrote is there")
+
+	// The ingestion view shows both collectors (one live), the gaps (since the migration, and while
+	// no collector ran) and the watermark.
+	var live, stoppedN, gaps, installGaps, marks int
 	rows, err := second.pool.Query(context.Background(), "SELECT kind, live, since, until FROM "+second.schema+".ingestion")
 	require.NoError(t, err)
 	for rows.Next() {
@@ -162,13 +182,15 @@ func TestLivenessCollectorStopped(t *testing.T) {
 			stoppedN++
 		case kind == "gap" && u.Equal(restarted):
 			gaps++
+		case kind == "gap" && u.Equal(installed):
+			installGaps++
 		case kind == "watermark":
 			marks++
 			assert.True(t, isLive)
 		}
 	}
 	require.NoError(t, rows.Err())
-	assert.Equal(t, []int{1, 1, 1, 1}, []int{live, stoppedN, gaps, marks})
+	assert.Equal(t, []int{1, 1, 1, 1, 1}, []int{live, stoppedN, gaps, installGaps, marks})
 }
 
 // TestSourcesRecorded: every resource pushed is a source, also one without data points (a
@@ -186,6 +208,11 @@ func TestSourcesRecorded(t *testing.T) {
 	noInstance := pmetric.NewMetrics()
 	noInstance.ResourceMetrics().AppendEmpty().Resource().Attributes().PutStr("service.name", "bare")
 	require.NoError(t, te.pushMetrics(ctx, noInstance))
+	huge := pmetric.NewMetrics()
+	res = huge.ResourceMetrics().AppendEmpty().Resource().Attributes()
+	res.PutStr("service.name", strings.Repeat("s", 1<<20)) // cut: the pair is a btree key
+	res.PutStr("service.instance.id", strings.Repeat("i", 1<<20))
+	require.NoError(t, te.pushMetrics(ctx, huge))
 
 	type src struct{ Service, Instance string }
 	read := func() map[src][2]time.Time {
@@ -202,16 +229,113 @@ func TestSourcesRecorded(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return out
 	}
-	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}}
+	// A track heartbeat: the resource and one point of 0 of track.heartbeat (the collector's OTLP
+	// receiver drops a request without points). The source is recorded; nothing is counted.
+	beat := pmetric.NewMetrics()
+	rm := beat.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "quiet")
+	rm.Resource().Attributes().PutStr("service.instance.id", "q-1")
+	sum := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	sum.SetName(conventions.Heartbeat)
+	sum.SetEmptySum().SetIsMonotonic(true)
+	sum.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	sum.Sum().DataPoints().AppendEmpty().SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	require.NoError(t, te.pushMetrics(ctx, beat))
+	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}, {strings.Repeat("s", 1024), strings.Repeat("i", 1024)}, {"quiet", "q-1"}}
 	require.Eventually(t, func() bool { return len(read()) == len(want) }, 10*time.Second, 20*time.Millisecond)
 	before := read()
 	for _, s := range want {
 		require.Contains(t, before, s)
 		assert.False(t, before[s][1].Before(before[s][0]))
 	}
+	var heartbeats int
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+".series WHERE metric = $1", conventions.Heartbeat).Scan(&heartbeats))
+	assert.Zero(t, heartbeats, "a heartbeat is no series")
+	metadatatest.AssertEqualExporterPgrollupPointsAccepted(t, te.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	// Seen again within source_resolution: no write.
 	te.push(t, pt{metric: "m", service: "busy", instance: "b-1", at: at, value: 1})
 	require.NoError(t, te.pushMetrics(ctx, heartbeat))
 	time.Sleep(200 * time.Millisecond) // several liveness ticks
 	assert.Equal(t, before, read())
+}
+
+// TestSeriesComplete: with collectors that stopped and others that took over later (their spans
+// written as the exporter writes them), series marks incomplete the buckets that overlap a gap (from
+// a stopped collector's last flush less its lateness to the next one's first flush), those past the
+// watermark, and the current one; every other bucket is complete, also where nothing was counted (a
+// stopped service reads 0, complete). Values are what was counted, complete or not. One gap, then
+// three (series tests one gap and several in different ways).
+func TestSeriesComplete(t *testing.T) {
+	te := startExporter(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var points []pt
+	for m := 175; m >= 0; m -= 7 {
+		points = append(points, pt{metric: "checkout", service: "web", at: now.Add(-time.Duration(m) * time.Minute), value: 1})
+	}
+	te.push(t, points...)
+	// Spans before now, in minutes: a collector stops at each span's end, the next starts 10 minutes later.
+	for _, spans := range [][][2]int{
+		{{180, 120}, {110, 0}},
+		{{180, 150}, {140, 100}, {95, 61}, {60, 0}},
+	} {
+		_, err := te.pool.Exec(ctx, `DELETE FROM `+te.schema+`.collector_spans WHERE collector NOT IN ('', $1)`, te.live.collector)
+		require.NoError(t, err)
+		_, err = te.pool.Exec(ctx, `UPDATE `+te.schema+`.collector_spans SET until = now() - interval '179 minutes' WHERE collector = ''`) // overlaps the first span
+		require.NoError(t, err)
+		var t0 time.Time
+		for i, sp := range spans {
+			require.NoError(t, te.pool.QueryRow(ctx, `INSERT INTO `+te.schema+`.collector_spans (collector, since, until, lateness, gap)
+VALUES ($1, now() - make_interval(mins => $2), now() - make_interval(mins => $3), interval '10 seconds', interval '1 minute') RETURNING now()`,
+				fmt.Sprint("c", i), sp[0], sp[1]).Scan(&t0))
+		}
+		type gap struct{ from, to time.Time }
+		var gaps []gap
+		for i := 1; i < len(spans); i++ {
+			if from, to := t0.Add(-time.Duration(spans[i-1][1])*time.Minute-10*time.Second), t0.Add(-time.Duration(spans[i][0])*time.Minute); from.Before(to) {
+				gaps = append(gaps, gap{from, to})
+			}
+		}
+		inGap := func(from, to time.Time) bool {
+			for _, g := range gaps {
+				if from.Before(g.to) && to.After(g.from) {
+					return true
+				}
+			}
+			return false
+		}
+		for _, step := range []time.Duration{time.Minute, time.Hour} {
+			rows, err := te.pool.Query(ctx, "SELECT s.time, s.value, s.complete, "+te.schema+".watermark(), now() FROM "+
+				te.schema+".series('checkout', now() - interval '4 hours', now(), $1::interval) s", step.String())
+			require.NoError(t, err)
+			var zeros, counted, gapped int
+			var last tzRow
+			var sum float64
+			var w, until time.Time
+			_, err = pgx.ForEachRow(rows, []any{&last.At, &last.Value, &last.Complete, &w, &until}, func() error {
+				end := last.At.Add(step)
+				want := !end.After(w) && !end.After(until) && !inGap(last.At, end)
+				assert.Equal(t, want, last.Complete, "bucket %s (step %s, watermark %s, %d gaps)", last.At, step, w, len(gaps))
+				sum += last.Value
+				switch {
+				case last.Complete && last.Value == 0:
+					zeros++
+				case last.Complete:
+					counted++
+				case inGap(last.At, end):
+					gapped++
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, float64(len(points)), sum, "every count is there, complete or not")
+			assert.False(t, last.Complete, "the current bucket is never complete")
+			assert.Positive(t, gapped, "a bucket overlaps a gap")
+			if step == time.Minute {
+				assert.Positive(t, counted, "minutes with counts are complete")
+				assert.Positive(t, zeros, "a minute without counts reads 0, complete")
+			}
+			assert.WithinDuration(t, until.Add(-15*time.Second), w, 5*time.Second, "the live exporter (lateness 15s) holds the watermark")
+		}
+	}
 }

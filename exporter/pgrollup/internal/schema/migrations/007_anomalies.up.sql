@@ -269,10 +269,9 @@ BEGIN
         RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
               USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
     END IF;
-    IF $4 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {{schema}}.series s WHERE s.metric = $4) THEN
-        RAISE EXCEPTION 'anomalies: no metric named "%" has been counted', $4
-              USING ERRCODE = 'undefined_object',
-                    HINT = 'list the counted metrics with SELECT DISTINCT metric FROM ' || '{{schema}}' || '.hourly';
+    IF $4 IS NOT NULL THEN
+        -- undefined_object with the closest counted names (migration 006), as series() raises it.
+        PERFORM {{schema}}.require_metric('anomalies', $4);
     END IF;
     lo := date_bin($3, $1, origin);
     ext := lo - 63 * $3;

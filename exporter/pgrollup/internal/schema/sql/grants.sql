@@ -10,10 +10,10 @@ GRANT INSERT ON {{.Schema}}.events TO {{.Writer}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.ensure_event_partitions(date, date), {{.Schema}}.drop_event_partitions(timestamptz) TO {{.Writer}}
 GRANT USAGE ON SCHEMA {{.Schema}} TO {{.Analyst}}
 GRANT SELECT ON {{range $i, $r := .Resolutions}}{{if $i}}, {{end}}{{$.Schema}}.{{$r.View}}{{end}} TO {{.Analyst}}
-GRANT EXECUTE ON FUNCTION {{.Schema}}.series(text, timestamptz, timestamptz, interval, jsonb) TO {{.Analyst}}
+GRANT EXECUTE ON FUNCTION {{.Schema}}.series(text, timestamptz, timestamptz, interval, jsonb, text) TO {{.Analyst}}
 GRANT SELECT ON {{.Schema}}.events, {{.Schema}}.event_errors TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.funnel(text[], timestamptz, timestamptz, interval) TO {{.Analyst}}
-GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion TO {{.Analyst}}
+GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion, {{.Schema}}.metrics TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.watermark(), {{.Schema}}.incomplete_ranges(timestamptz, timestamptz) TO {{.Analyst}}
 GRANT SELECT, UPDATE ON {{.Schema}}.anomaly_settings TO {{.Writer}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.refresh_anomaly_baselines(timestamptz) TO {{.Writer}}
