@@ -309,3 +309,34 @@ func TestAnomaliesErrors(t *testing.T) {
 	_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".anomalies(now() - interval '20 days', now() - interval '19 days', interval '1 hour')")
 	assert.NoError(t, err, "an older range with hourly steps reads the hour totals")
 }
+
+// TestAnomalySlotsAreLocal: a metric whose day follows Asia/Kolkata (UTC+05:30, peak at 16:00 local = 10:30 UTC)
+// gets its seasonal rates by local hour when anomalies::time_zone is that zone. Slots are the local hour in which a
+// UTC hour starts: the peak hour, 10:00-11:00 UTC, is slot 10 in UTC and slot 15 (it starts at 15:30) in Kolkata.
+// Its clean last day raises nothing when judged in its own zone.
+func TestAnomalySlotsAreLocal(t *testing.T) {
+	te := startExporter(t, nil)
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	require.NoError(t, err)
+	_, start := seedAnomalies(t, te, 3*7*24*time.Hour,
+		anomalyeval.Spec{Name: "local", Peak: 100, Night: 0.1, Weekend: 1, Location: kolkata})
+	n := 3 * 7 * 1440
+	peakSlot := func(tz string) int {
+		_, err := te.pool.Exec(context.Background(), "UPDATE "+te.schema+".anomaly_settings SET time_zone = $1", tz)
+		require.NoError(t, err)
+		require.Equal(t, 1, te.refreshBaselines(t, start.Add(minute(n))))
+		var rates []float64
+		require.NoError(t, te.pool.QueryRow(context.Background(), "SELECT rates FROM "+te.schema+".anomaly_baselines").Scan(&rates))
+		require.Len(t, rates, 168)
+		best := 0
+		for i, r := range rates[:24] { // Monday
+			if r > rates[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	assert.Equal(t, 10, peakSlot("UTC"))
+	assert.Equal(t, 15, peakSlot("Asia/Kolkata"))
+	assert.Empty(t, te.anomalies(t, start.Add(minute(n-24*60)), start.Add(minute(n)), "1 minute", nil))
+}

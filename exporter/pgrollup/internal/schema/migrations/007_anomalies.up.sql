@@ -294,16 +294,17 @@ BEGIN
         SELECT a.* FROM {{schema}}.anomaly_baselines a WHERE $5 IS NULL OR a.metric = $5
     ), pieces AS (
         -- Each bucket's parts in UTC hours: their 1-based slots (hour of the week, of the day) in each time zone
-        -- the baselines use, and their minutes. A bucket of at most an hour inside an hour has one part.
+        -- the baselines use, and their minutes. A part's slot is that of its UTC hour, as in the refresh (the local
+        -- hour in which the UTC hour starts): in zones whose offset is not whole hours the two agree. A bucket of at most an hour inside an hour has one part.
         SELECT z.time_zone, b.t, b.complete,
-               array_agg((extract(isodow FROM x.at AT TIME ZONE z.time_zone)::int - 1) * 24
-                         + extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sw,
-               array_agg(extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sd,
+               array_agg((extract(isodow FROM x.h AT TIME ZONE z.time_zone)::int - 1) * 24
+                         + extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sw,
+               array_agg(extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sd,
                array_agg(x.mins) AS mins
           FROM (SELECT DISTINCT m.time_zone FROM models m) z
           CROSS JOIN buckets b
           CROSS JOIN LATERAL (
-                SELECT greatest(p.h, b.t) AS at,
+                SELECT p.h,
                        extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
                   FROM generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'),
                                        b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)) x
