@@ -43,7 +43,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, CumulativeConfig{InitialValue: "auto", InitialValueWindow: time.Hour, MaxStaleness: 24 * time.Hour}, cfg.Cumulative)
 	assert.Equal(t, CompletenessConfig{Lateness: 15 * time.Second, LivenessInterval: 10 * time.Second,
 		StaleAfter: time.Minute, SourceResolution: 30 * time.Second}, cfg.Completeness)
-	assert.Equal(t, AnomaliesConfig{TimeZone: "UTC", RefreshInterval: 5 * time.Minute}, cfg.Anomalies)
+	assert.Equal(t, AnomaliesConfig{TimeZone: "UTC", RefreshInterval: 10 * time.Second}, cfg.Anomalies)
 	require.True(t, cfg.QueueConfig.HasValue())
 	assert.False(t, cfg.QueueConfig.Get().Batch.HasValue(), "the default queue must not merge requests")
 	assert.True(t, cfg.BackOffConfig.Enabled)

@@ -142,6 +142,9 @@ BEGIN
     END IF;
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(lo, hi) r);
     DELETE FROM {{schema}}.anomaly_baselines;
+    -- The minutes judged against the previous baselines are judged again against the new ones.
+    DELETE FROM {{schema}}.anomaly_judged;
+    UPDATE {{schema}}.anomaly_judged_range SET since = NULL, until = NULL;
     WITH hours AS MATERIALIZED (
         -- The complete hours of the window with their local slots.
         SELECT h.t,
@@ -222,7 +225,8 @@ END
 $fn$;
 REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FROM PUBLIC;
 
--- anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
+-- anomalies_live(since, until, step, metric_name) judges the range now (anomalies() below validates the arguments
+-- and reads what the exporter already judged). anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
 -- README), of every judged metric or only of metric_name (the parameter cannot be called metric: that is an
 -- output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
 -- end of runs of 2, 4, 8, 16, 32 and 64 buckets (summed values against summed expectations): a drop to zero at 5 per
@@ -233,7 +237,7 @@ REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FRO
 --   * for a spike, the window holds at least 10 counts more than expected (low counts stay quiet).
 -- score = the largest such surprise / ln 10 (-log10 of the bound on the tail probability); lower and upper are
 -- the band of that window at the threshold, scaled to the bucket (expected * bound / window's expected).
-CREATE FUNCTION {{schema}}.anomalies(
+CREATE FUNCTION {{schema}}.anomalies_live(
     since  timestamptz,
     until  timestamptz,
     step   interval DEFAULT interval '1 minute',
@@ -255,25 +259,6 @@ DECLARE
     tbl   text := 'total_minute';
     kept  interval;
 BEGIN
-    IF $3 IS NULL OR $3 < interval '1 minute' OR $3 > interval '1 day'
-       OR extract(epoch FROM $3)::numeric % 60 <> 0 THEN
-        RAISE EXCEPTION 'anomalies: step must be whole minutes from 1 minute to 1 day, got %', $3
-              USING ERRCODE = 'invalid_parameter_value',
-                    HINT = 'use a step such as interval ''1 minute'', ''5 minutes'' or ''1 hour''';
-    END IF;
-    IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
-        RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
-    END IF;
-    IF $2 - $1 > interval '31 days' THEN
-        RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
-    END IF;
-    IF $4 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {{schema}}.series s WHERE s.metric = $4) THEN
-        RAISE EXCEPTION 'anomalies: no metric named "%" has been counted', $4
-              USING ERRCODE = 'undefined_object',
-                    HINT = 'list the counted metrics with SELECT DISTINCT metric FROM ' || '{{schema}}' || '.hourly';
-    END IF;
     lo := date_bin($3, $1, origin);
     ext := lo - 63 * $3;
     SELECT r.retention INTO kept FROM {{schema}}.resolutions r WHERE r.name = 'minute';
@@ -295,16 +280,17 @@ BEGIN
         SELECT a.* FROM {{schema}}.anomaly_baselines a WHERE $5 IS NULL OR a.metric = $5
     ), pieces AS (
         -- Each bucket's parts in UTC hours: their 1-based slots (hour of the week, of the day) in each time zone
-        -- the baselines use, and their minutes. A bucket of at most an hour inside an hour has one part.
+        -- the baselines use, and their minutes. A part's slot is that of its UTC hour, as in the refresh (the local
+        -- hour in which the UTC hour starts): in zones whose offset is not whole hours the two agree. A bucket of at most an hour inside an hour has one part.
         SELECT z.time_zone, b.t, b.complete,
-               array_agg((extract(isodow FROM x.at AT TIME ZONE z.time_zone)::int - 1) * 24
-                         + extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sw,
-               array_agg(extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sd,
+               array_agg((extract(isodow FROM x.h AT TIME ZONE z.time_zone)::int - 1) * 24
+                         + extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sw,
+               array_agg(extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sd,
                array_agg(x.mins) AS mins
           FROM (SELECT DISTINCT m.time_zone FROM models m) z
           CROSS JOIN buckets b
           CROSS JOIN LATERAL (
-                SELECT greatest(p.h, b.t) AS at,
+                SELECT p.h,
                        extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
                   FROM generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'),
                                        b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)) x
@@ -375,6 +361,126 @@ BEGIN
     USING ext, lo, $2, $3, $4, gaps;
 END
 $fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.anomalies_live(timestamptz, timestamptz, interval, text) FROM PUBLIC;
+
+-- The judged minutes: the exporter judges each newly complete minute of every metric once (judge_anomalies, every
+-- anomalies::refresh_interval) and keeps the anomalous ones here, for a day; anomalies() per minute reads them
+-- instead of judging again (the runs need the 63 minutes before each judged one: judging an hour of 1,000 metrics
+-- takes about a second, reading it a few milliseconds). judged_range is what they cover: [since, until), all
+-- metrics; a refresh that changes the baselines empties both.
+CREATE TABLE {{schema}}.anomaly_judged (
+    "time"   timestamptz      NOT NULL,
+    metric   text             NOT NULL,
+    value    double precision NOT NULL,
+    expected double precision NOT NULL,
+    lower    double precision NOT NULL,
+    upper    double precision NOT NULL,
+    score    double precision NOT NULL,
+    kind     text             NOT NULL,
+    PRIMARY KEY ("time", metric)
+);
+CREATE TABLE {{schema}}.anomaly_judged_range (
+    id    boolean PRIMARY KEY DEFAULT true CHECK (id),
+    since timestamptz,
+    until timestamptz
+);
+INSERT INTO {{schema}}.anomaly_judged_range (id) VALUES (true);
+
+-- judge_anomalies(as_of): judges the complete minutes (before the watermark) not judged yet, at most the 2 hours
+-- before as_of, stores the anomalous ones, forgets those older than a day, and returns how many it stored.
+CREATE FUNCTION {{schema}}.judge_anomalies(as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '32MB'
+AS $fn$
+DECLARE
+    origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    r  record;
+    lo timestamptz := date_bin(interval '1 minute', as_of - interval '2 hours', origin);
+    hi timestamptz := date_bin(interval '1 minute', least({{schema}}.watermark(), as_of), origin);
+    n  integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('pgrollup-anomaly-refresh:' || '{{schema}}', 0));
+    SELECT j.since, j.until INTO r FROM {{schema}}.anomaly_judged_range j;
+    IF r.until IS NOT NULL AND r.until >= lo AND r.until <= hi THEN
+        lo := r.until;
+    ELSE
+        DELETE FROM {{schema}}.anomaly_judged;
+        r.since := NULL;
+    END IF;
+    IF hi <= lo THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO {{schema}}.anomaly_judged ("time", metric, value, expected, lower, upper, score, kind)
+    SELECT a.* FROM {{schema}}.anomalies_live(lo, hi, interval '1 minute', NULL) a;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM {{schema}}.anomaly_judged j WHERE j."time" < as_of - interval '1 day';
+    UPDATE {{schema}}.anomaly_judged_range
+       SET since = greatest(coalesce(r.since, lo), date_bin(interval '1 minute', as_of - interval '1 day', origin)), until = hi;
+    RETURN n;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.judge_anomalies(timestamptz) FROM PUBLIC;
+
+-- anomalies(since, until, step, metric_name): see anomalies_live. Per minute, from a since inside the judged range,
+-- it reads the judged minutes and judges only those after it (none when the exporter is keeping up); otherwise it
+-- judges the whole range.
+CREATE FUNCTION {{schema}}.anomalies(
+    since  timestamptz,
+    until  timestamptz,
+    step   interval DEFAULT interval '1 minute',
+    metric_name text DEFAULT NULL
+) RETURNS TABLE ("time" timestamptz, metric text, value double precision, expected double precision,
+                 lower double precision, upper double precision, score double precision, kind text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '32MB'
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    r  record;
+    lo timestamptz;
+BEGIN
+    IF $3 IS NULL OR $3 < interval '1 minute' OR $3 > interval '1 day'
+       OR extract(epoch FROM $3)::numeric % 60 <> 0 THEN
+        RAISE EXCEPTION 'anomalies: step must be whole minutes from 1 minute to 1 day, got %', $3
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'use a step such as interval ''1 minute'', ''5 minutes'' or ''1 hour''';
+    END IF;
+    IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
+        RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
+    END IF;
+    IF $2 - $1 > interval '31 days' THEN
+        RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
+    END IF;
+    IF $4 IS NOT NULL THEN
+        -- undefined_object with the closest counted names (migration 006), as series() raises it.
+        PERFORM {{schema}}.require_metric('anomalies', $4);
+    END IF;
+    lo := date_bin($3, $1, origin);
+    SELECT j.since, j.until INTO r FROM {{schema}}.anomaly_judged_range j;
+    IF $3 = interval '1 minute' AND r.until IS NOT NULL AND lo >= r.since AND lo < r.until THEN
+        RETURN QUERY
+        SELECT j."time", j.metric, j.value, j.expected, j.lower, j.upper, j.score, j.kind
+          FROM {{schema}}.anomaly_judged j
+         WHERE j."time" >= lo AND j."time" < r.until AND j."time" + interval '1 minute' <= $2
+           AND ($4 IS NULL OR j.metric = $4)
+         ORDER BY j."time", j.metric;
+        -- The complete minutes after the judged ones (the exporter judges them within its interval).
+        IF $2 - r.until >= interval '1 minute' AND {{schema}}.watermark() - r.until >= interval '1 minute' THEN
+            RETURN QUERY SELECT * FROM {{schema}}.anomalies_live(r.until, $2, $3, $4);
+        END IF;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM {{schema}}.anomalies_live($1, $2, $3, $4);
+END
+$fn$;
 REVOKE EXECUTE ON FUNCTION {{schema}}.anomalies(timestamptz, timestamptz, interval, text) FROM PUBLIC;
 
 -- anomalies_now: the metrics whose latest complete minute is anomalous, with the start of the run of anomalous
@@ -412,7 +518,7 @@ BEGIN
                 AND a.grantee <> 0 AND a.grantee <> c.relowner
     LOOP
         EXECUTE format('GRANT SELECT, UPDATE ON {{schema}}.anomaly_settings TO %s', g.role);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) TO %s', g.role);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz), {{schema}}.judge_anomalies(timestamptz) TO %s', g.role);
     END LOOP;
     FOR g IN SELECT DISTINCT a.grantee::regrole::text AS role
                FROM pg_proc p, aclexplode(p.proacl) a
