@@ -53,7 +53,7 @@ func evalSpecs(evalFrom int, seed uint64) []anomalyeval.Spec {
 // recall, F1, recall of drops to zero at >= 5 expected per minute, false alarms per metric-week on clean
 // metrics, and median delays. One iteration is the whole evaluation: run with -benchtime 1x.
 func BenchmarkAnomalyEvaluation(b *testing.B) {
-	te := startExporter(b, nil)
+	te := startAnomalyExporter(b) // its loop would refresh the baselines as of now, in the middle of the replay
 	ctx := context.Background()
 	_, err := schema.Migrate(ctx, te.pool, te.sc.Name)
 	require.NoError(b, err)

@@ -225,10 +225,10 @@ END
 $fn$;
 REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FROM PUBLIC;
 
--- anomalies_live(since, until, step, metric_name) judges the range now (anomalies() below validates the arguments
--- and reads what the exporter already judged). anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
--- README), of every judged metric or only of metric_name (the parameter cannot be called metric: that is an
--- output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
+-- anomalies_live(since, until, step, metric_name) judges the range now; anomalies() below validates the arguments
+-- and reads what the exporter judged already. Both return one row per anomalous complete bucket of each metric's
+-- total (see the README), of every judged metric or only of metric_name (the parameter cannot be called metric:
+-- that is an output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
 -- end of runs of 2, 4, 8, 16, 32 and 64 buckets (summed values against summed expectations): a drop to zero at 5 per
 -- bucket is e^-10 over two buckets although a single 0 at 5 is not rare. A bucket is flagged when, for one of
 -- these windows,
