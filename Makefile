@@ -14,7 +14,7 @@ BENCHTIME ?= 1s
 
 TOOLS := $(BIN)/mdatagen $(BIN)/builder $(BIN)/staticcheck
 
-.PHONY: test bench fuzz lint build tools generate clean collector demo web chromium
+.PHONY: test bench fuzz lint build commands tools generate clean collector demo demo-stop web chromium
 
 $(BIN)/mdatagen: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/mdatagen go.opentelemetry.io/collector/cmd/mdatagen
@@ -27,9 +27,14 @@ $(BIN)/benchstat: tools/go.mod tools/go.sum
 
 tools: $(TOOLS)
 
-## build: compile every package and example.
-build:
+## build: compile every package and example, and build the commands into bin/.
+build: commands
 	$(GO) build $(PKGS)
+
+## commands: bin/trackchart (terminal charts), bin/trackctl (the schema owner's tool) and
+## bin/trackwatch (posts anomalies to a webhook).
+commands:
+	$(GO) build -o $(BIN)/ ./cmd/trackchart ./cmd/trackctl ./cmd/trackwatch
 
 ## collector: bin/otelcol-track, the collector distribution. ocb (bin/builder, pinned in
 ## tools/go.mod) generates otelcol-track/ from builder-config.yaml (not committed: it is

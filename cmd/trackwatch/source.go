@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// anomaliesNow reads what is anomalous now from schema.anomalies_now (migration 007 of the pgrollup
+// exporter), optionally only for one metric. A NULL in a numeric column reads as NaN.
+func anomaliesNow(ctx context.Context, pool *pgxpool.Pool, schema, metric string) ([]Anomaly, error) {
+	sql := `SELECT time, metric, value, coalesce(expected, 'NaN'), coalesce(lower, 'NaN'), coalesce(upper, 'NaN'),
+	               coalesce(score, 'NaN'), kind
+	          FROM ` + schema + `.anomalies_now
+	         WHERE $1::text IS NULL OR metric = $1
+	         ORDER BY metric, kind, time`
+	var m *string
+	if metric != "" {
+		m = &metric
+	}
+	rows, err := pool.Query(ctx, sql, m)
+	if err != nil {
+		return nil, fmt.Errorf("querying %s.anomalies_now: %w", schema, err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Anomaly, error) {
+		var a Anomaly
+		err := r.Scan(&a.Time, &a.Metric, &a.Value, &a.Expected, &a.Lower, &a.Upper, &a.Score, &a.Kind)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s.anomalies_now: %w", schema, err)
+	}
+	return got, nil
+}
