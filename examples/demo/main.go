@@ -602,7 +602,7 @@ func (d *demo) checkReadme(ctx context.Context) error {
 			fmt.Printf("    FAILED  %-9s %s\n            names what the demo did not store: %s\n", "", q.title, strings.Join(unknown, ", "))
 			failed = append(failed, fmt.Sprintf("query %d (%s)", i+1, q.title))
 		default:
-			fmt.Printf("    ok %6d rows  %s\n", n, q.title)
+			fmt.Printf("    ok %6d %-4s  %s\n", n, map[bool]string{true: "row", false: "rows"}[n == 1], q.title)
 		}
 	}
 	if len(failed) > 0 {
