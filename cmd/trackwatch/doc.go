@@ -5,15 +5,20 @@
 // The JSON has a "text" field, so a Slack incoming webhook (or Mattermost's, Rocket.Chat's, or
 // Discord's /slack endpoint) shows it as a message as it is; the other fields are for programs:
 //
-//	{"text": ":rotating_light: *new-signup*: drop at 2026-11-30 02:31 UTC: 0 where 31 was expected (normal 18 to 45, score 9.2)",
+//	{"text": ":rotating_light: *new-signup*: drop since 2026-11-30 02:31 UTC: 0 where 31 was expected (normal 18 to 45, score 9.2)",
 //	 "event": "started", "metric": "new-signup", "kind": "drop", "since": "2026-11-30T02:31:00Z",
-//	 "latest": {"time": ..., "metric": ..., "value": 0, "expected": 31, "lower": 18, "upper": 45, "score": 9.2, "kind": "drop"},
+//	 "latest": {"time": "2026-11-30T02:33:00Z", "metric": "new-signup", "value": 0, "expected": 31, "lower": 18,
+//	            "upper": 45, "score": 9.2, "kind": "drop", "started": "2026-11-30T02:31:00Z", "baseline": "weekly"},
 //	 "worst": {...}}
 //
-// The "ended" message adds "until", the start of the last anomalous bucket. A number the view
-// leaves NULL is null.
+// "latest" and "worst" are rows of the view (the latest anomalous bucket seen, and the one with the
+// highest score); "since" is the start of the run of anomalous minutes the view reports. The
+// "ended" message adds "until", the start of the last anomalous bucket seen. A number the view
+// leaves NULL is null. A young metric (baseline "recent") says so in the text.
 //
 // Rules:
+//   - The view lists the metrics whose latest complete minute is anomalous (see "Anomalies" in the
+//     pgrollup README for the model and the score).
 //   - An anomaly is a (metric, kind) pair: a drop and a spike of one metric are two anomalies.
 //   - It starts at the first poll that returns it, and ends once the polls have not returned it for
 //     -end-after (2m), so that one normal bucket inside a long anomaly does not end and restart it.

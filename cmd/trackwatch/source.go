@@ -9,10 +9,12 @@ import (
 )
 
 // anomaliesNow reads what is anomalous now from schema.anomalies_now (migration 007 of the pgrollup
-// exporter), optionally only for one metric. A NULL in a numeric column reads as NaN.
+// exporter: the metrics whose latest complete minute is anomalous, with the start of the run it
+// ends and the kind of baseline), optionally only for one metric. A NULL in a numeric column reads
+// as NaN.
 func anomaliesNow(ctx context.Context, pool *pgxpool.Pool, schema, metric string) ([]Anomaly, error) {
 	sql := `SELECT time, metric, value, coalesce(expected, 'NaN'), coalesce(lower, 'NaN'), coalesce(upper, 'NaN'),
-	               coalesce(score, 'NaN'), kind
+	               coalesce(score, 'NaN'), kind, coalesce(started, time), coalesce(baseline, '')
 	          FROM ` + schema + `.anomalies_now
 	         WHERE $1::text IS NULL OR metric = $1
 	         ORDER BY metric, kind, time`
@@ -26,7 +28,7 @@ func anomaliesNow(ctx context.Context, pool *pgxpool.Pool, schema, metric string
 	}
 	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Anomaly, error) {
 		var a Anomaly
-		err := r.Scan(&a.Time, &a.Metric, &a.Value, &a.Expected, &a.Lower, &a.Upper, &a.Score, &a.Kind)
+		err := r.Scan(&a.Time, &a.Metric, &a.Value, &a.Expected, &a.Lower, &a.Upper, &a.Score, &a.Kind, &a.Started, &a.Baseline)
 		return a, err
 	})
 	if err != nil {

@@ -31,6 +31,12 @@ type Anomaly struct {
 	Score float64
 	// Kind is "drop" or "spike".
 	Kind string
+	// Started is the first bucket of the run of anomalous buckets of this kind that Time ends; zero
+	// when the source does not say.
+	Started time.Time
+	// Baseline is the kind of baseline that judged it: "weekly", "daily" or "recent" (a young
+	// metric); empty when the source does not say.
+	Baseline string
 }
 
 // key identifies an anomaly that lasts: one per metric and kind.
@@ -66,7 +72,8 @@ type Message struct {
 	Event  Event  `json:"event"`
 	Metric string `json:"metric"`
 	Kind   string `json:"kind"`
-	// Since is the start of the first anomalous bucket seen; Until, on "ended", the start of the last.
+	// Since is the start of the run of anomalous buckets (the view's "started", else the first
+	// anomalous bucket seen); Until, on "ended", the start of the last one seen.
 	Since time.Time  `json:"since"`
 	Until *time.Time `json:"until,omitempty"`
 	// Latest is the latest anomalous bucket seen; Worst the one with the highest score.
@@ -154,6 +161,22 @@ func (w *watcher) step(ctx context.Context, now time.Time, rows []Anomaly) (chan
 	return changed, errors.Join(errs...)
 }
 
+// since is the start of o's run: the earliest "started" the view gave, else the first bucket seen.
+func (o *open) since() time.Time {
+	if !o.First.Started.IsZero() && o.First.Started.Before(o.First.Time) {
+		return o.First.Started
+	}
+	return o.First.Time
+}
+
+// baselineNote says, for a young metric, that its baseline is only its recent level.
+func baselineNote(b string) string {
+	if b == "recent" {
+		return "; a young metric, judged against its last day only"
+	}
+	return ""
+}
+
 // add folds one anomalous bucket into o.
 func (o *open) add(a Anomaly) {
 	if o.First.Metric == "" || a.Time.Before(o.First.Time) {
@@ -176,13 +199,13 @@ func sortedKeys[V any](m map[key]V) []key {
 
 // message builds the message of event for o.
 func (w *watcher) message(e Event, o *open) Message {
-	m := Message{Event: e, Metric: o.First.Metric, Kind: o.First.Kind, Since: o.First.Time, Latest: o.Last, Worst: o.Worst}
+	m := Message{Event: e, Metric: o.First.Metric, Kind: o.First.Kind, Since: o.since(), Latest: o.Last, Worst: o.Worst}
 	name := "*" + slackEscape(m.Metric) + "*"
 	switch e {
 	case Started:
-		m.Text = fmt.Sprintf(":rotating_light: %s: %s at %s: %s where %s was expected (normal %s to %s, score %s)",
+		m.Text = fmt.Sprintf(":rotating_light: %s: %s since %s: %s where %s was expected (normal %s to %s, score %s%s)",
 			name, slackEscape(m.Kind), w.clock(m.Since), num(o.Last.Value), num(o.Last.Expected),
-			num(o.Last.Lower), num(o.Last.Upper), num(o.Worst.Score))
+			num(o.Last.Lower), num(o.Last.Upper), num(o.Worst.Score), baselineNote(o.Last.Baseline))
 	case Ended:
 		until := o.Last.Time
 		m.Until = &until
@@ -220,14 +243,16 @@ func slackEscape(s string) string {
 
 // anomalyJSON is Anomaly as JSON: a NaN or an infinity (no baseline) is null, which JSON can hold.
 type anomalyJSON struct {
-	Time     time.Time `json:"time"`
-	Metric   string    `json:"metric"`
-	Value    *float64  `json:"value"`
-	Expected *float64  `json:"expected"`
-	Lower    *float64  `json:"lower"`
-	Upper    *float64  `json:"upper"`
-	Score    *float64  `json:"score"`
-	Kind     string    `json:"kind"`
+	Time     time.Time  `json:"time"`
+	Metric   string     `json:"metric"`
+	Value    *float64   `json:"value"`
+	Expected *float64   `json:"expected"`
+	Lower    *float64   `json:"lower"`
+	Upper    *float64   `json:"upper"`
+	Score    *float64   `json:"score"`
+	Kind     string     `json:"kind"`
+	Started  *time.Time `json:"started,omitempty"`
+	Baseline string     `json:"baseline,omitempty"`
 }
 
 // MarshalJSON writes a as an object whose non-finite numbers are null.
@@ -238,8 +263,12 @@ func (a Anomaly) MarshalJSON() ([]byte, error) {
 		}
 		return &v
 	}
+	var started *time.Time
+	if !a.Started.IsZero() {
+		started = &a.Started
+	}
 	return json.Marshal(anomalyJSON{a.Time, a.Metric, finite(a.Value), finite(a.Expected), finite(a.Lower),
-		finite(a.Upper), finite(a.Score), a.Kind})
+		finite(a.Upper), finite(a.Score), a.Kind, started, a.Baseline})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, null as NaN.
@@ -254,6 +283,10 @@ func (a *Anomaly) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*a = Anomaly{j.Time, j.Metric, val(j.Value), val(j.Expected), val(j.Lower), val(j.Upper), val(j.Score), j.Kind}
+	*a = Anomaly{j.Time, j.Metric, val(j.Value), val(j.Expected), val(j.Lower), val(j.Upper), val(j.Score), j.Kind,
+		time.Time{}, j.Baseline}
+	if j.Started != nil {
+		a.Started = *j.Started
+	}
 	return nil
 }

@@ -168,6 +168,9 @@ func TestMessagesCarrySlackTextAndTheBuckets(t *testing.T) {
 	h := newHookServer(t)
 	w := newWatcher(testHook(t, h.URL, time.Second), time.Minute, time.UTC, t.Logf)
 	first, worst, last := anomaly("new-signup", "drop", 0, 3, 30), anomaly("new-signup", "drop", 1, 0, 31), anomaly("new-signup", "drop", 2, 2, 29)
+	// The view says the run started 3 minutes before the watcher first saw it, judged by a young
+	// metric's baseline.
+	first.Started, first.Baseline, last.Baseline = t0.Add(-3*time.Minute), "recent", "recent"
 	ctx := context.Background()
 	_, err := w.step(ctx, t0, []Anomaly{first})
 	require.NoError(t, err)
@@ -180,19 +183,21 @@ func TestMessagesCarrySlackTextAndTheBuckets(t *testing.T) {
 	require.Len(t, msgs, 2)
 	start, end := msgs[0], msgs[1]
 	assert.Equal(t, Started, start.Event)
-	assert.Equal(t, first.Time, start.Since.UTC())
+	assert.Equal(t, first.Started, start.Since.UTC(), "since the start of the run the view names")
 	assert.Nil(t, start.Until)
 	assert.Contains(t, start.Text, "*new-signup*")
-	assert.Contains(t, start.Text, "drop at 2026-11-30 02:00 UTC")
+	assert.Contains(t, start.Text, "drop since 2026-11-30 01:57 UTC")
 	assert.Contains(t, start.Text, "3 where 30 was expected")
+	assert.Contains(t, start.Text, "young metric")
+	assert.Equal(t, "recent", start.Latest.Baseline)
 
 	assert.Equal(t, Ended, end.Event)
-	assert.Equal(t, first.Time, end.Since.UTC())
+	assert.Equal(t, first.Started, end.Since.UTC())
 	require.NotNil(t, end.Until)
 	assert.Equal(t, last.Time, end.Until.UTC(), "until is the latest anomalous bucket")
 	assert.Equal(t, worst.Time, end.Worst.Time.UTC(), "worst is the highest score")
 	assert.Equal(t, last.Time, end.Latest.Time.UTC())
-	assert.Contains(t, end.Text, "from 2026-11-30 02:00 UTC to 2026-11-30 02:02 UTC")
+	assert.Contains(t, end.Text, "from 2026-11-30 01:57 UTC to 2026-11-30 02:02 UTC")
 	for _, raw := range h.raw {
 		assert.IsType(t, "", raw["text"], "Slack reads a string text field")
 	}
