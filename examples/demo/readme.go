@@ -100,6 +100,8 @@ var (
 	metricRefs = []*regexp.Regexp{
 		regexp.MustCompile(`series\(\s*'([^']*)'`),
 		regexp.MustCompile(`\bmetric\s*=\s*'([^']*)'`),
+		// anomalies(since, until, step, 'metric'): the literal right after a comma before the ")".
+		regexp.MustCompile(`(?s)anomalies\(.*?,\s*'([^']*)'\s*\)`),
 	}
 	eventRefs = []*regexp.Regexp{
 		regexp.MustCompile(`\bname\s*=\s*'([^']*)'`),
