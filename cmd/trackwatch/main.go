@@ -151,7 +151,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.metric != "" {
 		what = "metric " + c.metric
 	}
-	logf("watching %s.anomalies_now (%s) every %s, posting to %s", c.schema, what, c.interval, redactURL(c.webhook))
+	every := "every " + c.interval.String()
+	if c.once {
+		every = "once"
+	}
+	logf("watching %s.anomalies_now (%s) %s, posting to %s", c.schema, what, every, redactURL(c.webhook))
 
 	poll := func() error {
 		qctx, cancel := context.WithTimeout(ctx, c.timeout)
