@@ -58,6 +58,50 @@ type Config struct {
 	MaxConns int32 `mapstructure:"max_conns"`
 	// Cumulative says how cumulative monotonic sums are counted (key `cumulative`).
 	Cumulative CumulativeConfig `mapstructure:"cumulative"`
+	// Completeness says what the collector records of its own liveness and of the sources it hears
+	// from, from which the series function tells complete buckets from those whose counts may still
+	// arrive (key `completeness`; see the README's "Completeness").
+	Completeness CompletenessConfig `mapstructure:"completeness"`
+}
+
+// CompletenessConfig holds the settings of the liveness records (see the README's "Completeness").
+type CompletenessConfig struct {
+	// Lateness is the longest a sender takes to deliver a point after its timestamp (its export
+	// interval plus the transport's slack), recorded with the collector's liveness: the counts up to
+	// (last flush - lateness) have arrived. Default 15s: the track library's export interval (10s)
+	// plus 5s for the sampler, the queue and flush_interval. At least 1s.
+	Lateness time.Duration `mapstructure:"lateness"`
+	// LivenessInterval is how often the collector records that it is alive when it has nothing to
+	// flush (a flush records it too). Default 10s; at most half of stale_after.
+	LivenessInterval time.Duration `mapstructure:"liveness_interval"`
+	// StaleAfter is how long after its last record a collector counts as stopped: its span of
+	// liveness ends there, it no longer holds the watermark back, and a time no live collector
+	// covered is a gap. Default 1m.
+	StaleAfter time.Duration `mapstructure:"stale_after"`
+	// SourceResolution bounds the writes of the sources' last_seen: a source's row is written when
+	// it was last written more than this long ago (so last_seen lags by at most this plus
+	// liveness_interval). Default 30s; at least 1s.
+	SourceResolution time.Duration `mapstructure:"source_resolution"`
+}
+
+func (c CompletenessConfig) validate() []error {
+	var errs []error
+	if c.Lateness < time.Second {
+		errs = append(errs, fmt.Errorf("completeness::lateness: must be at least 1s, got %s", c.Lateness))
+	}
+	if c.LivenessInterval <= 0 {
+		errs = append(errs, fmt.Errorf("completeness::liveness_interval: must be positive, got %s", c.LivenessInterval))
+	} else if 2*c.LivenessInterval > c.StaleAfter {
+		errs = append(errs, fmt.Errorf("completeness::liveness_interval: %s must be at most half of completeness::stale_after (%s), "+
+			"or an idle collector would count as stopped", c.LivenessInterval, c.StaleAfter))
+	}
+	if c.StaleAfter <= 0 {
+		errs = append(errs, fmt.Errorf("completeness::stale_after: must be positive, got %s", c.StaleAfter))
+	}
+	if c.SourceResolution < time.Second {
+		errs = append(errs, fmt.Errorf("completeness::source_resolution: must be at least 1s, got %s", c.SourceResolution))
+	}
+	return errs
 }
 
 // Values of cumulative::initial_value.
@@ -189,6 +233,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Cumulative.validate()...)
+	errs = append(errs, c.Completeness.validate()...)
 	if c.QueueConfig.HasValue() && c.QueueConfig.Get().Batch.HasValue() {
 		errs = append(errs, errors.New("sending_queue::batch: must not be set: pgrollup de-duplicates each pushed request "+
 			"by its own key and groups concurrent pushes into one transaction itself; a batcher merging requests would make "+

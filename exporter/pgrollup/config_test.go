@@ -41,6 +41,8 @@ func TestConfigDefaults(t *testing.T) {
 	assert.True(t, cfg.MigrateOnStart)
 	assert.Equal(t, 6*time.Hour, cfg.DedupWindow)
 	assert.Equal(t, CumulativeConfig{InitialValue: "auto", InitialValueWindow: time.Hour, MaxStaleness: 24 * time.Hour}, cfg.Cumulative)
+	assert.Equal(t, CompletenessConfig{Lateness: 15 * time.Second, LivenessInterval: 10 * time.Second,
+		StaleAfter: time.Minute, SourceResolution: 30 * time.Second}, cfg.Completeness)
 	require.True(t, cfg.QueueConfig.HasValue())
 	assert.False(t, cfg.QueueConfig.Get().Batch.HasValue(), "the default queue must not merge requests")
 	assert.True(t, cfg.BackOffConfig.Enabled)
@@ -67,6 +69,8 @@ func TestConfigFull(t *testing.T) {
 	assert.Equal(t, 12*time.Hour, cfg.DedupWindow)
 	assert.Equal(t, int32(8), cfg.MaxConns)
 	assert.Equal(t, CumulativeConfig{InitialValue: "drop", InitialValueWindow: 10 * time.Minute, MaxStaleness: 48 * time.Hour}, cfg.Cumulative)
+	assert.Equal(t, CompletenessConfig{Lateness: 20 * time.Second, LivenessInterval: 5 * time.Second,
+		StaleAfter: 2 * time.Minute, SourceResolution: time.Minute}, cfg.Completeness)
 	assert.Equal(t, 10*time.Second, cfg.TimeoutConfig.Timeout)
 	q := cfg.QueueConfig.Get()
 	assert.Equal(t, 20, q.NumConsumers)
@@ -92,6 +96,11 @@ func TestConfigInvalid(t *testing.T) {
 		{"zero_events", "retention::events: must be positive"},
 		{"short_events", "retention::events: 12h0m0s is shorter than one day"},
 		{"bad_initial_value", `cumulative::initial_value: "first" must be auto, keep or drop`},
+		{"short_lateness", "completeness::lateness: must be at least 1s, got 500ms"},
+		{"slow_liveness", "completeness::liveness_interval: 40s must be at most half of completeness::stale_after (1m0s)"},
+		{"zero_liveness", "completeness::liveness_interval: must be positive"},
+		{"zero_stale_after", "completeness::stale_after: must be positive"},
+		{"short_source_resolution", "completeness::source_resolution: must be at least 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -60,6 +61,8 @@ type rollupExporter struct {
 	stage []byte
 	// cumGroups is the flusher's scratch for the points of cumulative sums.
 	cumGroups streamGroups
+	// live holds the liveness records waiting for the next write (see liveness.go).
+	live *liveness
 	// partitions holds the Unix days whose events partition is known to exist; used by the
 	// flusher goroutine only.
 	partitions map[int64]bool
@@ -96,6 +99,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		now:        time.Now,
 		schema:     schema.Quote(cfg.Schema),
 		ids:        newSeriesCache(),
+		live:       newLiveness(cfg.Completeness, set.TelemetrySettings),
 		metricOf:   make(map[int64]string),
 		partitions: make(map[int64]bool),
 		readyCh:    make(chan struct{}),
@@ -181,6 +185,12 @@ func (e *rollupExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	if err := e.awaitReady(ctx); err != nil {
 		return err
 	}
+	rms := md.ResourceMetrics()
+	e.live.note(e.now(), func(yield func(pcommon.Resource)) {
+		for i := range rms.Len() {
+			yield(rms.At(i).Resource())
+		}
+	})
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parse(md, e.now(), e.cfg.Retention.longest())
 	rep := p.rep
@@ -245,12 +255,24 @@ func signal(c chan struct{}) {
 }
 
 // flusher waits for a first pending item, lets others join for up to flush_interval (or until the
-// batch is full), then writes them all in one transaction and wakes their pushes.
+// batch is full), then writes them all in one transaction and wakes their pushes. While it waits,
+// it records the collector's liveness once connected and then every
+// completeness::liveness_interval that nothing was flushed.
 func (e *rollupExporter) flusher() {
 	defer e.wg.Done()
+	ticker := time.NewTicker(e.cfg.Completeness.LivenessInterval)
+	defer ticker.Stop()
+	ready := e.readyCh
 	for {
 		select {
 		case <-e.kick:
+		case <-ready:
+			ready = nil
+			e.idleLiveness()
+			continue
+		case <-ticker.C:
+			e.idleLiveness()
+			continue
 		case <-e.stop:
 			e.flushPending()
 			return
@@ -300,6 +322,16 @@ func (e *rollupExporter) flushPending() {
 	cancel()
 	for _, it := range items {
 		close(it.done)
+	}
+}
+
+// idleLiveness writes the liveness records when nothing was flushed for liveness_interval; a
+// failure is logged (the next flush or tick tries again).
+func (e *rollupExporter) idleLiveness() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.TimeoutConfig.Timeout, 30*time.Second))
+	defer cancel()
+	if err := e.writeLiveness(ctx); err != nil {
+		e.logger.Warn("recording the collector's liveness failed", zap.Error(err))
 	}
 }
 

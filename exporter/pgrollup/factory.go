@@ -54,6 +54,12 @@ func createDefaultConfig() component.Config {
 			MaxStaleness:       24 * time.Hour,
 		},
 		Retention: retention,
+		Completeness: CompletenessConfig{
+			Lateness:         15 * time.Second,
+			LivenessInterval: 10 * time.Second,
+			StaleAfter:       time.Minute,
+			SourceResolution: 30 * time.Second,
+		},
 	}
 }
 

@@ -71,11 +71,19 @@ func TestGrants(t *testing.T) {
 	assert.Equal(t, 1.0, v)
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM "+sc.Name+".events").Scan(&v))
 	assert.Equal(t, 3.0, v, "the 10-day-old event went with its partition")
+	for _, q := range []string{"SELECT count(*) FROM " + sc.Name + ".sources", "SELECT count(*) FROM " + sc.Name + ".ingestion",
+		"SELECT count(*) FROM " + sc.Name + ".incomplete_ranges(now() - interval '1 day', now())"} {
+		require.NoError(t, conn.QueryRow(ctx, q).Scan(&v), q)
+		assert.Positive(t, v, q)
+	}
+	var wm time.Time
+	require.NoError(t, conn.QueryRow(ctx, "SELECT "+sc.Name+".watermark()").Scan(&wm))
+	assert.WithinDuration(t, time.Now(), wm, time.Minute, "the writer's flushes moved the watermark")
 	for _, fn := range []string{"ensure_event_partitions('2020-01-01', '2020-01-02')", "drop_event_partitions(now())"} {
 		_, err := conn.Exec(ctx, "SELECT "+sc.Name+"."+fn)
 		require.ErrorContains(t, err, "permission denied", fn)
 	}
-	for _, table := range []string{"rollup_minute", "series", "item_keys", "cumulative_streams"} {
+	for _, table := range []string{"rollup_minute", "series", "item_keys", "cumulative_streams", "collector_spans", "source_seen"} {
 		_, err := conn.Exec(ctx, "SELECT 1 FROM "+sc.Name+"."+table+" LIMIT 1")
 		require.ErrorContains(t, err, "permission denied", table)
 	}

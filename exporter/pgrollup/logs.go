@@ -83,6 +83,12 @@ func (e *rollupExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err := e.awaitReady(ctx); err != nil {
 		return err
 	}
+	rls := ld.ResourceLogs()
+	e.live.note(e.now(), func(yield func(pcommon.Resource)) {
+		for i := range rls.Len() {
+			yield(rls.At(i).Resource())
+		}
+	})
 	p := e.parsers.Get().(*parser)
 	it, ref := p.parseLogs(ld, e.now(), e.cfg.Retention.longest(), e.cfg.Retention.Events.Duration())
 	rep := p.rep

@@ -299,14 +299,24 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		return err
 	}
 	var w written
+	b := &pgx.Batch{}
 	if len(fresh) > 0 {
-		if w, err = e.writeCounts(ctx, tx, items, fresh, repeated, merged, now); err != nil {
+		if w, err = e.writeCounts(ctx, tx, b, items, fresh, repeated, merged, now); err != nil {
 			return err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// The liveness records last: every collector takes its row locks in the same order.
+	src := e.live.take()
+	e.live.queue(b, &e.sqls, src)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		e.live.restore(src)
 		return err
 	}
+	if err := tx.Commit(ctx); err != nil {
+		e.live.restore(src)
+		return err
+	}
+	e.live.committed(time.Now(), src)
 	e.reportCommit(ctx, len(items), len(fresh), w)
 	return nil
 }
@@ -341,9 +351,10 @@ type written struct {
 }
 
 // writeCounts writes, in tx, what the fresh items count: their events, their cumulative streams'
-// state, then the rollup rows and totals of every resolution. merged holds the sums of all the
-// items; it is recomputed from the fresh ones when some were not fresh or repeated.
-func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, items []*item, fresh map[[16]byte]bool,
+// state, then queues to b the upserts of the rollup rows and totals of every resolution. merged
+// holds the sums of all the items; it is recomputed from the fresh ones when some were not fresh
+// or repeated.
+func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, b *pgx.Batch, items []*item, fresh map[[16]byte]bool,
 	repeated bool, merged map[idKey]float64, now time.Time) (written, error) {
 	var w written
 	var err error
@@ -362,7 +373,6 @@ func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, items []*it
 	if err := e.copyStage(ctx, tx, &w.res); err != nil {
 		return w, err
 	}
-	b := &pgx.Batch{}
 	w.cum.queueWrites(b, &e.sqls, now)
 	for i := range resolutions {
 		if len(w.res[i]) > 0 {
@@ -376,7 +386,7 @@ func (e *rollupExporter) writeCounts(ctx context.Context, tx pgx.Tx, items []*it
 			b.Queue(e.sqls.UpsertTotals[i], metrics, times, values)
 		}
 	}
-	return w, tx.SendBatch(ctx, b).Close()
+	return w, nil
 }
 
 // reportCommit counts a committed flush of n items, of which committed were fresh.

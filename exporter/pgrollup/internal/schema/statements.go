@@ -43,6 +43,9 @@ type Statements struct {
 	// EnsurePartitions creates the events partitions of the days $1 to $2; DropPartitions drops
 	// those wholly before $1 and returns their days.
 	EnsurePartitions, DropPartitions string
+	// RecordLiveness extends or starts the collector's span ($1 collector, $2 lateness, $3 gap);
+	// UpsertSources records sources seen ($1 services, $2 instances, $3 times).
+	RecordLiveness, UpsertSources string
 	// Lock, TryLock and Unlock take and release the session advisory lock named $1.
 	Lock, TryLock, Unlock string
 	// MigrationsTable creates the schema and its schema_migrations table; RecordMigration records
@@ -70,6 +73,8 @@ func New(schema string) Statements {
 		RecordRetention:  r("record_retention", nil),
 		EnsurePartitions: r("ensure_partitions", nil),
 		DropPartitions:   r("drop_partitions", nil),
+		RecordLiveness:   r("record_liveness", nil),
+		UpsertSources:    r("upsert_sources", nil),
 		Lock:             r("lock", nil),
 		TryLock:          r("try_lock", nil),
 		Unlock:           r("unlock", nil),

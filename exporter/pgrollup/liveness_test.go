@@ -1,0 +1,217 @@
+package pgrollup
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/trackhq/track/internal/pgtest"
+)
+
+// fastLiveness makes an exporter record its liveness every 50ms and count as stopped after 300ms.
+func fastLiveness(c *Config) {
+	c.Completeness.LivenessInterval = 50 * time.Millisecond
+	c.Completeness.StaleAfter = 300 * time.Millisecond
+	c.Completeness.Lateness = time.Second
+}
+
+// incompleteRange is one row of incomplete_ranges.
+type incompleteRange struct {
+	Since, Until time.Time
+	Reason       string
+}
+
+// incomplete returns incomplete_ranges(since, until) and the watermark read in the same statement
+// (the same snapshot and now()).
+func (te *testExporter) incomplete(t testing.TB, since, until time.Time) ([]incompleteRange, time.Time) {
+	t.Helper()
+	var w time.Time
+	rows, err := te.pool.Query(context.Background(),
+		"SELECT r.since, r.until, r.reason, "+te.schema+".watermark() FROM "+te.schema+".incomplete_ranges($1, $2) r", since, until)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []incompleteRange
+	for rows.Next() {
+		var r incompleteRange
+		require.NoError(t, rows.Scan(&r.Since, &r.Until, &r.Reason, &w))
+		out = append(out, r)
+	}
+	require.NoError(t, rows.Err())
+	return out, w
+}
+
+func (te *testExporter) watermark(t testing.TB) time.Time {
+	t.Helper()
+	var w time.Time
+	require.NoError(t, te.pool.QueryRow(context.Background(), "SELECT "+te.schema+".watermark()").Scan(&w))
+	return w
+}
+
+// span is one row of collector_spans.
+type span struct {
+	Since, Until time.Time
+}
+
+func (te *testExporter) spans(t testing.TB, collector string) []span {
+	t.Helper()
+	rows, err := te.pool.Query(context.Background(),
+		"SELECT since, until FROM "+te.schema+".collector_spans WHERE collector = $1 ORDER BY since", collector)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[span])
+	require.NoError(t, err)
+	return out
+}
+
+// assertWellFormed checks the properties every answer of incomplete_ranges has: non-empty ranges
+// inside [since, until), in time order, not overlapping, gaps before the one watermark range, which
+// (when present) ends at until and starts at the watermark or at since.
+func assertWellFormed(t *testing.T, got []incompleteRange, since, until, watermark time.Time) {
+	t.Helper()
+	for i, r := range got {
+		assert.True(t, r.Since.Before(r.Until), "range %d is empty: %+v", i, r)
+		assert.False(t, r.Since.Before(since), "range %d starts before since", i)
+		assert.False(t, r.Until.After(until), "range %d ends after until", i)
+		if i > 0 {
+			assert.False(t, r.Since.Before(got[i-1].Until), "range %d overlaps the one before", i)
+		}
+		if r.Reason == "watermark" {
+			assert.Equal(t, len(got)-1, i, "the watermark range is the last")
+			assert.True(t, r.Until.Equal(until), "watermark range ends at %s", r.Until)
+			assert.True(t, r.Since.Equal(watermark) || r.Since.Equal(since), "watermark range starts at %s", r.Since)
+		} else {
+			assert.Equal(t, "gap", r.Reason)
+			assert.False(t, r.Until.After(watermark), "a gap lies before the watermark")
+		}
+	}
+}
+
+// TestLivenessIdleCollector: a collector that receives nothing still extends its span on its timer,
+// and the watermark follows its last record less the lateness.
+func TestLivenessIdleCollector(t *testing.T) {
+	te := startExporter(t, nil, fastLiveness)
+	require.Eventually(t, func() bool {
+		s := te.spans(t, te.live.collector)
+		return len(s) == 1 && s[0].Until.Sub(s[0].Since) > 1500*time.Millisecond
+	}, 10*time.Second, 20*time.Millisecond, "the idle collector's span grows past its lateness")
+	s := te.spans(t, te.live.collector)[0]
+	// Other collectors' spans (none here) and the seeded history do not hold it back.
+	assert.WithinDuration(t, s.Until.Add(-time.Second), te.watermark(t), 200*time.Millisecond)
+	now := time.Now().Truncate(time.Microsecond) // Postgres' precision
+	got, w := te.incomplete(t, now.Add(-time.Hour), now)
+	assertWellFormed(t, got, now.Add(-time.Hour), now, w)
+	require.NotEmpty(t, got)
+	assert.Equal(t, "watermark", got[len(got)-1].Reason)
+	for _, r := range got[:len(got)-1] {
+		// The only gap: between the migration (the end of the seeded history) and the first record.
+		assert.True(t, r.Until.Equal(s.Since), "gap %+v ends where the collector's span starts", r)
+		assert.Less(t, r.Until.Sub(r.Since), 10*time.Second)
+	}
+}
+
+// TestLivenessCollectorStopped: a collector that stops leaves a gap from its last record less the
+// lateness to the first record of the collector that replaces it; the watermark is held back by a
+// live collector only.
+func TestLivenessCollectorStopped(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	first := startExporter(t, sc, fastLiveness)
+	require.Eventually(t, func() bool {
+		s := first.spans(t, first.live.collector)
+		return len(s) == 1 && s[0].Until.Sub(s[0].Since) > 1500*time.Millisecond
+	}, 10*time.Second, 20*time.Millisecond, "the first collector's span grows past its lateness")
+	require.NoError(t, first.shutdown(context.Background()))
+	stopped := first.spans(t, first.live.collector)[0].Until
+	time.Sleep(time.Second) // longer than stale_after: the pipeline was down
+
+	second := startExporter(t, sc, fastLiveness)
+	require.Eventually(t, func() bool { return len(second.spans(t, second.live.collector)) == 1 },
+		10*time.Second, 20*time.Millisecond)
+	restarted := second.spans(t, second.live.collector)[0].Since
+	require.Eventually(t, func() bool { return second.watermark(t).After(restarted) },
+		10*time.Second, 20*time.Millisecond, "the watermark follows the live collector, not the stopped one")
+
+	since, until := stopped.Add(-time.Minute), time.Now().Truncate(time.Microsecond)
+	got, w := second.incomplete(t, since, until)
+	assertWellFormed(t, got, since, until, w)
+	var gap *incompleteRange
+	for i := range got {
+		if got[i].Reason == "gap" && got[i].Until.Equal(restarted) {
+			gap = &got[i]
+		}
+	}
+	require.NotNil(t, gap, "a gap ends where the second collector started: %+v", got)
+	assert.True(t, gap.Since.Equal(stopped.Add(-time.Second)), "the gap starts at the last record less the lateness: %+v", gap)
+
+	// The ingestion view shows both collectors (one live), the gap and the watermark.
+	var live, stoppedN, gaps, marks int
+	rows, err := second.pool.Query(context.Background(), "SELECT kind, live, since, until FROM "+second.schema+".ingestion")
+	require.NoError(t, err)
+	for rows.Next() {
+		var kind string
+		var isLive bool
+		var s, u time.Time
+		require.NoError(t, rows.Scan(&kind, &isLive, &s, &u))
+		switch {
+		case kind == "collector" && isLive:
+			live++
+		case kind == "collector":
+			stoppedN++
+		case kind == "gap" && u.Equal(restarted):
+			gaps++
+		case kind == "watermark":
+			marks++
+			assert.True(t, isLive)
+		}
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []int{1, 1, 1, 1}, []int{live, stoppedN, gaps, marks})
+}
+
+// TestSourcesRecorded: every resource pushed is a source, also one without data points (a
+// heartbeat), and last_seen is written again only when it moved by more than source_resolution.
+func TestSourcesRecorded(t *testing.T) {
+	te := startExporter(t, nil, fastLiveness, func(c *Config) { c.Completeness.SourceResolution = time.Hour })
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-time.Minute)
+	te.push(t, pt{metric: "m", service: "busy", instance: "b-1", at: at, value: 1})
+	heartbeat := pmetric.NewMetrics()
+	res := heartbeat.ResourceMetrics().AppendEmpty().Resource().Attributes()
+	res.PutStr("service.name", "idle")
+	res.PutStr("service.instance.id", "i-\x00-1") // repaired, not refused
+	require.NoError(t, te.pushMetrics(ctx, heartbeat))
+	noInstance := pmetric.NewMetrics()
+	noInstance.ResourceMetrics().AppendEmpty().Resource().Attributes().PutStr("service.name", "bare")
+	require.NoError(t, te.pushMetrics(ctx, noInstance))
+
+	type src struct{ Service, Instance string }
+	read := func() map[src][2]time.Time {
+		rows, err := te.pool.Query(ctx, "SELECT service, instance, first_seen, last_seen FROM "+te.schema+".sources")
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[src][2]time.Time{}
+		for rows.Next() {
+			var s src
+			var f, l time.Time
+			require.NoError(t, rows.Scan(&s.Service, &s.Instance, &f, &l))
+			out[s] = [2]time.Time{f, l}
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}}
+	require.Eventually(t, func() bool { return len(read()) == len(want) }, 10*time.Second, 20*time.Millisecond)
+	before := read()
+	for _, s := range want {
+		require.Contains(t, before, s)
+		assert.False(t, before[s][1].Before(before[s][0]))
+	}
+	// Seen again within source_resolution: no write.
+	te.push(t, pt{metric: "m", service: "busy", instance: "b-1", at: at, value: 1})
+	require.NoError(t, te.pushMetrics(ctx, heartbeat))
+	time.Sleep(200 * time.Millisecond) // several liveness ticks
+	assert.Equal(t, before, read())
+}
