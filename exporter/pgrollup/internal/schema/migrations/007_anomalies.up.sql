@@ -1,0 +1,337 @@
+-- 007: anomalies. Each metric's own baseline (seasonal by local hour of week or of day, times its recent level),
+-- materialised in {{schema}}.anomaly_baselines by {{schema}}.refresh_anomaly_baselines (run by the exporter on a
+-- schedule, one collector at a time), and {{schema}}.anomalies, which judges the complete buckets of a range
+-- against it with a count distribution; {{schema}}.anomalies_now is what is anomalous now.
+--
+-- {{schema}} is replaced by the configured schema (default track) before the file runs.
+-- The model, the score and the rules are documented in exporter/pgrollup/README.md ("Anomalies").
+
+-- The time zone of the seasonal slots (hour of day, day of week), written by the exporter at start from its
+-- anomalies::time_zone. One row.
+CREATE TABLE {{schema}}.anomaly_settings (
+    id        boolean PRIMARY KEY DEFAULT true CHECK (id),
+    time_zone text    NOT NULL DEFAULT 'UTC'
+);
+INSERT INTO {{schema}}.anomaly_settings (id, time_zone) VALUES (true, 'UTC');
+
+-- One row per judged metric, replaced whole by each refresh.
+--   baseline:   'weekly' (>= 2 weeks of complete hours: 168 slots, local hour of the week),
+--               'daily' (>= 2 days: 24 slots, local hour of the day), 'recent' (>= 3 hours: 1 slot, the median
+--               of the last 24 hours). A metric with less history has no row and is not judged.
+--   rates:      the expected count per minute of each slot before the level (the median of the slot's hourly
+--               totals over up to 6 weeks, / 60), floored at 0.1 per hour; slot 0 is Monday 00:00-01:00 local.
+--   level:      the recent level: the median over the last 6 complete hours of (actual + 5) / (seasonal + 5),
+--               clamped to [0.5, 2]; 1 for 'recent'.
+--   dispersion: the negative binomial's 1/size (variance = mu + dispersion * mu^2): the squared robust
+--               coefficient of variation of the hourly totals around their slot's median beyond Poisson noise,
+--               at least 0.01 (weekly), 0.04 (daily), 0.1 (recent).
+--   hours:      the complete hours of history the baseline was computed from (at most 6 weeks).
+CREATE TABLE {{schema}}.anomaly_baselines (
+    metric      text               PRIMARY KEY,
+    baseline    text               NOT NULL CHECK (baseline IN ('weekly', 'daily', 'recent')),
+    rates       double precision[] NOT NULL,
+    level       double precision   NOT NULL,
+    dispersion  double precision   NOT NULL,
+    hours       integer            NOT NULL,
+    first_hour  timestamptz        NOT NULL,
+    time_zone   text               NOT NULL,
+    as_of       timestamptz        NOT NULL
+);
+
+-- count_surprise(k, mu, d): the Chernoff exponent, in nats, of observing k counts where mu are expected under a
+-- negative binomial with 1/size d (Poisson when d = 0): the tail probability P(X <= k) for k < mu, or P(X >= k)
+-- for k > mu, is at most exp(-count_surprise) (the bound is exact for k = 0: P(0) = exp(-mu) for Poisson). It is
+-- half the distribution's deviance. Plain arithmetic because PostgreSQL 15 has no lgamma().
+CREATE FUNCTION {{schema}}.count_surprise(k double precision, mu double precision, d double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $fn$
+SELECT CASE WHEN k > 0 THEN k * ln(k / mu) ELSE 0 END
+     - CASE WHEN d > 0 THEN (k + 1 / d) * ln((k + 1 / d) / (mu + 1 / d)) ELSE k - mu END
+$fn$;
+
+-- count_bound(mu, d, nats, upper): the count at which count_surprise reaches nats, below mu (upper false; 0 when
+-- even 0 is less surprising) or above it (upper true). Bisection to a relative 1e-9.
+CREATE FUNCTION {{schema}}.count_bound(mu double precision, d double precision, nats double precision, upper boolean)
+RETURNS double precision
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    lo  double precision;
+    hi  double precision;
+    mid double precision;
+BEGIN
+    IF mu <= 0 THEN
+        RETURN 0;
+    END IF;
+    IF upper THEN
+        lo := mu;
+        hi := 2 * mu + 10;
+        WHILE {{schema}}.count_surprise(hi, mu, d) < nats AND hi < 1e15 LOOP
+            lo := hi;
+            hi := hi * 4;
+        END LOOP;
+    ELSE
+        IF {{schema}}.count_surprise(0, mu, d) <= nats THEN
+            RETURN 0;
+        END IF;
+        lo := 0;
+        hi := mu;
+    END IF;
+    WHILE hi - lo > 1e-9 * hi LOOP
+        mid := (lo + hi) / 2;
+        IF ({{schema}}.count_surprise(mid, mu, d) < nats) = upper THEN
+            lo := mid;
+        ELSE
+            hi := mid;
+        END IF;
+    END LOOP;
+    RETURN (lo + hi) / 2;
+END
+$fn$;
+
+-- refresh_anomaly_baselines(as_of): recomputes every metric's baseline from the complete hours before as_of
+-- (hours overlapping {{schema}}.incomplete_ranges are left out: an ingestion outage is not a quiet hour), in
+-- one statement, and returns how many metrics have one. The exporter runs it every anomalies::refresh_interval
+-- under an advisory lock; as_of is a parameter so that the evaluation can replay history.
+CREATE FUNCTION {{schema}}.refresh_anomaly_baselines(as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    hi   timestamptz := date_bin(interval '1 hour', as_of, origin);
+    lo   timestamptz := hi - interval '6 weeks';
+    tz   text;
+    gaps tstzrange[];
+    n    integer;
+BEGIN
+    SELECT s.time_zone INTO tz FROM {{schema}}.anomaly_settings s;
+    gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(lo, hi) r);
+    DELETE FROM {{schema}}.anomaly_baselines;
+    WITH hours AS (
+        -- The complete hours of the window with their local slots.
+        SELECT h.t,
+               ((extract(isodow FROM h.t AT TIME ZONE tz)::int - 1) * 24 + extract(hour FROM h.t AT TIME ZONE tz)::int) AS sw,
+               extract(hour FROM h.t AT TIME ZONE tz)::int AS sd,
+               h.t >= hi - interval '6 hours' AS last6,
+               h.t >= hi - interval '24 hours' AS last24
+          FROM generate_series(lo, hi - interval '1 hour', interval '1 hour') AS h(t)
+         WHERE NOT (tstzrange(h.t, h.t + interval '1 hour') && ANY (gaps))
+    ), metrics AS (
+        -- Metrics counted in the window, from the first complete hour after their first count.
+        SELECT m.metric, f.first_hour
+          FROM (SELECT DISTINCT s.metric FROM {{schema}}.series s) m
+          CROSS JOIN LATERAL (SELECT min(t.time) AS first_hour FROM {{schema}}.total_hour t WHERE t.metric = m.metric) f
+         WHERE EXISTS (SELECT 1 FROM {{schema}}.total_hour t WHERE t.metric = m.metric AND t.time >= lo AND t.time < hi)
+    ), grid AS (
+        SELECT m.metric, m.first_hour, h.t, h.sw, h.sd, h.last6, h.last24, coalesce(v.value, 0) AS v,
+               count(*) OVER (PARTITION BY m.metric) AS n
+          FROM metrics m
+          JOIN hours h ON h.t > m.first_hour
+          LEFT JOIN {{schema}}.total_hour v ON v.metric = m.metric AND v.time = h.t
+    ), kinds AS (
+        SELECT g.*,
+               CASE WHEN g.n >= 336 THEN 'weekly' WHEN g.n >= 48 THEN 'daily' ELSE 'recent' END AS kind
+          FROM grid g
+         WHERE g.n >= 3
+    ), slotted AS (
+        SELECT k.*, CASE k.kind WHEN 'weekly' THEN k.sw WHEN 'daily' THEN k.sd ELSE 0 END AS slot
+          FROM kinds k
+         WHERE k.kind <> 'recent' OR k.last24
+    ), slots AS (
+        SELECT s.metric, s.slot, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.v) AS med
+          FROM slotted s
+         GROUP BY 1, 2
+    ), resid AS (
+        SELECT s.metric, s.kind, s.n, s.first_hour, s.last6, s.v, m.med
+          FROM slotted s JOIN slots m ON m.metric = s.metric AND m.slot = s.slot
+    ), spread AS (
+        -- The robust coefficient of variation of the hours whose slot expects at least 5.
+        SELECT r.metric, percentile_cont(0.5) WITHIN GROUP (ORDER BY r.v / r.med) AS mid,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY r.med) AS typical
+          FROM resid r WHERE r.med >= 5
+         GROUP BY 1
+    ), mad AS (
+        SELECT r.metric, s.typical,
+               1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(r.v / r.med - s.mid)) AS cv
+          FROM resid r JOIN spread s USING (metric)
+         WHERE r.med >= 5
+         GROUP BY 1, 2
+    ), per_metric AS (
+        SELECT r.metric, min(r.kind) AS kind, min(r.n) AS n, min(r.first_hour) AS first_hour,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY (r.v + 5) / (r.med + 5)) FILTER (WHERE r.last6) AS level,
+               count(*) FILTER (WHERE r.last6) AS level_hours,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY r.v) AS overall
+          FROM resid r
+         GROUP BY 1
+    )
+    INSERT INTO {{schema}}.anomaly_baselines (metric, baseline, rates, level, dispersion, hours, first_hour, time_zone, as_of)
+    SELECT p.metric, p.kind,
+           ARRAY(SELECT greatest(coalesce(sl.med, p.overall), 0.1) / 60
+                   FROM generate_series(0, CASE p.kind WHEN 'weekly' THEN 167 WHEN 'daily' THEN 23 ELSE 0 END) AS i(slot)
+                   LEFT JOIN slots sl ON sl.metric = p.metric AND sl.slot = i.slot
+                  ORDER BY i.slot),
+           CASE WHEN p.kind = 'recent' OR p.level_hours < 3 THEN 1 ELSE least(greatest(p.level, 0.5), 2) END,
+           greatest(coalesce(power(d.cv, 2) - 1 / d.typical, 0),
+                    CASE p.kind WHEN 'weekly' THEN 0.01 WHEN 'daily' THEN 0.04 ELSE 0.1 END),
+           p.n, p.first_hour, tz, as_of
+      FROM per_metric p
+      LEFT JOIN mad d USING (metric);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FROM PUBLIC;
+
+-- anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
+-- README), of every judged metric or only of metric_name (the parameter cannot be called metric: that is an
+-- output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
+-- end of runs of 2, 4, 8 and 16 buckets (summed values against summed expectations): a drop to zero at 5 per
+-- bucket is e^-10 over two buckets although a single 0 at 5 is not rare. A bucket is flagged when, for one of
+-- these windows,
+--   * the window's surprise (count_surprise, nats) is at least 4 ln 10 (score >= 4: tail probability <= 1e-4),
+--   * the bucket deviates the same way as the window and at least as much as the window's mean bucket,
+--   * for a spike, the window holds at least 10 counts more than expected (low counts stay quiet).
+-- score = the largest such surprise / ln 10 (-log10 of the bound on the tail probability); lower and upper are
+-- the band of that window at the threshold, scaled to the bucket (expected * bound / window's expected).
+CREATE FUNCTION {{schema}}.anomalies(
+    since  timestamptz,
+    until  timestamptz,
+    step   interval DEFAULT interval '1 minute',
+    metric_name text DEFAULT NULL
+) RETURNS TABLE ("time" timestamptz, metric text, value double precision, expected double precision,
+                 lower double precision, upper double precision, score double precision, kind text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    origin    constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    threshold constant double precision := 4 * ln(10);
+    lo    timestamptz;
+    ext   timestamptz;
+    gaps  tstzrange[];
+    tbl   text := 'total_minute';
+    kept  interval;
+BEGIN
+    IF $3 IS NULL OR $3 < interval '1 minute' OR $3 > interval '1 day'
+       OR extract(epoch FROM $3)::numeric % 60 <> 0 THEN
+        RAISE EXCEPTION 'anomalies: step must be whole minutes from 1 minute to 1 day, got %', $3
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'use a step such as interval ''1 minute'', ''5 minutes'' or ''1 hour''';
+    END IF;
+    IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
+        RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
+    END IF;
+    IF $2 - $1 > interval '31 days' THEN
+        RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
+    END IF;
+    IF $4 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {{schema}}.series s WHERE s.metric = $4) THEN
+        RAISE EXCEPTION 'anomalies: no metric named "%" has been counted', $4
+              USING ERRCODE = 'undefined_object',
+                    HINT = 'list the counted metrics with SELECT DISTINCT metric FROM ' || '{{schema}}' || '.hourly';
+    END IF;
+    lo := date_bin($3, $1, origin);
+    ext := lo - 15 * $3;
+    SELECT r.retention INTO kept FROM {{schema}}.resolutions r WHERE r.name = 'minute';
+    IF ext < now() - kept THEN
+        IF extract(epoch FROM $3)::numeric % 3600 <> 0 THEN
+            RAISE EXCEPTION 'anomalies: minutes are kept %; a range starting before that needs a step of whole hours', kept
+                  USING ERRCODE = 'invalid_parameter_value', HINT = 'use step interval ''1 hour'' (or a multiple) for older ranges';
+        END IF;
+        tbl := 'total_hour';
+    END IF;
+    gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(ext, $2) r);
+    RETURN QUERY EXECUTE format($q$
+    WITH buckets AS (
+        SELECT g.t FROM generate_series($1, $3 - interval '1 microsecond', $4) AS g(t)
+         WHERE g.t + $4 <= $3 AND NOT (tstzrange(g.t, g.t + $4) && ANY ($6))
+    ), pieces AS (
+        -- Each bucket's parts in UTC hours, with their minutes.
+        SELECT b.t, greatest(p.h, b.t) AS at,
+               extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
+          FROM buckets b
+          CROSS JOIN LATERAL generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'), b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)
+    ), models AS (
+        SELECT a.* FROM {{schema}}.anomaly_baselines a WHERE $5 IS NULL OR a.metric = $5
+    ), expect AS (
+        SELECT m.metric, p.t, m.dispersion AS d,
+               sum(m.rates[CASE m.baseline
+                     WHEN 'weekly' THEN (extract(isodow FROM p.at AT TIME ZONE m.time_zone)::int - 1) * 24
+                                        + extract(hour FROM p.at AT TIME ZONE m.time_zone)::int
+                     WHEN 'daily' THEN extract(hour FROM p.at AT TIME ZONE m.time_zone)::int
+                     ELSE 0 END + 1] * p.mins) * m.level AS e
+          FROM models m CROSS JOIN pieces p
+         GROUP BY m.metric, p.t, m.dispersion, m.level
+    ), vals AS (
+        SELECT r.metric, date_bin($4, r.time, timestamptz '2001-01-01 00:00:00+00') AS t, sum(r.value) AS v
+          FROM {{schema}}.%I r
+         WHERE r.time >= $1 AND r.time < $3 AND ($5 IS NULL OR r.metric = $5)
+         GROUP BY 1, 2
+    ), joined AS (
+        SELECT x.metric, x.t, coalesce(v.v, 0)::double precision AS v, x.e, x.d
+          FROM expect x LEFT JOIN vals v ON v.metric = x.metric AND v.t = x.t
+    ), windows AS (
+        SELECT j.*,
+               sum(j.v) OVER w2 AS v2, sum(j.e) OVER w2 AS e2,
+               sum(j.v) OVER w4 AS v4, sum(j.e) OVER w4 AS e4,
+               sum(j.v) OVER w8 AS v8, sum(j.e) OVER w8 AS e8,
+               sum(j.v) OVER w16 AS v16, sum(j.e) OVER w16 AS e16
+          FROM joined j
+        WINDOW w2 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN $4 PRECEDING AND CURRENT ROW),
+               w4 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 3 * $4 PRECEDING AND CURRENT ROW),
+               w8 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 7 * $4 PRECEDING AND CURRENT ROW),
+               w16 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 15 * $4 PRECEDING AND CURRENT ROW)
+    ), judged AS (
+        SELECT w.metric, w.t, w.v, w.e, w.d, c.n, c.vw, c.ew,
+               CASE WHEN c.vw < c.ew AND w.v < w.e AND w.v * c.n <= c.vw THEN 'drop'
+                    WHEN c.vw > c.ew AND w.v > w.e AND w.v * c.n >= c.vw AND c.vw - c.ew >= 10 THEN 'spike' END AS kind,
+               {{schema}}.count_surprise(c.vw, c.ew, w.d) AS s
+          FROM windows w
+          CROSS JOIN LATERAL (VALUES (1, w.v, w.e), (2, w.v2, w.e2), (4, w.v4, w.e4), (8, w.v8, w.e8), (16, w.v16, w.e16)) AS c(n, vw, ew)
+         WHERE w.t >= $2
+    ), best AS (
+        SELECT DISTINCT ON (j.metric, j.t) j.*
+          FROM judged j
+         WHERE j.kind IS NOT NULL AND j.s >= %s
+         ORDER BY j.metric, j.t, j.s DESC
+    )
+    SELECT b.t, b.metric, b.v, b.e,
+           b.e * {{schema}}.count_bound(b.ew, b.d, %s, false) / b.ew,
+           b.e * {{schema}}.count_bound(b.ew, b.d, %s, true) / b.ew,
+           b.s / ln(10), b.kind
+      FROM best b
+     ORDER BY b.t, b.metric
+    $q$, tbl, threshold, threshold, threshold)
+    USING ext, lo, $2, $3, $4, gaps;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.anomalies(timestamptz, timestamptz, interval, text) FROM PUBLIC;
+
+-- anomalies_now: the metrics whose latest complete minute is anomalous, with the start of the run of anomalous
+-- minutes of the same kind it ends (within the last hour) and the baseline that judged it.
+CREATE VIEW {{schema}}.anomalies_now AS
+WITH latest AS (
+    SELECT max(g.t) AS t
+      FROM generate_series(date_bin(interval '1 minute', now() - interval '1 hour', timestamptz '2001-01-01 00:00:00+00'),
+                           now() - interval '1 minute', interval '1 minute') AS g(t)
+     WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.incomplete_ranges(now() - interval '1 hour', now()) r
+                        WHERE tstzrange(g.t, g.t + interval '1 minute') && tstzrange(r.since, r.until))
+), a AS (
+    SELECT a.*, a.time - (row_number() OVER (PARTITION BY a.metric, a.kind ORDER BY a.time)) * interval '1 minute' AS island
+      FROM {{schema}}.anomalies(now() - interval '1 hour', now(), interval '1 minute') a
+), runs AS (
+    SELECT a.metric, a.kind, a.island, min(a.time) AS started, max(a.time) AS last
+      FROM a GROUP BY 1, 2, 3
+)
+SELECT a.time, a.metric, a.value, a.expected, a.lower, a.upper, a.score, a.kind,
+       r.started, b.baseline
+  FROM a
+  JOIN latest l ON a.time = l.t
+  JOIN runs r ON r.metric = a.metric AND r.kind = a.kind AND r.island = a.island
+  LEFT JOIN {{schema}}.anomaly_baselines b ON b.metric = a.metric;
