@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trackhq/track/exporter/pgrollup"
+	"github.com/trackhq/track/internal/pgtest"
+)
+
+// perMinute is the signups per minute of the test's history: far above the 5 per bucket at which
+// a drop to zero must be flagged within 2 buckets.
+const perMinute = 30
+
+// countMinutes writes n per minute of metric into [from, to) as the exporter keeps them: the
+// metric's per-minute and per-hour totals (what the anomaly detector reads), added to what is
+// there.
+func countMinutes(t *testing.T, pool *pgxpool.Pool, schema, metric string, from, to time.Time, n float64) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.series (key, metric, service, attributes)
+VALUES (gen_random_uuid(), $1, 'login-service', '{}')
+ON CONFLICT DO NOTHING`, metric)
+	require.NoError(t, err)
+	for _, table := range []struct{ name, unit string }{{"total_minute", "minute"}, {"total_hour", "hour"}} {
+		_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.`+table.name+` (metric, time, value)
+SELECT $1, date_trunc('`+table.unit+`', m), count(*) * $4::float8
+  FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 minute', interval '1 minute') AS m
+ GROUP BY 2
+ON CONFLICT (metric, time) DO UPDATE SET value = `+table.name+`.value + excluded.value`, metric, from, to, n)
+		require.NoError(t, err)
+	}
+}
+
+// TestWatcherAgainstPostgres runs the command, one poll at a time (-once, with -state), against
+// real Postgres: a metric counted 30 a minute for 5 hours drops to zero, and the watcher posts its
+// start once; the next poll posts nothing; once the metric counts again the watcher posts its end.
+func TestWatcherAgainstPostgres(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	pool := sc.Pool(t)
+	ctx := context.Background()
+	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
+	require.NoError(t, err)
+
+	now := time.Now().UTC().Truncate(time.Minute)
+	dropAt := now.Add(-6 * time.Minute)
+	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-5*time.Hour), dropAt, perMinute)
+	countMinutes(t, pool, sc.Name, "new-login", now.Add(-5*time.Hour), now.Add(3*time.Minute), 4*perMinute)
+	var judged int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines()").Scan(&judged))
+	require.Equal(t, 2, judged, "both metrics have a baseline")
+
+	h := newHookServer(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	poll := func() {
+		t.Helper()
+		var log bytes.Buffer
+		err := run(ctx, []string{"-once", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-webhook", h.URL + "/hook",
+			"-state", state, "-end-after", "0s"}, &log)
+		require.NoError(t, err, log.String())
+		t.Log(log.String())
+	}
+
+	poll()
+	msgs := h.messages()
+	require.Len(t, msgs, 1, "the drop, and nothing on the metric that kept counting")
+	start := msgs[0]
+	assert.Equal(t, Started, start.Event)
+	assert.Equal(t, "new-signup", start.Metric)
+	assert.Equal(t, "drop", start.Kind)
+	assert.Equal(t, 0.0, start.Latest.Value)
+	assert.Greater(t, start.Latest.Expected, 5.0)
+	assert.False(t, start.Since.Before(dropAt), "since %s, the drop started at %s", start.Since, dropAt)
+	assert.LessOrEqual(t, start.Since.Sub(dropAt), time.Minute, "flagged within 2 buckets of the drop")
+	assert.Contains(t, start.Text, "*new-signup*: drop since")
+	t.Logf("posted: %s", start.Text)
+
+	poll()
+	assert.Len(t, h.messages(), 1, "no repeat while the drop lasts")
+
+	// Signups are back, in the minutes the view judges now and in the next few.
+	countMinutes(t, pool, sc.Name, "new-signup", dropAt, time.Now().UTC().Truncate(time.Minute).Add(3*time.Minute), perMinute)
+	poll()
+	msgs = h.messages()
+	require.Len(t, msgs, 2)
+	end := msgs[1]
+	assert.Equal(t, Ended, end.Event)
+	assert.Equal(t, "new-signup", end.Metric)
+	assert.Equal(t, start.Since, end.Since)
+	require.NotNil(t, end.Until)
+	t.Logf("posted: %s", end.Text)
+	assert.Equal(t, h.tries(), 2, "one request per message")
+}
+
+// TestWatcherWithoutTheView is the error a schema older than migration 7 gets.
+func TestWatcherWithoutTheView(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	_, err := sc.Pool(t).Exec(context.Background(), "SELECT 1")
+	require.NoError(t, err)
+	h := newHookServer(t)
+	var log bytes.Buffer
+	err = run(context.Background(), []string{"-once", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-webhook", h.URL}, &log)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "trackctl migrate")
+	assert.Zero(t, h.tries())
+}
