@@ -4,8 +4,9 @@
 //     (internal/pgtest, removed on exit);
 //  2. the collector (bin/otelcol-track --config examples/collector.yaml) on free loopback ports
 //     (internal/harness), once its health check reports the pipeline running;
-//  3. -history (DEMO_HISTORY_MINUTES, 30) minutes of per-minute history from examples/backfill, so
-//     the per-minute charts have something to show, then the login and payment services live for
+//  3. -history (DEMO_HISTORY_MINUTES, 300) minutes of per-minute history from examples/backfill, so
+//     that the charts have something to show and the anomaly detector has the 3 hours of history it
+//     needs before it judges a metric, then the login and payment services live for
 //     -seconds (DEMO_SECONDS, 60), one traffic cycle each (a burst and a dip to zero), beside
 //     examples/web-signup (-visitors (DEMO_VISITORS, 10) new visitors a second through a four-step
 //     sign-up form, its waits compressed -speed (DEMO_SPEED, 4) times), which sends product events
@@ -13,7 +14,9 @@
 //  4. waits until Postgres holds exactly what each program reported (the JSON line of
 //     simservice.Report) for every counter, and every event, then prints two charts
 //     (cmd/trackchart), an analyst's SQL query with its result, the sign-up funnel (track.funnel)
-//     and the most frequent errors (track.event_errors);
+//     and the most frequent errors (track.event_errors), then refreshes the anomaly baselines (as
+//     the collector does on its schedule) and prints the README's incidents query: the backfilled
+//     drop of signups and the card-testing attack, as track.anomalies sees them;
 //  5. runs every SQL statement of the README's "Queries for analysts" section against this data
 //     (Grafana's time macros expanded for the last hour) and fails when one fails or names a
 //     metric or an event the demo did not store: the README's queries are checked on each run.
@@ -27,7 +30,7 @@
 //
 // Usage (from anywhere in the repository):
 //
-//	go run ./examples/demo [-seconds 60] [-history 30] [-visitors 10] [-speed 4] [-keep]
+//	go run ./examples/demo [-seconds 60] [-history 300] [-visitors 10] [-speed 4] [-keep]
 //	go run ./examples/demo -stop
 package main
 
@@ -82,7 +85,7 @@ type settings struct {
 func main() {
 	s := settings{
 		seconds:  envInt("DEMO_SECONDS", 60),
-		history:  envInt("DEMO_HISTORY_MINUTES", 30),
+		history:  envInt("DEMO_HISTORY_MINUTES", 300),
 		visitors: envFloat("DEMO_VISITORS", 10),
 		speed:    envFloat("DEMO_SPEED", 4),
 		keep:     os.Getenv("DEMO_KEEP") == "1",
@@ -506,13 +509,14 @@ func (d *demo) checkExact(ctx context.Context, base totals, reports []simservice
 // show prints what ops and analysts see: the charts, the analyst's query, the funnel and the errors.
 func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
 	since := fmt.Sprintf("%dm", d.history+2)
+	step := chartStep(d.history)
 	for _, c := range []struct{ metric, title, what string }{
 		{"new-signup", "number of signups", "signups"},
 		{"fraudulent-card", "number of fraudulent cards", "fraudulent cards"},
 	} {
-		say("chart: %s per minute, last %s", c.what, since)
+		say("chart: %s per %s, last %s", c.what, step, since)
 		chart := exec.CommandContext(ctx, filepath.Join(d.dir, "bin", "trackchart"), "-dsn", d.dsn, "-metric", c.metric,
-			"-since", since, "-step", "1m", "-height", "8", "-title", c.title)
+			"-since", since, "-step", step, "-height", "8", "-width", "140", "-title", c.title)
 		chart.Stdout, chart.Stderr = os.Stdout, os.Stderr
 		if err := chart.Run(); err != nil {
 			return fmt.Errorf("trackchart: %w", err)
@@ -540,11 +544,53 @@ func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
 	if err := d.query(ctx, os.Stdout, errorsQuery); err != nil {
 		return err
 	}
+	if err := d.showAnomalies(ctx); err != nil {
+		return err
+	}
 	if err := d.checkReadme(ctx); err != nil {
 		return err
 	}
 	say("done; the collector log is in .demo/collector.log")
 	return nil
+}
+
+// chartStep is the shortest of the usual steps that draws minutes in at most 60 bars.
+func chartStep(minutes int) string {
+	for _, m := range []int{1, 2, 5, 10, 15, 30, 60} {
+		if minutes <= 60*m {
+			return fmt.Sprintf("%dm", m)
+		}
+	}
+	return "1h"
+}
+
+// incidentsTitle starts the title of the README query the demo shows after refreshing the baselines.
+const incidentsTitle = "Incidents over the last day"
+
+// showAnomalies refreshes the anomaly baselines, as the collector does on its schedule (the
+// history was sent moments ago), and prints the README's incidents query with its result.
+func (d *demo) showAnomalies(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(d.root, "README.md"))
+	if err != nil {
+		return err
+	}
+	var incidents string
+	for _, q := range readmeQueries(string(b)) {
+		if strings.HasPrefix(q.title, incidentsTitle) {
+			incidents = q.sql + ";"
+		}
+	}
+	if incidents == "" {
+		return fmt.Errorf("README.md has no query titled %q", incidentsTitle)
+	}
+	say("anomalies: the history as track.anomalies judges it (README, %s)", readmeSection)
+	var judged int
+	if err := d.pool.QueryRow(ctx, "SELECT track.refresh_anomaly_baselines()").Scan(&judged); err != nil {
+		fmt.Printf("    (the baselines could not be refreshed now: %v; the collector refreshes them on its schedule)\n", err)
+	} else {
+		fmt.Printf("    %d metrics have a baseline (a metric needs 3 hours of history)\n\n", judged)
+	}
+	return d.query(ctx, os.Stdout, incidents)
 }
 
 // checkReadme runs the SQL of the README's analysts' section against the demo's data: each

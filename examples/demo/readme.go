@@ -100,8 +100,9 @@ var (
 	metricRefs = []*regexp.Regexp{
 		regexp.MustCompile(`series\(\s*'([^']*)'`),
 		regexp.MustCompile(`\bmetric\s*=\s*'([^']*)'`),
-		// anomalies(since, until, step, 'metric'): the literal right after a comma before the ")".
-		regexp.MustCompile(`(?s)anomalies\(.*?,\s*'([^']*)'\s*\)`),
+		// anomalies(since, until, step, 'metric'): a literal after a comma, right before the ")" that
+		// closes the call (its arguments hold strings and calls such as now(), not deeper parentheses).
+		regexp.MustCompile(`anomalies\((?:[^()']|'[^']*'|\([^()]*\))*?,\s*'([^']*)'\s*\)`),
 	}
 	eventRefs = []*regexp.Regexp{
 		regexp.MustCompile(`\bname\s*=\s*'([^']*)'`),

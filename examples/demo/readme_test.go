@@ -66,6 +66,8 @@ func TestNames(t *testing.T) {
 		{"WHERE b.name = 'signup_start' AND c.name='signup_complete'", nil, []string{"signup_complete", "signup_start"}},
 		{"FROM track.anomalies(now() - interval '6 hours', now(), interval '5 minutes', 'new-signup')", []string{"new-signup"}, nil},
 		{"FROM track.anomalies(now() - interval '1 day', now())", nil, nil},
+		{"FROM track.anomalies(now() - interval '1 day', now())\n) SELECT to_char(min(time), 'HH24:MI') FROM a", nil, nil},
+		{"FROM track.anomalies(now() - interval '1 day', now(), interval '1 hour', 'card-checked') a, to_char(now(), 'x')", []string{"card-checked"}, nil},
 		{"FROM track.anomalies($__timeFrom()::timestamptz, $__timeTo()::timestamptz)", nil, nil},
 	}
 	for _, c := range cases {
@@ -111,4 +113,14 @@ func TestStopKeptPostgres(t *testing.T) {
 	require.NoError(t, os.WriteFile(record, []byte(dir+"\n"), 0o600))
 	require.NoError(t, stopKeptPostgres(root), "a record of a cluster already gone is only removed")
 	assert.NoFileExists(t, record)
+}
+
+func TestChartStep(t *testing.T) {
+	cases := []struct {
+		minutes int
+		want    string
+	}{{1, "1m"}, {60, "1m"}, {61, "2m"}, {302, "10m"}, {300, "5m"}, {3600, "60m"}, {3601, "1h"}}
+	for _, c := range cases {
+		assert.Equal(t, c.want, chartStep(c.minutes), c.minutes)
+	}
 }
