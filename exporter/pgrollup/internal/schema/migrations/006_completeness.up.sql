@@ -124,10 +124,323 @@ SELECT 'watermark', NULL, w.w, now(), NULL,
        EXISTS (SELECT FROM {{schema}}.collector_spans s WHERE s.collector <> '' AND s.until >= now() - s.gap)
   FROM (SELECT {{schema}}.watermark() AS w) w;
 
-REVOKE EXECUTE ON FUNCTION {{schema}}.watermark(), {{schema}}.incomplete_ranges(timestamptz, timestamptz) FROM PUBLIC;
+-- {{schema}}.metrics: the metrics counted so far and how many series each has (series() suggests from them).
+CREATE VIEW {{schema}}.metrics AS
+SELECT s.metric, count(*) AS series FROM {{schema}}.series s GROUP BY s.metric;
+
+-- {{schema}}.edit_distance(a, b): the Levenshtein distance of two names (insertions, deletions and substitutions
+-- of one character each cost 1; Levenshtein 1966), for the suggestions of require_metric. No extension needed.
+CREATE FUNCTION {{schema}}.edit_distance(a text, b text) RETURNS int
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    la   int := length(a);
+    lb   int := length(b);
+    prev int[];
+    cur  int[];
+BEGIN
+    IF la = 0 THEN RETURN lb; END IF;
+    IF lb = 0 THEN RETURN la; END IF;
+    prev := ARRAY(SELECT generate_series(0, lb));
+    FOR i IN 1..la LOOP
+        cur := ARRAY[i];
+        FOR j IN 1..lb LOOP
+            cur := cur || least(prev[j + 1] + 1, cur[j] + 1,
+                                prev[j] + CASE WHEN substr(a, i, 1) = substr(b, j, 1) THEN 0 ELSE 1 END);
+        END LOOP;
+        prev := cur;
+    END LOOP;
+    RETURN prev[lb + 1];
+END
+$fn$;
+
+-- {{schema}}.require_metric(caller, metric): raises undefined_object (42704) unless some series of metric has been
+-- counted, with a HINT naming the closest counted names (edit distance at most a third of the name's length and at
+-- least 2, or one name containing the other; case ignored), or how to list them. series() calls it; so may other
+-- functions (caller names the function in the message).
+CREATE FUNCTION {{schema}}.require_metric(caller text, metric text) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    near text[];
+BEGIN
+    IF $2 IS NOT NULL AND EXISTS (SELECT FROM {{schema}}.series s WHERE s.metric = $2) THEN
+        RETURN;
+    END IF;
+    IF $2 IS NOT NULL THEN
+        SELECT array_agg(format('"%s"', c.metric) ORDER BY c.d, c.metric) INTO near
+          FROM (SELECT m.metric, {{schema}}.edit_distance(lower(m.metric), lower($2)) AS d
+                  FROM (SELECT DISTINCT s.metric FROM {{schema}}.series s
+                         WHERE abs(length(s.metric) - length($2)) <= greatest(2, length($2) / 3)
+                            OR strpos(lower(s.metric), lower($2)) > 0 OR strpos(lower($2), lower(s.metric)) > 0
+                         LIMIT 5000) m) c
+         WHERE c.d <= greatest(2, length($2) / 3)
+            OR strpos(lower(c.metric), lower($2)) > 0 OR strpos(lower($2), lower(c.metric)) > 0;
+    END IF;
+    IF near IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('%s: no metric named "%s" has been counted', $1, $2),
+            HINT = format('did you mean %s?', array_to_string(near[1:3], ', '));
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+        MESSAGE = format('%s: no metric named "%s" has been counted', $1, coalesce($2, 'NULL')),
+        HINT = 'no counted metric has a similar name; list them with SELECT metric FROM {{schema}}.metrics ORDER BY 1';
+END
+$fn$;
+
+-- {{schema}}.series(metric, since, until, step, filter, tz): one row per step from the step holding since up to
+-- until (exclusive): the sum over the series of metric whose attributes plus {"service": service} contain filter,
+-- 0 where nothing was counted, and complete: false where counts may still arrive. 4- and 5-argument calls are those
+-- of 001 and 003; the grants of their function carry over (below).
+--
+-- Steps. A step shorter than a day is a fixed length, aligned to 2001-01-01 00:00 local time in tz (a Monday; in
+-- 'UTC', the alignment of 001). A step of a day or longer is calendar time in tz: N days ('1 day', '7 days',
+-- '1 week', '24 hours') start at local midnight, a day holds exactly that local day (23 or 25 hours across a DST
+-- change), and N-day steps are aligned to 2001-01-01 (so weeks start on a local Monday); N months ('1 month',
+-- '3 months', '1 year') start on the 1st at local midnight, aligned to January 2001.
+--
+-- The resolution read is the finest whose retention holds the first bucket (as in 001). Its buckets must fall
+-- whole into the steps: its width must divide a fixed step, and the bucket boundaries (local midnights, and the
+-- origin of fixed steps) must lie on multiples of its width, which holds for day rollups only where tz's offset is
+-- 0, for hour rollups where it is whole hours, for minutes at +05:30 and +05:45. Otherwise it raises an error.
+--
+-- complete is false for a bucket that overlaps a range of incomplete_ranges (past the watermark, the current
+-- bucket, or a gap when no collector flushed) or that ends after until (its counts after until are not read).
+--
+-- Errors, always with a HINT saying what to do instead: undefined_object (42704) for a metric never counted
+-- (require_metric); invalid_parameter_value (22023) for a range that is empty or older than every retention, a
+-- filter that is not a JSON object (NULL included), a
+-- step that is not positive, mixes months with days or time, is a day or longer but not whole days, is finer than
+-- the data kept for the range or not a multiple of it, an unknown time zone, or a time zone whose offsets the data
+-- kept for the range cannot follow.
+--
+-- The plan choices of 003 hold (generic plans; totals without a filter; ids, then an index-only scan, with one).
+-- Fixed steps group by date_bin as 003 did; calendar steps compute the bucket boundaries once and find each row's
+-- bucket with width_bucket (a binary search over them).
+CREATE FUNCTION {{schema}}.series(
+    metric text,
+    since  timestamptz,
+    until  timestamptz,
+    step   interval,
+    filter jsonb DEFAULT '{}',
+    tz     text  DEFAULT 'UTC'
+) RETURNS TABLE ("time" timestamptz, value double precision, complete boolean)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    origin  timestamptz;
+    lo      timestamptz;
+    hi      timestamptz;
+    res     text;
+    rwidth  interval;
+    width_s bigint;
+    ids     bigint[];
+    aligned boolean;
+    months  int;
+    days    int;
+    secs    numeric;
+    cal     boolean := false;
+    stp     interval;
+    llo     timestamp;
+    bs      timestamptz[];
+    be      timestamptz[];
+    gs      timestamptz[];
+    ge      timestamptz[];
+    nogap   boolean;
+    cut     timestamptz;
+    fname   text;
+    fkeep   interval;
+    ok      boolean;
+BEGIN
+    IF $2 IS NULL OR $3 IS NULL OR $3 <= $2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: until (%s) must be after since (%s)', coalesce($3::text, '<NULL>'), coalesce($2::text, '<NULL>')),
+            HINT = 'pass a non-empty range, for example since now() - interval ''6 hours'' and until now()';
+    END IF;
+    IF $4 IS NULL OR $4 <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: step must be a positive interval, got %s', coalesce($4::text, '<NULL>')),
+            HINT = 'use for example interval ''1 minute'', ''1 hour'', ''1 day'', ''1 week'' or ''1 month''';
+    END IF;
+    IF $5 IS NULL OR jsonb_typeof($5) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: filter must be a JSON object, got %s', coalesce($5::text, '<NULL>')),
+            HINT = 'pass ''{}'' for every series of the metric, or attributes to match such as ''{"service": "checkout", "country": "DE"}''';
+    END IF;
+    IF $6 IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'series: tz must be a time zone name, got NULL',
+            HINT = 'use an IANA name such as ''Europe/Berlin'' (SELECT name FROM pg_timezone_names lists them), or ''UTC''';
+    END IF;
+    IF $6 <> 'UTC' THEN
+        BEGIN
+            PERFORM now() AT TIME ZONE $6;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('series: tz: time zone "%s" is not recognized', $6),
+                HINT = 'use an IANA name such as ''Europe/Berlin'' or ''America/New_York'' (SELECT name FROM pg_timezone_names lists them), or ''UTC''';
+        END;
+    END IF;
+    months := (extract(year FROM $4) * 12 + extract(month FROM $4))::int;
+    days := extract(day FROM $4)::int;
+    secs := extract(epoch FROM $4 - make_interval(months => months, days => days));
+    IF months < 0 OR days < 0 OR secs < 0 OR (months > 0 AND (days > 0 OR secs > 0)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: step %s mixes months with days or time, or has a negative part', $4),
+            HINT = 'use whole months (interval ''1 month'', ''3 months'', ''1 year''), whole days (''1 day'', ''1 week''), or a step shorter than a day (''1 minute'', ''1 hour'')';
+    END IF;
+    IF months > 0 THEN
+        cal := true;
+        stp := make_interval(months => months);
+        llo := timestamp '2001-01-01' + make_interval(months => (floor(
+                   ((extract(year FROM $2 AT TIME ZONE $6) - 2001) * 12 + extract(month FROM $2 AT TIME ZONE $6) - 1)
+                   / months) * months)::int);
+    ELSIF days * 86400 + secs >= 86400 THEN
+        IF (days * 86400 + secs) % 86400 <> 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('series: step %s is a day or longer but not a whole number of days', $4),
+                HINT = 'steps of a day or longer are calendar days in tz: use interval ''1 day'', ''2 days'' or ''1 week'', or a step shorter than a day';
+        END IF;
+        cal := true;
+        stp := make_interval(days => ((days * 86400 + secs) / 86400)::int);
+        llo := date_bin(stp, $2 AT TIME ZONE $6, timestamp '2001-01-01');
+    END IF;
+
+    IF cal THEN
+        SELECT array_agg(g AT TIME ZONE $6 ORDER BY g), array_agg((g + stp) AT TIME ZONE $6 ORDER BY g) INTO bs, be
+          FROM generate_series(llo, $3 AT TIME ZONE $6, stp) AS g
+         WHERE g AT TIME ZONE $6 < $3;
+        lo := bs[1];
+        hi := be[cardinality(be)];
+    ELSE
+        origin := timestamp '2001-01-01' AT TIME ZONE $6;
+        lo := date_bin($4, $2, origin);
+        hi := date_bin($4, $3 - interval '1 microsecond', origin) + $4;
+    END IF;
+
+    SELECT r.name, r.width INTO res, rwidth
+      FROM {{schema}}.resolutions r
+     WHERE lo >= now() - r.retention
+     ORDER BY r.width
+     LIMIT 1;
+    IF res IS NULL THEN
+        SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r ORDER BY r.retention DESC, r.width LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: since (%s) is older than the data kept: %s rollups, the longest kept, are kept %s', lo, fname, fkeep),
+            HINT = format('use a since after %s', date_trunc('minute', now() - fkeep) + interval '1 minute');
+    END IF;
+    width_s := extract(epoch FROM rwidth)::bigint;
+    -- The finer resolution, named by the errors: what a shorter range could read.
+    SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r WHERE r.width < rwidth ORDER BY r.width DESC LIMIT 1;
+    IF NOT cal THEN
+        IF secs < width_s THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s ago use a step of %s or more',
+                                 $4, fname, fkeep, justify_hours(date_trunc('hour', now() - lo)), rwidth),
+                HINT = format('use a step of %s (or a multiple of it), or a since within the last %s', rwidth, fkeep);
+        END IF;
+        IF secs % width_s <> 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('series: step %s is not a whole number of %ss, the data kept for this range', $4, res),
+                HINT = format('use a multiple of %s, for example %s or %s', rwidth, rwidth, 2 * rwidth);
+        END IF;
+        ok := extract(epoch FROM origin)::bigint % width_s = 0;
+    ELSE
+        ok := NOT EXISTS (SELECT FROM unnest(bs || hi) b WHERE extract(epoch FROM b)::bigint % width_s <> 0);
+    END IF;
+    IF NOT ok THEN
+        -- The coarsest finer resolution whose buckets the steps could follow.
+        SELECT r.name, r.retention INTO fname, fkeep
+          FROM {{schema}}.resolutions r
+         WHERE r.width < rwidth
+           AND CASE WHEN cal THEN NOT EXISTS (SELECT FROM unnest(bs || hi) b
+                                               WHERE extract(epoch FROM b)::bigint % extract(epoch FROM r.width)::bigint <> 0)
+                    ELSE extract(epoch FROM origin)::bigint % extract(epoch FROM r.width)::bigint = 0 END
+         ORDER BY r.width DESC
+         LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: steps in time zone %s do not start on whole %ss over this range (its UTC offset is not a multiple of %s), and %s rollups are the finest kept for a range from %s ago',
+                             $6, res, rwidth, res, justify_hours(date_trunc('hour', now() - lo))),
+            HINT = CASE WHEN fname IS NULL THEN 'use tz ''UTC'''
+                        ELSE format('use a since within the last %s (where %s rollups are kept), or tz ''UTC''', fkeep, fname) END;
+    END IF;
+
+    PERFORM {{schema}}.require_metric('series', $1);
+    IF $5 <> '{}'::jsonb THEN
+        ids := ARRAY(SELECT s.id FROM {{schema}}.series s
+                      WHERE s.metric = $1
+                        AND (s.attributes || jsonb_build_object('service', s.service)) @> $5);
+    END IF;
+
+    -- Completeness: the incomplete ranges once; then per bucket one comparison when there is no gap (only the
+    -- watermark's range, or none), else a look at the few ranges.
+    SELECT array_agg(i.since ORDER BY i.since), array_agg(i.until ORDER BY i.since) INTO gs, ge
+      FROM {{schema}}.incomplete_ranges(lo, greatest(hi, $3)) i;
+    nogap := gs IS NULL OR (cardinality(gs) = 1 AND ge[1] = greatest(hi, $3));
+    cut := CASE WHEN gs IS NOT NULL AND nogap THEN least($3, gs[1]) ELSE $3 END;
+    aligned := $4 = rwidth;
+
+{{range $i, $r := list "minute" "hour" "day"}}    {{if $i}}ELSIF{{else}}IF{{end}} res = '{{$r}}' THEN
+        IF NOT cal AND ids IS NULL THEN
+            -- Every series of the metric: its totals (one row per bucket instead of one per series).
+            RETURN QUERY
+            SELECT g.t, coalesce(a.v, 0)::double precision,
+                   g.t + $4 <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < g.t + $4 AND x.u > g.t))
+              FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
+              LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
+                           FROM {{schema}}.total_{{$r}} r
+                          WHERE r.metric = $1 AND r.time >= lo AND r.time < $3
+                          GROUP BY 1) a ON a.t = g.t
+             ORDER BY g.t;
+        ELSIF NOT cal THEN
+            RETURN QUERY
+            SELECT g.t, coalesce(a.v, 0)::double precision,
+                   g.t + $4 <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < g.t + $4 AND x.u > g.t))
+              FROM generate_series(lo, $3 - interval '1 microsecond', $4) AS g(t)
+              LEFT JOIN (SELECT CASE WHEN aligned THEN r.time ELSE date_bin($4, r.time, origin) END AS t, sum(r.value) AS v
+                           FROM {{schema}}.rollup_{{$r}} r
+                          WHERE r.series_id = ANY(ids) AND r.time >= lo AND r.time < $3
+                          GROUP BY 1) a ON a.t = g.t
+             ORDER BY g.t;
+        ELSIF ids IS NULL THEN
+            RETURN QUERY
+            SELECT b.t, coalesce(a.v, 0)::double precision,
+                   b.e <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < b.e AND x.u > b.t))
+              FROM unnest(bs, be) WITH ORDINALITY AS b(t, e, i)
+              LEFT JOIN (SELECT width_bucket(r.time, bs) AS i, sum(r.value) AS v
+                           FROM {{schema}}.total_{{$r}} r
+                          WHERE r.metric = $1 AND r.time >= lo AND r.time < $3
+                          GROUP BY 1) a ON a.i = b.i
+             ORDER BY b.t;
+        ELSE
+            RETURN QUERY
+            SELECT b.t, coalesce(a.v, 0)::double precision,
+                   b.e <= cut AND (nogap OR NOT EXISTS (SELECT FROM unnest(gs, ge) x(s, u) WHERE x.s < b.e AND x.u > b.t))
+              FROM unnest(bs, be) WITH ORDINALITY AS b(t, e, i)
+              LEFT JOIN (SELECT width_bucket(r.time, bs) AS i, sum(r.value) AS v
+                           FROM {{schema}}.rollup_{{$r}} r
+                          WHERE r.series_id = ANY(ids) AND r.time >= lo AND r.time < $3
+                          GROUP BY 1) a ON a.i = b.i
+             ORDER BY b.t;
+        END IF;
+{{end}}    END IF;
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION {{schema}}.watermark(), {{schema}}.incomplete_ranges(timestamptz, timestamptz),
+    {{schema}}.series(text, timestamptz, timestamptz, interval, jsonb, text), {{schema}}.require_metric(text, text),
+    {{schema}}.edit_distance(text, text) FROM PUBLIC;
 
 -- Roles that could already write the rollups (a collector with migrate_on_start: false) may write the liveness
--- records; roles that could read series() may read what is complete. (trackctl grant gives the same to new roles.)
+-- records; roles that could call series() may call the new one and read what is complete and which metrics exist.
+-- (trackctl grant gives the same to new roles.) Then the old series() goes: a 4- or 5-argument call would
+-- otherwise match both.
 DO $grants$
 DECLARE
     g record;
@@ -145,7 +458,10 @@ BEGIN
                 AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.watermark(), {{schema}}.incomplete_ranges(timestamptz, timestamptz) TO %s', g.role);
-        EXECUTE format('GRANT SELECT ON {{schema}}.sources, {{schema}}.ingestion TO %s', g.role);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.series(text, timestamptz, timestamptz, interval, jsonb, text) TO %s', g.role);
+        EXECUTE format('GRANT SELECT ON {{schema}}.sources, {{schema}}.ingestion, {{schema}}.metrics TO %s', g.role);
     END LOOP;
 END
 $grants$;
+
+DROP FUNCTION {{schema}}.series(text, timestamptz, timestamptz, interval, jsonb);

@@ -10,8 +10,8 @@ GRANT INSERT ON {{.Schema}}.events TO {{.Writer}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.ensure_event_partitions(date, date), {{.Schema}}.drop_event_partitions(timestamptz) TO {{.Writer}}
 GRANT USAGE ON SCHEMA {{.Schema}} TO {{.Analyst}}
 GRANT SELECT ON {{range $i, $r := .Resolutions}}{{if $i}}, {{end}}{{$.Schema}}.{{$r.View}}{{end}} TO {{.Analyst}}
-GRANT EXECUTE ON FUNCTION {{.Schema}}.series(text, timestamptz, timestamptz, interval, jsonb) TO {{.Analyst}}
+GRANT EXECUTE ON FUNCTION {{.Schema}}.series(text, timestamptz, timestamptz, interval, jsonb, text) TO {{.Analyst}}
 GRANT SELECT ON {{.Schema}}.events, {{.Schema}}.event_errors TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.funnel(text[], timestamptz, timestamptz, interval) TO {{.Analyst}}
-GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion TO {{.Analyst}}
+GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion, {{.Schema}}.metrics TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.watermark(), {{.Schema}}.incomplete_ranges(timestamptz, timestamptz) TO {{.Analyst}}
