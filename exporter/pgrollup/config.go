@@ -62,6 +62,30 @@ type Config struct {
 	// from, from which the series function tells complete buckets from those whose counts may still
 	// arrive (key `completeness`; see the README's "Completeness").
 	Completeness CompletenessConfig `mapstructure:"completeness"`
+	// Anomalies says how the anomaly baselines are kept (key `anomalies`; see the README's "Anomalies").
+	Anomalies AnomaliesConfig `mapstructure:"anomalies"`
+}
+
+// AnomaliesConfig holds the settings of the anomaly baselines that track.anomalies() judges buckets against.
+type AnomaliesConfig struct {
+	// TimeZone is the IANA time zone of the baselines' seasonal slots (hour of the day, day of the week), so that
+	// 09:00 local is compared with 09:00 local across DST changes. Default "UTC". Every collector of a schema
+	// should set the same; Postgres must know the zone too.
+	TimeZone string `mapstructure:"time_zone"`
+	// RefreshInterval is how often the baselines are recomputed (one collector per schema at a time). The level
+	// of each metric is as old as the last refresh. Default 5m.
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+}
+
+func (a AnomaliesConfig) validate() []error {
+	var errs []error
+	if _, err := time.LoadLocation(a.TimeZone); err != nil || a.TimeZone == "" || a.TimeZone == "Local" {
+		errs = append(errs, fmt.Errorf("anomalies::time_zone: %q is not an IANA time zone name such as UTC or Europe/Berlin", a.TimeZone))
+	}
+	if a.RefreshInterval < time.Second {
+		errs = append(errs, fmt.Errorf("anomalies::refresh_interval: must be at least 1s, got %s", a.RefreshInterval))
+	}
+	return errs
 }
 
 // CompletenessConfig holds the settings of the liveness records (see the README's "Completeness").
@@ -234,6 +258,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Cumulative.validate()...)
 	errs = append(errs, c.Completeness.validate()...)
+	errs = append(errs, c.Anomalies.validate()...)
 	if c.QueueConfig.HasValue() && c.QueueConfig.Get().Batch.HasValue() {
 		errs = append(errs, errors.New("sending_queue::batch: must not be set: pgrollup de-duplicates each pushed request "+
 			"by its own key and groups concurrent pushes into one transaction itself; a batcher merging requests would make "+

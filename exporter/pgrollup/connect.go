@@ -118,6 +118,7 @@ func (e *rollupExporter) connectLoop(first error) {
 		}
 	}
 	e.connected()
+	e.startAnomalyLoop()
 	e.retentionLoop()
 }
 

@@ -135,6 +135,7 @@ func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
 	go e.flusher()
 	if err == nil {
 		e.connected()
+		e.startAnomalyLoop()
 		go func() {
 			defer e.wg.Done()
 			e.retentionLoop()

@@ -46,8 +46,9 @@ type Spec struct {
 	// Holidays are the days (minute index of their midnight) whose rate is multiplied by HolidayFactor.
 	Holidays      []int
 	HolidayFactor float64
-	// Anomaly, when its Kind is set, is injected; its End is filled from its kind when zero.
-	Anomaly Label
+	// Anomalies are injected, in order and not overlapping; an End left zero is filled from the kind. A level
+	// shift lasts past its End (the label covers its first hours; after that it is the new normal).
+	Anomalies []Label
 }
 
 // Series is a generated metric: counts per minute from Start, the clean expectation behind them, and the
@@ -65,12 +66,15 @@ type Series struct {
 func Generate(spec Spec, start time.Time, minutes int, seed uint64) Series {
 	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
 	s := Series{Spec: spec, Start: start, Counts: make([]float64, minutes), Expected: make([]float64, minutes)}
-	a := spec.Anomaly
-	if a.Kind != "" {
+	labels := make([]Label, 0, len(spec.Anomalies))
+	for _, a := range spec.Anomalies {
 		if a.End == 0 {
 			a.End = a.Start + defaultDuration(a.Kind)
 		}
 		a.End = min(a.End, minutes)
+		if a.Start < minutes {
+			labels = append(labels, a)
+		}
 	}
 	holidays := map[int]bool{}
 	for _, h := range spec.Holidays {
@@ -83,15 +87,22 @@ func Generate(spec Spec, start time.Time, minutes int, seed uint64) Series {
 			lambda *= spec.HolidayFactor
 		}
 		s.Expected[i] = lambda
-		if a.Kind != "" && i >= a.Start {
-			lambda *= a.factor(i)
+		for _, a := range labels {
+			if i >= a.Start {
+				lambda *= a.factor(i)
+			}
 		}
 		if lambda > 0 {
 			s.Counts[i] = distuv.Poisson{Lambda: lambda, Src: src}.Rand()
 		}
 	}
-	if a.Kind != "" && a.Start < minutes {
+	for _, a := range labels {
 		a.Expected = s.Expected[a.Start]
+		for _, b := range labels {
+			if b.Start < a.Start {
+				a.Expected *= b.factor(a.Start)
+			}
+		}
 		s.Labels = append(s.Labels, a)
 	}
 	return s

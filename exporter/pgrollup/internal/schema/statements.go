@@ -46,6 +46,9 @@ type Statements struct {
 	// RecordLiveness extends or starts the collector's span ($1 collector, $2 lateness, $3 gap);
 	// UpsertSources records sources seen ($1 services, $2 instances, $3 times).
 	RecordLiveness, UpsertSources string
+	// AnomalyTimeZone records anomalies::time_zone ($1); RefreshAnomalies recomputes the anomaly
+	// baselines and returns how many metrics have one.
+	AnomalyTimeZone, RefreshAnomalies string
 	// Lock, TryLock and Unlock take and release the session advisory lock named $1.
 	Lock, TryLock, Unlock string
 	// MigrationsTable creates the schema and its schema_migrations table; RecordMigration records
@@ -75,6 +78,8 @@ func New(schema string) Statements {
 		DropPartitions:   r("drop_partitions", nil),
 		RecordLiveness:   r("record_liveness", nil),
 		UpsertSources:    r("upsert_sources", nil),
+		AnomalyTimeZone:  r("anomaly_time_zone", nil),
+		RefreshAnomalies: r("refresh_anomalies", nil),
 		Lock:             r("lock", nil),
 		TryLock:          r("try_lock", nil),
 		Unlock:           r("unlock", nil),

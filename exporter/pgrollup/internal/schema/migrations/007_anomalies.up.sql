@@ -38,13 +38,16 @@ CREATE TABLE {{schema}}.anomaly_baselines (
     as_of       timestamptz        NOT NULL
 );
 
+-- jit = off on the functions below: the planner's estimates for generate_series make the judging query look costly
+-- enough to JIT-compile, which took 1.4 s of a 40 ms query.
+
 -- count_surprise(k, mu, d): the Chernoff exponent, in nats, of observing k counts where mu are expected under a
 -- negative binomial with 1/size d (Poisson when d = 0): the tail probability P(X <= k) for k < mu, or P(X >= k)
 -- for k > mu, is at most exp(-count_surprise) (the bound is exact for k = 0: P(0) = exp(-mu) for Poisson). It is
 -- half the distribution's deviance. Plain arithmetic because PostgreSQL 15 has no lgamma().
 CREATE FUNCTION {{schema}}.count_surprise(k double precision, mu double precision, d double precision)
 RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $fn$
 SELECT CASE WHEN k > 0 THEN k * ln(k / mu) ELSE 0 END
      - CASE WHEN d > 0 THEN (k + 1 / d) * ln((k + 1 / d) / (mu + 1 / d)) ELSE k - mu END
@@ -99,6 +102,7 @@ CREATE FUNCTION {{schema}}.refresh_anomaly_baselines(as_of timestamptz DEFAULT n
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
@@ -108,6 +112,8 @@ DECLARE
     gaps tstzrange[];
     n    integer;
 BEGIN
+    -- One refresh at a time (the exporter also skips a round while another collector refreshes).
+    PERFORM pg_advisory_xact_lock(hashtextextended('pgrollup-anomaly-refresh:' || '{{schema}}', 0));
     SELECT s.time_zone INTO tz FROM {{schema}}.anomaly_settings s;
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(lo, hi) r);
     DELETE FROM {{schema}}.anomaly_baselines;
@@ -206,6 +212,7 @@ CREATE FUNCTION {{schema}}.anomalies(
                  lower double precision, upper double precision, score double precision, kind text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -335,3 +342,28 @@ SELECT a.time, a.metric, a.value, a.expected, a.lower, a.upper, a.score, a.kind,
   JOIN latest l ON a.time = l.t
   JOIN runs r ON r.metric = a.metric AND r.kind = a.kind AND r.island = a.island
   LEFT JOIN {{schema}}.anomaly_baselines b ON b.metric = a.metric;
+
+-- Roles that could already write the rollups (a collector with migrate_on_start: false) may refresh the baselines;
+-- roles that could read series() may read the anomalies. (trackctl grants gives the same to new roles.)
+DO $grants$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::regrole::text AS role
+               FROM pg_class c, aclexplode(c.relacl) a
+              WHERE c.oid = '{{schema}}.rollup_minute'::regclass AND a.privilege_type = 'INSERT'
+                AND a.grantee <> 0 AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT SELECT, UPDATE ON {{schema}}.anomaly_settings TO %s', g.role);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) TO %s', g.role);
+    END LOOP;
+    FOR g IN SELECT DISTINCT a.grantee::regrole::text AS role
+               FROM pg_proc p, aclexplode(p.proacl) a
+              WHERE p.pronamespace = '{{schema}}'::regnamespace AND p.proname = 'series'
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.anomalies(timestamptz, timestamptz, interval, text) TO %s', g.role);
+        EXECUTE format('GRANT SELECT ON {{schema}}.anomalies_now TO %s', g.role);
+    END LOOP;
+END
+$grants$;

@@ -15,3 +15,7 @@ GRANT SELECT ON {{.Schema}}.events, {{.Schema}}.event_errors TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.funnel(text[], timestamptz, timestamptz, interval) TO {{.Analyst}}
 GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion, {{.Schema}}.metrics TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.watermark(), {{.Schema}}.incomplete_ranges(timestamptz, timestamptz) TO {{.Analyst}}
+GRANT SELECT, UPDATE ON {{.Schema}}.anomaly_settings TO {{.Writer}}
+GRANT EXECUTE ON FUNCTION {{.Schema}}.refresh_anomaly_baselines(timestamptz) TO {{.Writer}}
+GRANT EXECUTE ON FUNCTION {{.Schema}}.anomalies(timestamptz, timestamptz, interval, text) TO {{.Analyst}}
+GRANT SELECT ON {{.Schema}}.anomalies_now TO {{.Analyst}}

@@ -1,0 +1,78 @@
+package pgrollup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// anomalyLoop refreshes the anomaly baselines (migration 007, the README's "Anomalies") at once and then
+// every anomalies::refresh_interval until shutdown.
+func (e *rollupExporter) anomalyLoop() {
+	t := time.NewTicker(e.cfg.Anomalies.RefreshInterval)
+	defer t.Stop()
+	for {
+		ctx, cancel := e.stopContext(e.cfg.Anomalies.RefreshInterval)
+		if _, err := e.refreshAnomalies(ctx); err != nil && ctx.Err() == nil {
+			e.logger.Warn("refreshing the anomaly baselines failed; anomalies() keeps the previous ones until the next refresh",
+				zap.Error(err))
+		}
+		cancel()
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refreshAnomalies records anomalies::time_zone and recomputes every metric's baseline
+// (refresh_anomaly_baselines) in one transaction. Only one collector per schema runs it at a time (a
+// try-lock: the others skip this round and return 0). It returns the number of metrics with a
+// baseline.
+func (e *rollupExporter) refreshAnomalies(ctx context.Context) (metrics int, err error) {
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("anomaly baselines: %w", err)
+	}
+	defer conn.Release()
+	lockKey := "pgrollup-anomalies:" + e.cfg.Schema
+	var got bool
+	if err := conn.QueryRow(ctx, e.sqls.TryLock, lockKey).Scan(&got); err != nil {
+		return 0, fmt.Errorf("anomaly baselines: taking the advisory lock: %w", err)
+	}
+	if !got {
+		return 0, nil
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), e.sqls.Unlock, lockKey)
+	}()
+	start := time.Now()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("anomaly baselines: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, e.sqls.AnomalyTimeZone, e.cfg.Anomalies.TimeZone); err != nil {
+		return 0, fmt.Errorf("anomaly baselines: recording the time zone: %w", err)
+	}
+	if err := tx.QueryRow(ctx, e.sqls.RefreshAnomalies).Scan(&metrics); err != nil {
+		return 0, fmt.Errorf("anomaly baselines: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("anomaly baselines: %w", err)
+	}
+	e.logger.Debug("refreshed the anomaly baselines", zap.Int("metrics", metrics), zap.Duration("took", time.Since(start)))
+	return metrics, nil
+}
+
+// startAnomalyLoop runs anomalyLoop in its own goroutine, counted in e.wg.
+func (e *rollupExporter) startAnomalyLoop() {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.anomalyLoop()
+	}()
+}

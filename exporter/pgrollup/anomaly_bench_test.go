@@ -1,0 +1,69 @@
+package pgrollup
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
+)
+
+// BenchmarkAnomalies1000Metrics measures track.anomalies over the last hour (per minute) for 1,000 metrics with 6
+// weeks of hourly history (and the last day per minute), with baselines refreshed, beside its peer in the same run:
+// reading the same hour of per-minute totals of every metric (the floor: the rows anomalies() has to read). It
+// reports p50 of each, and the cost of one refresh_anomaly_baselines over the same data (refresh-ms).
+func BenchmarkAnomalies1000Metrics(b *testing.B) {
+	te := startExporter(b, nil)
+	ctx := context.Background()
+	_, err := schema.Migrate(ctx, te.pool, te.sc.Name)
+	require.NoError(b, err)
+	s := te.schema
+	for _, q := range []string{
+		`INSERT INTO ` + s + `.series (key, metric, service, attributes)
+SELECT gen_random_uuid(), 'metric-' || m, 'bench', '{}' FROM generate_series(1, 1000) m`,
+		// Hourly totals for 6 weeks: a daily cycle around 60 * (1 + m % 50) per hour, with deterministic noise.
+		`INSERT INTO ` + s + `.total_hour (metric, time, value)
+SELECT 'metric-' || m, h, round((1 + m % 50) * 60 * (1.2 + sin(extract(epoch FROM h) / 13751) + 0.1 * sin(m * 7 + extract(epoch FROM h) / 3600)))
+  FROM generate_series(1, 1000) m,
+       generate_series(date_trunc('hour', now()) - interval '6 weeks', date_trunc('hour', now()), interval '1 hour') h`,
+		`INSERT INTO ` + s + `.total_minute (metric, time, value)
+SELECT 'metric-' || m, t, round((1 + m % 50) * (1.2 + sin(extract(epoch FROM t) / 13751) + 0.3 * sin(m * 7 + extract(epoch FROM t) / 60)))
+  FROM generate_series(1, 1000) m,
+       generate_series(date_trunc('minute', now()) - interval '1 day', date_trunc('minute', now()), interval '1 minute') t`,
+		`ANALYZE ` + s + `.series, ` + s + `.total_hour, ` + s + `.total_minute`,
+	} {
+		_, err := te.pool.Exec(ctx, q)
+		require.NoError(b, err)
+	}
+	t0 := time.Now()
+	n := te.refreshBaselines(b, time.Now())
+	refresh := time.Since(t0)
+	require.Equal(b, 1000, n)
+	queries := map[string]string{
+		"anomalies": `SELECT count(*) FROM ` + s + `.anomalies(now() - interval '1 hour', now())`,
+		"peer: read the hour's totals": `SELECT count(*) FROM (SELECT metric, time, value FROM ` + s + `.total_minute
+ WHERE time >= now() - interval '1 hour' AND time < now()) r`,
+	}
+	times := map[string][]time.Duration{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for name, q := range queries {
+			start := time.Now()
+			var c int
+			require.NoError(b, te.pool.QueryRow(ctx, q).Scan(&c))
+			times[name] = append(times[name], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	p50 := func(d []time.Duration) float64 {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[len(d)/2].Microseconds()) / 1000
+	}
+	b.ReportMetric(p50(times["anomalies"]), "anomalies-p50-ms")
+	b.ReportMetric(p50(times["peer: read the hour's totals"]), "peer-p50-ms")
+	b.ReportMetric(float64(refresh.Milliseconds()), "refresh-ms")
+}
