@@ -35,6 +35,9 @@
 //     nothing is repeated, and an anomaly that ended meanwhile gets its end message -end-after
 //     after the restart. One FILE per watcher.
 //
+// -metric watches one metric; a name never counted is an error at start (exit 2) with the
+// database's hint, not a watcher that never posts.
+//
 // Secrets are never printed: the DSN (default $TRACK_PG_DSN) and the webhook URL (default
 // $TRACK_WEBHOOK_URL; Slack keeps its secret in the path) are not shown as flag defaults, and
 // errors name the webhook by its scheme and host only.

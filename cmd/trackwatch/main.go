@@ -150,6 +150,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	what := "every metric"
 	if c.metric != "" {
 		what = "metric " + c.metric
+		qctx, cancel := context.WithTimeout(ctx, c.timeout)
+		err := checkMetric(qctx, pool, c.schema, c.metric)
+		cancel()
+		if errors.Is(err, errUnknownMetric) {
+			return usagef("-metric: %v", err)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	every := "every " + c.interval.String()
 	if c.once {

@@ -99,6 +99,28 @@ func TestWatcherAgainstPostgres(t *testing.T) {
 	assert.Equal(t, h.tries(), 2, "one request per message")
 }
 
+// TestUnknownMetric: a typo in -metric is a usage error with the database's hint, not a watcher that
+// never posts; a metric that was counted is watched.
+func TestUnknownMetric(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	pool := sc.Pool(t)
+	ctx := context.Background()
+	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Minute)
+	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-time.Hour), now, perMinute)
+	h := newHookServer(t)
+	args := []string{"-once", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-webhook", h.URL}
+
+	var log bytes.Buffer
+	err = run(ctx, append(args, "-metric", "new-sigup"), &log)
+	require.ErrorAs(t, err, new(*usageError))
+	assert.Contains(t, err.Error(), "-metric")
+	assert.Contains(t, err.Error(), `"new-sigup"`)
+	require.NoError(t, run(ctx, append(args, "-metric", "new-signup"), &log), log.String())
+	assert.Zero(t, h.tries(), "a young metric with nothing anomalous: nothing to post")
+}
+
 // TestWatcherWithoutTheView is the error a schema older than migration 7 gets.
 func TestWatcherWithoutTheView(t *testing.T) {
 	sc := pgtest.NewSchema(t)

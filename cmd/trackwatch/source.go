@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,4 +39,26 @@ func anomaliesNow(ctx context.Context, pool *pgxpool.Pool, schema, metric string
 		return nil, fmt.Errorf("reading %s.anomalies_now: %w", schema, err)
 	}
 	return got, nil
+}
+
+// errUnknownMetric is what checkMetric returns for a metric never counted.
+var errUnknownMetric = errors.New("no such metric")
+
+// checkMetric asks schema.anomalies about metric over the last 2 minutes, so that a typo in
+// -metric is an error (with the database's suggestion) instead of a watcher that never posts.
+func checkMetric(ctx context.Context, pool *pgxpool.Pool, schema, metric string) error {
+	var n int
+	err := pool.QueryRow(ctx, "SELECT count(*) FROM "+schema+".anomalies(now() - interval '2 minutes', now(), interval '1 minute', $1)", metric).Scan(&n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UndefinedObject {
+		msg := pgErr.Message
+		if pgErr.Hint != "" {
+			msg += "; " + pgErr.Hint
+		}
+		return fmt.Errorf("%w: %s", errUnknownMetric, msg)
+	}
+	if err != nil {
+		return fmt.Errorf("checking -metric %q: %w", metric, err)
+	}
+	return nil
 }
