@@ -194,7 +194,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		select {
 		case <-ctx.Done():
-			logf("stopping (%d anomalies open)", len(w.open))
+			logf("stopping; open anomalies: %d", len(w.open))
 			return nil
 		case <-tick.C:
 		}

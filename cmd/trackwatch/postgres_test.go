@@ -99,6 +99,40 @@ func TestWatcherAgainstPostgres(t *testing.T) {
 	assert.Equal(t, h.tries(), 2, "one request per message")
 }
 
+// TestRunPollsUntilStopped runs the command as a service: it polls every -interval, posts the drop
+// once however many polls see it, and returns nil when its context ends (SIGINT, SIGTERM).
+func TestRunPollsUntilStopped(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	pool := sc.Pool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Minute)
+	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-5*time.Hour), now.Add(-6*time.Minute), perMinute)
+	var judged int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines()").Scan(&judged))
+	require.Equal(t, 1, judged)
+
+	h := newHookServer(t)
+	done := make(chan error, 1)
+	var log bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"-interval", "100ms", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-webhook", h.URL}, &log)
+	}()
+	require.Eventually(t, func() bool { return len(h.messages()) == 1 }, 20*time.Second, 50*time.Millisecond)
+	time.Sleep(time.Second) // several more polls
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	assert.Len(t, h.messages(), 1, "posted once over many polls")
+	assert.Contains(t, log.String(), "stopping; open anomalies: 1")
+}
+
 // TestUnknownMetric: a typo in -metric is a usage error with the database's hint, not a watcher that
 // never posts; a metric that was counted is watched.
 func TestUnknownMetric(t *testing.T) {
