@@ -110,7 +110,7 @@ func newWatcher(p poster, endAfter time.Duration, loc *time.Location, logf func(
 // (the poster gave up) is posted again at the next step: a start until it is delivered, an end
 // until it is delivered; an anomaly that ends before its start was delivered is dropped without a
 // message. step returns the delivery errors joined, after trying every message; it reports whether
-// the set of open anomalies changed.
+// what the state file keeps changed (an anomaly opened, updated, announced or closed).
 func (w *watcher) step(ctx context.Context, now time.Time, rows []Anomaly) (changed bool, err error) {
 	current := map[key][]Anomaly{}
 	for _, r := range rows {
@@ -142,12 +142,12 @@ func (w *watcher) step(ctx context.Context, now time.Time, rows []Anomaly) (chan
 		if !ok {
 			o = &open{}
 			w.open[k] = o
-			changed = true
 		}
 		for _, a := range current[k] {
 			o.add(a)
 		}
 		o.Seen = now
+		changed = true
 		if o.Announced {
 			continue
 		}
