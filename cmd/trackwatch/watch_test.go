@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,4 +365,33 @@ func TestNum(t *testing.T) {
 	for _, c := range cases {
 		assert.Equal(t, c.want, num(c.v), "%v", c.v)
 	}
+}
+
+func TestRedactURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com/…"},
+		{"http://127.0.0.1:9000/", "http://127.0.0.1:9000"},
+		{"http://127.0.0.1:9000", "http://127.0.0.1:9000"},
+		{"https://user:pw@example.com/hook?token=x", "https://example.com/…"},
+		{"https://example.com?token=x", "https://example.com/…"},
+		{"not a url", "the webhook"},
+		{"::", "the webhook"},
+	}
+	for _, c := range cases {
+		got := redactURL(c.in)
+		assert.Equal(t, c.want, got, c.in)
+		for _, secret := range []string{"secret", "pw", "token"} {
+			assert.NotContains(t, got, secret, c.in)
+		}
+	}
+}
+
+func TestPostErrorsNeverHoldTheURLsPath(t *testing.T) {
+	h := newHookServer(t)
+	url := h.URL + "/services/T0/B0/the-secret"
+	h.Close() // connection refused from now on
+	err := testHook(t, url, 30*time.Millisecond).Post(context.Background(), Message{Text: "x"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "the-secret")
+	assert.Contains(t, err.Error(), strings.TrimPrefix(h.URL, "http://"), "names the host")
 }
