@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,7 +17,46 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("TRACKWATCH_RUN_MAIN") == "1" {
+		main() // the command itself, for TestExitCodes
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(pgtest.M(m))
+}
+
+// TestExitCodes runs the command as a process: 0 for -h, 2 for a wrong command line, 1 when it
+// cannot do its job.
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"-h", []string{"-h"}, 0},
+		{"--help", []string{"--help"}, 0},
+		{"unknown flag", []string{"-nope"}, 2},
+		{"bad value", []string{"-interval", "soon"}, 2},
+		{"no webhook", []string{"-dsn", "postgres://127.0.0.1:1/x"}, 2},
+		{"Postgres unreachable", []string{"-once", "-dsn", "postgres://analyst:" + password + "@127.0.0.1:1/x?connect_timeout=2",
+			"-webhook", "http://127.0.0.1:1" + hookPath}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], c.args...) // TestMain runs main before the testing flags are parsed
+			cmd.Env = append(os.Environ(), "TRACKWATCH_RUN_MAIN=1", "TRACK_PG_DSN=", "TRACK_WEBHOOK_URL=")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, c.code, code, "%s", out)
+			assert.NotContains(t, string(out), password)
+			assert.NotContains(t, string(out), "hook-secret")
+		})
+	}
 }
 
 const (
