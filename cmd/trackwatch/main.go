@@ -24,11 +24,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()
+	var usage *usageError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	case errors.As(err, new(*usageError)):
-		fmt.Fprintln(os.Stderr, "trackwatch:", err)
+	case errors.As(err, &usage):
+		if !usage.printed {
+			fmt.Fprintln(os.Stderr, "trackwatch:", err)
+		}
 		os.Exit(2)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "trackwatch:", err)
@@ -37,11 +40,17 @@ func main() {
 }
 
 // usageError is a bad flag value: the command exits 2, as the flag package does for a bad flag.
-type usageError struct{ msg string }
+// printed tells that the flag package already printed it, with the usage.
+type usageError struct {
+	msg     string
+	printed bool
+}
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
 
 // config is what the flags say.
 type config struct {
@@ -79,7 +88,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, &usageError{err.Error()}
+		return c, &usageError{msg: err.Error(), printed: true}
 	}
 	if fs.NArg() > 0 {
 		return c, usagef("unexpected arguments %q", fs.Args())
