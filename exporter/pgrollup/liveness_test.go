@@ -123,6 +123,7 @@ func TestLivenessCollectorStopped(t *testing.T) {
 		s := first.spans(t, first.live.collector)
 		return len(s) == 1 && s[0].Until.Sub(s[0].Since) > 1500*time.Millisecond
 	}, 10*time.Second, 20*time.Millisecond, "the first collector's span grows past its lateness")
+	first.push(t, pt{metric: "before-stop", service: "web", at: time.Now().Add(-time.Second), value: 1})
 	require.NoError(t, first.shutdown(context.Background()))
 	stopped := first.spans(t, first.live.collector)[0].Until
 	time.Sleep(time.Second) // longer than stale_after: the pipeline was down
@@ -145,6 +146,17 @@ func TestLivenessCollectorStopped(t *testing.T) {
 	}
 	require.NotNil(t, gap, "a gap ends where the second collector started: %+v", got)
 	assert.True(t, gap.Since.Equal(stopped.Add(-time.Second)), "the gap starts at the last record less the lateness: %+v", gap)
+
+	// series: the minute holding the gap is incomplete.
+	var complete bool
+	var v float64
+	require.NoError(t, second.pool.QueryRow(context.Background(), "SELECT value, complete FROM "+second.schema+
+		".series('before-stop', now() - interval '10 minutes', now(), interval '1 minute') WHERE time = date_bin('1 minute', $1::timestamptz, timestamptz 'epoch')",
+		gap.Since).Scan(&v, &complete))
+	assert.False(t, complete)
+	require.NoError(t, second.pool.QueryRow(context.Background(), "SELECT sum(value) FROM "+second.schema+
+		".series('before-stop', now() - interval '10 minutes', now(), interval '1 minute')").Scan(&v))
+	assert.Equal(t, 1.0, v, "what the stopped collector wrote is there")
 
 	// The ingestion view shows both collectors (one live), the gap and the watermark.
 	var live, stoppedN, gaps, marks int
@@ -214,4 +226,63 @@ func TestSourcesRecorded(t *testing.T) {
 	require.NoError(t, te.pushMetrics(ctx, heartbeat))
 	time.Sleep(200 * time.Millisecond) // several liveness ticks
 	assert.Equal(t, before, read())
+}
+
+// TestSeriesComplete: with a collector that stopped two hours ago and another that took over ten
+// minutes later (their spans written as the exporter writes them), series marks incomplete the
+// buckets that overlap the gap (from the stopped collector's last flush less its lateness to the
+// other's first flush), those past the watermark, and the current one; every other bucket is complete,
+// also where nothing was counted (a stopped service reads 0, complete). Values are what was counted,
+// complete or not.
+func TestSeriesComplete(t *testing.T) {
+	te := startExporter(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var points []pt
+	for m := 175; m >= 0; m -= 7 {
+		points = append(points, pt{metric: "checkout", service: "web", at: now.Add(-time.Duration(m) * time.Minute), value: 1})
+	}
+	te.push(t, points...)
+	var t0 time.Time
+	require.NoError(t, te.pool.QueryRow(ctx, `
+WITH seed AS (UPDATE `+te.schema+`.collector_spans SET until = now() - interval '3 hours' WHERE collector = '')
+INSERT INTO `+te.schema+`.collector_spans (collector, since, until, lateness, gap) VALUES
+    ('a', now() - interval '3 hours', now() - interval '2 hours', interval '10 seconds', interval '1 minute'),
+    ('b', now() - interval '110 minutes', now(), interval '10 seconds', interval '1 minute')
+RETURNING now()`).Scan(&t0))
+	gapFrom, gapTo := t0.Add(-2*time.Hour-10*time.Second), t0.Add(-110*time.Minute)
+
+	for _, step := range []time.Duration{time.Minute, time.Hour} {
+		rows, err := te.pool.Query(ctx, "SELECT s.time, s.value, s.complete, "+te.schema+".watermark(), now() FROM "+
+			te.schema+".series('checkout', now() - interval '4 hours', now(), $1::interval) s", step.String())
+		require.NoError(t, err)
+		var zeros, counted, inGap int
+		var last tzRow
+		var sum float64
+		var w, until time.Time
+		_, err = pgx.ForEachRow(rows, []any{&last.At, &last.Value, &last.Complete, &w, &until}, func() error {
+			end := last.At.Add(step)
+			want := !end.After(w) && !end.After(until) && !(last.At.Before(gapTo) && end.After(gapFrom))
+			assert.Equal(t, want, last.Complete, "bucket %s (step %s, watermark %s)", last.At, step, w)
+			sum += last.Value
+			switch {
+			case last.Complete && last.Value == 0:
+				zeros++
+			case last.Complete:
+				counted++
+			case last.At.Before(gapTo) && end.After(gapFrom):
+				inGap++
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, float64(len(points)), sum, "every count is there, complete or not")
+		assert.False(t, last.Complete, "the current bucket is never complete")
+		assert.Positive(t, inGap, "a bucket overlaps the gap")
+		assert.Positive(t, counted, "buckets with counts are complete")
+		if step == time.Minute {
+			assert.Positive(t, zeros, "a minute without counts reads 0, complete")
+		}
+		assert.WithinDuration(t, until.Add(-15*time.Second), w, 5*time.Second, "the live exporter (lateness 15s) holds the watermark")
+	}
 }

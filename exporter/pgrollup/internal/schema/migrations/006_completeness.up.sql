@@ -341,14 +341,14 @@ BEGIN
     IF NOT cal THEN
         IF secs < width_s THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s ago use a step of %s or more',
-                                 $4, fname, fkeep, justify_hours(date_trunc('hour', now() - lo)), rwidth),
-                HINT = format('use a step of %s (or a multiple of it), or a since within the last %s', rwidth, fkeep);
+                MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s days ago use a step of 1 %s or more',
+                                 $4, fname, fkeep, round(extract(epoch FROM now() - lo) / 86400), res),
+                HINT = format('use a step of 1 %s or a multiple of it, or a since within the last %s', res, fkeep);
         END IF;
         IF secs % width_s <> 0 THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('series: step %s is not a whole number of %ss, the data kept for this range', $4, res),
-                HINT = format('use a multiple of %s, for example %s or %s', rwidth, rwidth, 2 * rwidth);
+                HINT = format('use a multiple of 1 %s, for example 1 %s or 2 %ss', res, res, res);
         END IF;
         ok := extract(epoch FROM origin)::bigint % width_s = 0;
     ELSE
@@ -365,8 +365,8 @@ BEGIN
          ORDER BY r.width DESC
          LIMIT 1;
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('series: steps in time zone %s do not start on whole %ss over this range (its UTC offset is not a multiple of %s), and %s rollups are the finest kept for a range from %s ago',
-                             $6, res, rwidth, res, justify_hours(date_trunc('hour', now() - lo))),
+            MESSAGE = format('series: steps in time zone %s do not start on whole %ss over this range (its UTC offset is not a multiple of 1 %s), and %s rollups are the finest kept for a range from %s days ago',
+                             $6, res, res, res, round(extract(epoch FROM now() - lo) / 86400)),
             HINT = CASE WHEN fname IS NULL THEN 'use tz ''UTC'''
                         ELSE format('use a since within the last %s (where %s rollups are kept), or tz ''UTC''', fkeep, fname) END;
     END IF;
