@@ -39,7 +39,11 @@
 //
 // trackchart anomalies prints one line per flagged step (time, metric, kind, value, expected,
 // normal range, score), oldest first, of one metric or of every metric, judged on complete steps
-// only; "no anomalies of ..." when there are none. Its exit status does not depend on whether any
+// only; "no anomalies of ..." when there are none. track.anomalies takes steps of whole minutes up
+// to a day and ranges up to 31 days, and aligns its steps to UTC: its days start at UTC midnight,
+// whatever -tz (which sets only how the times are printed). A chart whose steps in -tz start
+// elsewhere (days outside UTC, hours at +05:30) cannot place those marks and says how many it left
+// out. Its exit status does not depend on whether any
 // were found (the alerting is trackwatch's job).
 //
 // Flags:
@@ -50,12 +54,15 @@
 //     (12 months): 90s, 15m, 6h, 7d, 2w, 1mo, 1d12h. A step of 24h is a day. Steps of a day or
 //     more start at midnight in -tz (weeks on Monday, months on the first), and a day across a DST
 //     change holds that local day: 23 or 25 hours. The days of -since are local calendar days.
-//     Without -since the range is 60 steps (an hour per minute), 30 steps of days, or 12 of months.
+//     Without -since the range is 60 steps (an hour per minute), 30 steps of days but at most 11
+//     weeks, or 12 steps of months. Outside UTC, series() can start days at local midnight only
+//     where hours (or minutes) are kept, 90 days by default: a longer range of days or months
+//     in such a zone is refused, naming -tz, with what to do instead.
 //   - -tz takes an IANA zone name and defaults to the environment's zone: $TZ when set, else the
 //     zone /etc/localtime links to, else /etc/timezone, else UTC with a note under the chart. -utc
 //     is -tz UTC.
 //   - -from and -to take RFC 3339 times, or 2006-01-02, 2006-01-02T15:04 (and with seconds) read
-//     in -tz; -to defaults to now, and -from replaces -since.
+//     in -tz; -to defaults to now; -from and -since exclude each other.
 //   - -filter is a JSON object the series' attributes (and "service") must contain.
 //
 // Every refusal of a flag names the flag, and so does every refusal of the database that is about

@@ -143,12 +143,15 @@ func parse(args []string, lookupEnv func(string) (string, bool), stdout io.Write
 		"anomalies": "counter whose anomalies to list (default every metric)",
 	}[o.command])
 	since := &spanFlag{}
-	fs.Var(since, "since", "length of the range, a `duration` ending at -to or now (default 60 steps; 30 of days, 12 of months: 1h per 1m)")
+	fs.Var(since, "since", "length of the range, a `duration` ending at -to or now (default 60 steps, 30 of days up to 11 weeks, 12 of months: 1h per 1m)")
 	from := fs.String("from", "", "start of the range, a `time` (instead of -since)")
 	to := fs.String("to", "", "end of the range, a `time` (default now)")
 	step := &spanFlag{span: span{clock: time.Minute}}
 	fs.Var(step, "step", "width of one step, a `duration`")
-	tz := fs.String("tz", "", "`zone` (IANA name) of the steps and of the printed times (default the environment's: $TZ or /etc/localtime)")
+	tz := fs.String("tz", "", map[string]string{
+		"chart":     "`zone` (IANA name) of the steps and of the printed times (default the environment's: $TZ or /etc/localtime)",
+		"anomalies": "`zone` (IANA name) of the printed times; track.anomalies aligns its steps to UTC (default the environment's: $TZ or /etc/localtime)",
+	}[o.command])
 	utc := fs.Bool("utc", false, "same as -tz UTC")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on connecting and querying")
 	if o.command == "chart" {
@@ -255,13 +258,15 @@ func (o *options) parseZone(lookupEnv func(string) (string, bool), tz string, tz
 }
 
 // defaultSince is the range drawn without -since: 60 steps shorter than a day (an hour per minute),
-// 30 steps of days, 12 of months: enough bars to see a shape, few enough to fit a terminal.
+// 30 steps of days but no more than 11 weeks, 12 of months: enough bars to see a shape, few enough
+// to fit a terminal. 11 weeks keep the first local midnight within the 90 days hours are kept by
+// default, which days outside UTC need (series() refuses them on day rollups, whose days are UTC's).
 func defaultSince(step span) span {
 	switch {
 	case step.months > 0:
 		return step.times(12)
 	case step.days > 0:
-		return step.times(30)
+		return step.times(max(1, min(30, 77/step.days)))
 	}
 	return step.times(60)
 }

@@ -67,6 +67,7 @@ func TestDefaultSince(t *testing.T) {
 	assert.Equal(t, span{clock: time.Hour}, defaultSince(span{clock: time.Minute}))
 	assert.Equal(t, span{clock: 5 * time.Hour}, defaultSince(span{clock: 5 * time.Minute}))
 	assert.Equal(t, span{days: 30}, defaultSince(span{days: 1}))
-	assert.Equal(t, span{days: 210}, defaultSince(span{days: 7}))
+	assert.Equal(t, span{days: 77}, defaultSince(span{days: 7}), "11 weeks")
+	assert.Equal(t, span{days: 60}, defaultSince(span{days: 30}), "two steps within 11 weeks")
 	assert.Equal(t, span{months: 12}, defaultSince(span{months: 1}))
 }
