@@ -32,6 +32,10 @@ type backlog[T any] struct {
 	flow     *flowStats
 	failures *atomic.Uint64
 	report   func(error)
+	// heartbeats makes push send an empty batch (no items) when nothing is
+	// held, as a sign of life; such a batch is never held, retried or
+	// counted in flow. Without it, an empty batch only drains the queue.
+	heartbeats bool
 
 	mu    sync.Mutex
 	queue []heldExport[T]
@@ -45,12 +49,22 @@ type heldExport[T any] struct {
 // push queues batch (which must not be modified afterwards) and sends the
 // queue. A failure is reported to the error handler and the batch stays
 // queued; when the queue is over its limit the oldest batches are dropped.
+// An empty batch (items == 0) is not queued: with heartbeats and nothing
+// held, it is sent once, and a failure is counted and reported but not
+// retried (the next interval sends another; a held queue shows the process
+// alive when it drains).
 func (b *backlog[T]) push(ctx context.Context, batch T, items int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if items > 0 {
 		b.queue = append(b.queue, heldExport[T]{batch: batch, items: items})
 		b.flow.held.Add(int64(items))
+	} else if b.heartbeats && len(b.queue) == 0 {
+		if err := b.send(ctx, batch); err != nil {
+			b.failures.Add(1)
+			b.report(fmt.Errorf("sending a heartbeat (nothing counted in the interval): %w", err))
+		}
+		return
 	}
 	if err := b.drain(ctx); err != nil {
 		for len(b.queue) > b.limit {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 )
@@ -41,6 +42,9 @@ const retiredBit = math.MinInt64
 // lower bound and successive reads never decrease.
 type series struct {
 	cells []paddedCell
+	// first is &cells[0] and mask len(cells)-1, for cell.
+	first *paddedCell
+	mask  int
 	attrs attributeSet
 	c     *counter // nil for discard
 
@@ -62,7 +66,16 @@ type series struct {
 }
 
 func newSeries(c *counter, attrs attributeSet) *series {
-	return &series{cells: make([]paddedCell, stripes), attrs: attrs, c: c}
+	cells := make([]paddedCell, stripes)
+	return &series{cells: cells, first: &cells[0], mask: len(cells) - 1, attrs: attrs, c: c}
+}
+
+// cell returns the cell of processor pid (any int: it is masked). It is
+// &s.cells[pid&s.mask] without the bounds check, which the compiler cannot
+// drop (it does not know that len(cells) is a power of two): on the hot
+// path that check cost as much as the test of the add's result.
+func (s *series) cell(pid int) *atomic.Int64 {
+	return &(*paddedCell)(unsafe.Add(unsafe.Pointer(s.first), uintptr(pid&s.mask)*unsafe.Sizeof(paddedCell{}))).n
 }
 
 // discard takes the adds of names the registry refused (the refusal is
@@ -81,7 +94,7 @@ func (s *series) landed(n int64) *series {
 	s.c.reg.recounted.Add(1)
 	for {
 		live := s.c.reg.seriesOf(s.c.name, s.attrs)
-		v := live.cells[procPin()&(len(live.cells)-1)].n.Add(n)
+		v := live.cell(procPin()).Add(n)
 		procUnpin()
 		if v >= n || !live.retired.Load() {
 			return live

@@ -45,6 +45,10 @@
 //     order and unmerged, when the collector answers: every delta keeps its
 //     own time window. When the backlog is full the oldest export is dropped
 //     and its points are counted in [Statistics.PointsDropped].
+//   - An interval with nothing to send and no backlog held sends a
+//     heartbeat: the resource and one point of 0 named track.heartbeat
+//     (about 350 bytes), so a process that counts nothing shows as alive.
+//     A heartbeat is never held or retried, and not counted as exported.
 //
 // # Calls before Start
 //

@@ -75,7 +75,7 @@ func TestChurnBelowTheLimitNeverOverflows(t *testing.T) {
 			assert.LessOrEqual(t, maxActive, int64(100), "active series stay within the limit")
 			assert.Empty(t, log.matching(track.ErrSeriesOverflow))
 			series := map[string]bool{}
-			for _, p := range r.Points() {
+			for _, p := range counted(r) {
 				series[p.Attrs["build"]] = true
 			}
 			assert.Len(t, series, intervals*perInterval, "every value kept its own series")
@@ -214,7 +214,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 		}
 	}()
 
-	counted := make([]map[key]int64, goroutines)
+	perGoroutineCounts := make([]map[key]int64, goroutines)
 	var workers sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		workers.Add(1)
@@ -234,7 +234,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 			// Count until enough collections ran while counting.
 			for i := 0; i < perGoroutine || flushes.Load() < minCollections; i++ {
 				n := int64(1 + rng.IntN(3))
-				switch rng.IntN(5) {
+				switch rng.IntN(7) {
 				case 0:
 					b := handles[rng.IntN(len(handles))]
 					b.h.Add(n)
@@ -247,6 +247,14 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 					name := rare[rng.IntN(len(rare))]
 					tr.Add(name, n)
 					mine[key{name, ""}] += n
+				case 3: // Increment has its own copy of the add
+					name := rare[rng.IntN(len(rare))]
+					tr.Increment(name)
+					mine[key{name, ""}]++
+				case 4:
+					name, k := names[rng.IntN(len(names))], rng.IntN(keys)
+					tr.Increment(name, attribute.Int("k", k))
+					mine[key{name, fmt.Sprint(k)}]++
 				default:
 					name, k := names[rng.IntN(len(names))], rng.IntN(keys)
 					tr.Add(name, n, attribute.Int("k", k))
@@ -258,7 +266,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 					runtime.Gosched()
 				}
 			}
-			counted[g] = mine
+			perGoroutineCounts[g] = mine
 		}()
 	}
 	workers.Wait()
@@ -268,7 +276,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 
 	want := map[key]int64{}
 	var wantTotal int64
-	for _, m := range counted {
+	for _, m := range perGoroutineCounts {
 		for k, n := range m {
 			want[k] += n
 			wantTotal += n
@@ -276,7 +284,7 @@ func TestNoCountLostOrDoubledWhileSeriesAreForgotten(t *testing.T) {
 	}
 	got := map[key]int64{}
 	var gotTotal int64
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		got[key{p.Metric, p.Attrs["k"]}] += p.Value
 		gotTotal += p.Value
 	}

@@ -87,23 +87,33 @@ func cacheIndex(p *byte) uintptr {
 // the name is refused. The counter may have been forgotten since: its
 // series then refuse to count, and callers find the name again with find.
 func (r *registry) lookup(name string) *counter {
-	p := unsafe.StringData(name)
-	i := cacheIndex(p)
-	if a := r.cache[i].Load(); a != nil && unsafe.StringData(a.name) == p && len(a.name) == len(name) {
-		return a.c
+	if c := r.cached(name); c != nil {
+		return c
 	}
-	return r.lookupSlow(name, i)
+	return r.lookupSlow(name)
 }
 
-func (r *registry) lookupSlow(name string, i uintptr) *counter {
+// cached returns the counter the call-site cache holds for name's address,
+// or nil. It is small enough to be inlined.
+func (r *registry) cached(name string) *counter {
+	p := unsafe.StringData(name)
+	if a := r.cache[cacheIndex(p)].Load(); a != nil && unsafe.StringData(a.name) == p && len(a.name) == len(name) {
+		return a.c
+	}
+	return nil
+}
+
+// lookupSlow is lookup after a miss in the call-site cache.
+func (r *registry) lookupSlow(name string) *counter {
 	c := r.find(name)
 	if c == nil {
 		return nil
 	}
 	// Cache an address only once it misses twice in a row in its slot: names
 	// built at run time get a new address per call and would only churn it.
-	p := uintptr(unsafe.Pointer(unsafe.StringData(name)))
-	if r.pending[i].Swap(p) == p {
+	p := unsafe.StringData(name)
+	i := cacheIndex(p)
+	if r.pending[i].Swap(uintptr(unsafe.Pointer(p))) == uintptr(unsafe.Pointer(p)) {
 		if a := c.alias(name); a != nil {
 			r.cache[i].Store(a)
 			// The counter may have been forgotten between alias and Store,

@@ -31,14 +31,14 @@ func Start(ctx context.Context, opts ...Option) (shutdown func(context.Context) 
 // package-level tracker. It is safe for concurrent use, never blocks and
 // never panics, also before Start.
 func Increment(name string, attrs ...attribute.KeyValue) {
-	std.add(name, 1, attrs)
+	std.Increment(name, attrs...)
 }
 
 // Add adds n to the counter name with the given attributes, on the
 // package-level tracker. A negative n is refused and counted. It is safe for
 // concurrent use, never blocks and never panics, also before Start.
 func Add(name string, n int64, attrs ...attribute.KeyValue) {
-	std.add(name, n, attrs)
+	std.Add(name, n, attrs...)
 }
 
 // Counter returns a handle bound to one series of the package-level tracker;

@@ -57,14 +57,14 @@ func TestExactTotalsFromManyGoroutinesOverManyIntervals(t *testing.T) {
 	assert.Equal(t, n, r.Sum("new-signup", nil))
 	assert.Equal(t, 2*n, r.Sum("cards-checked", nil))
 	assert.Equal(t, n, r.Sum("cards-checked", map[string]string{"result": "fraudulent"}))
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		assert.True(t, p.Delta && p.Monotonic, "every point is a monotonic delta sum")
 		assert.Equal(t, "test-service", p.Resource["service.name"])
 		assert.NotEmpty(t, p.Resource["service.instance.id"])
 		assert.NotEmpty(t, p.Resource["host.name"])
 	}
 	st := tr.Stats()
-	assert.Equal(t, uint64(len(r.Points())), st.PointsExported)
+	assert.Equal(t, uint64(len(counted(r))), st.PointsExported)
 	assert.Zero(t, st.PointsDropped)
 	assert.Zero(t, st.PointsInBacklog)
 }
@@ -86,7 +86,7 @@ func TestOutageKeepsEveryDeltaInItsOwnWindow(t *testing.T) {
 	require.NoError(t, tr.Shutdown(ctx))
 
 	assert.Equal(t, sent, r.Sum("logins", nil))
-	points := r.Points()
+	points := counted(r)
 	require.Len(t, points, intervals, "one point per interval: nothing merged")
 	for i, p := range points {
 		assert.Equal(t, int64(i+1), p.Value, "deltas arrive in the order they were counted")
@@ -120,7 +120,7 @@ func TestBacklogOverflowDropsOldestAndCountsIt(t *testing.T) {
 	assert.Equal(t, int64(intervals)-received, int64(st.PointsDropped), "what was dropped is what is missing")
 	assert.Equal(t, int64(3), received)
 	got := map[string]bool{}
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		got[p.Attrs["interval"]] = true
 	}
 	assert.Equal(t, map[string]bool{"7": true, "8": true, "9": true}, got, "the newest exports survive")
@@ -230,7 +230,7 @@ func TestRefusesInvalidInput(t *testing.T) {
 	tr.Increment("a.valid_name-with/all-1")
 	require.NoError(t, tr.Shutdown(context.Background()))
 	assert.Equal(t, int64(1), r.Sum("a.valid_name-with/all-1", nil))
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		assert.Equal(t, "a.valid_name-with/all-1", p.Metric, "refused calls export nothing")
 	}
 }
@@ -247,7 +247,7 @@ func TestSeriesBeyondTheLimitFoldIntoOverflow(t *testing.T) {
 	assert.Equal(t, int64(2*users), r.Sum("logins", nil), "totals stay exact")
 	assert.Equal(t, int64(2*(users-5)), r.Sum("logins", map[string]string{"otel.metric.overflow": "true"}))
 	series := map[string]bool{}
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		series[fmt.Sprint(p.Attrs)] = true
 	}
 	assert.Len(t, series, 6, "five series and the overflow")
@@ -272,7 +272,7 @@ func TestAttributeOrderAndTypesFindTheSameSeries(t *testing.T) {
 	require.NoError(t, tr.Shutdown(context.Background()))
 
 	var pts []string
-	for _, p := range r.Points() {
+	for _, p := range counted(r) {
 		if p.Metric == "checks" {
 			keys := make([]string, 0, len(p.Attrs))
 			for k, v := range p.Attrs {
@@ -356,7 +356,7 @@ func TestEnvironmentVariablesAndOptionPrecedence(t *testing.T) {
 			tr.Increment("env-check")
 			require.NoError(t, tr.Shutdown(context.Background()))
 			require.Len(t, r.Requests(), before+1)
-			p := r.Points()[len(r.Points())-1]
+			p := counted(r)[len(counted(r))-1]
 			assert.Equal(t, c.service, p.Resource["service.name"])
 			assert.Equal(t, "test", p.Resource["deployment.environment"])
 			assert.Equal(t, "growth", p.Resource["team"])

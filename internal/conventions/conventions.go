@@ -48,6 +48,12 @@ const (
 	// the key the OpenTelemetry metrics SDK specification uses for the same purpose
 	// (https://opentelemetry.io/docs/specs/otel/metrics/sdk/#cardinality-limits).
 	Overflow = "otel.metric.overflow"
+	// Heartbeat is the metric of a track process's heartbeat: an export interval with nothing to send
+	// still sends one monotonic delta sum point of this name, value 0 and no attributes, with the
+	// process's resource, so that a process that counts nothing shows as alive. It is a data point
+	// because the collector's OTLP receiver drops a request that carries none. It counts nothing
+	// and is not meant to be stored as a rollup series.
+	Heartbeat = "track.heartbeat"
 )
 
 // MaxNameLen is the longest instrument name, in bytes, by the OpenTelemetry API specification.

@@ -16,11 +16,14 @@ import (
 	"github.com/trackhq/track/processor/sampler/internal/validate"
 )
 
-// processMetrics runs every stage over md. It is safe for concurrent use.
+// processMetrics runs every stage over md. It is safe for concurrent use. A resource that
+// arrives without scope metrics (a sign of life from its source) is passed on with its
+// attributes processed; one left without points by the stages is removed.
 func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	c := counts{}
 	now := s.now()
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+		arrivedEmpty := rm.ScopeMetrics().Len() == 0
 		s.processAttrs(rm.Resource().Attributes(), 0, true, "", 1, &c)
 		if s.validate {
 			validate.RepairField(rm.SchemaUrl, rm.SetSchemaUrl, &c.Counts)
@@ -35,7 +38,7 @@ func (s *sampler) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 			})
 			return sm.Metrics().Len() == 0
 		})
-		return rm.ScopeMetrics().Len() == 0
+		return !arrivedEmpty && rm.ScopeMetrics().Len() == 0
 	})
 	s.tel.flush(ctx, tally.SignalMetrics, &c)
 	if md.ResourceMetrics().Len() == 0 {
@@ -101,14 +104,17 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 	if s.card != nil {
 		mc.series = s.card.ForMetric(m.Name(), now)
 	}
-	if s.metricSampling {
+	// A track heartbeat (a point of 0 saying its source is alive) is never sampled: sampling
+	// it would save nothing and make a live source look stopped.
+	sampled := s.metricSampling && m.Name() != conventions.Heartbeat
+	if sampled {
 		mc.prob = s.metricRules.Lookup(m.Name())
 	}
 	switch m.Type() {
 	case pmetric.MetricTypeSum:
 		sum := m.Sum()
 		mc.additive = sum.AggregationTemporality() == pmetric.AggregationTemporalityDelta
-		mc.sample = s.metricSampling && mc.additive && !mc.prob.All
+		mc.sample = sampled && mc.additive && !mc.prob.All
 		s.processNumberPoints(sum.DataPoints(), sum.IsMonotonic(), &mc, c)
 		return sum.DataPoints().Len() == 0
 	case pmetric.MetricTypeGauge:
@@ -118,7 +124,7 @@ func (s *sampler) processMetric(m pmetric.Metric, now time.Time, c *counts) bool
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		mc.additive = h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
-		mc.sample = s.metricSampling && mc.additive && !mc.prob.All
+		mc.sample = sampled && mc.additive && !mc.prob.All
 		s.processHistogramPoints(h.DataPoints(), &mc, c)
 		return h.DataPoints().Len() == 0
 	case pmetric.MetricTypeExponentialHistogram:

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/trackhq/track/internal/conventions"
 	"github.com/trackhq/track/processor/sampler/internal/metadata"
 	"github.com/trackhq/track/processor/sampler/internal/metadatatest"
 )
@@ -525,5 +526,61 @@ func TestConcurrentBatches(t *testing.T) {
 	}
 	for range 4 {
 		assert.Equal(t, int64(20*40), <-done, "every batch keeps its exact total")
+	}
+}
+
+// TestSignsOfLifePassUnchanged: a resource without scope metrics and a track heartbeat (one delta
+// sum point of 0) pass every stage unchanged, also when metric sampling would keep almost nothing,
+// so a source that counts nothing still reaches the exporter.
+func TestSignsOfLifePassUnchanged(t *testing.T) {
+	const n = 1000
+	build := func() pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		for i := range n {
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr(conventions.ServiceName, "idle")
+			rm.Resource().Attributes().PutStr(conventions.ServiceInstanceID, fmt.Sprint(i))
+			if i%2 == 0 {
+				continue // the resource alone
+			}
+			sm := rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName("github.com/trackhq/track")
+			dp := deltaSum(sm, conventions.Heartbeat).AppendEmpty()
+			dp.SetIntValue(0)
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(testNow.Add(-10 * time.Second)))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(testNow))
+		}
+		return md
+	}
+	for _, c := range []struct {
+		name string
+		cfg  func(*Config)
+	}{
+		{"defaults", func(*Config) {}},
+		{"sampling every metric at 1%", func(cfg *Config) {
+			cfg.Sampling.Metrics.Enabled = true
+			cfg.Sampling.Metrics.Probability = 0.01
+			cfg.Sampling.Metrics.Rules = []SamplingRule{{Name: "track.*", Probability: 0.01}}
+		}},
+		{"cardinality capped at 1 series", func(cfg *Config) { cfg.Cardinality.MaxSeries = 1 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			c.cfg(cfg)
+			s, tt, _ := newTestSampler(t, cfg)
+			out, err := s.processMetrics(context.Background(), build())
+			require.NoError(t, err)
+			assert.Equal(t, build(), out)
+			assert.Zero(t, counter(t, tt, "processor_sampler_sampled_out_items", sigMetrics))
+
+			// A batch of resources alone is passed on, not skipped.
+			md := pmetric.NewMetrics()
+			md.ResourceMetrics().AppendEmpty().Resource().Attributes().PutStr(conventions.ServiceName, "idle")
+			want := pmetric.NewMetrics()
+			md.CopyTo(want)
+			out, err = s.processMetrics(context.Background(), md)
+			require.NoError(t, err)
+			assert.Equal(t, want, out)
+		})
 	}
 }
