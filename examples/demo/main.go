@@ -516,7 +516,7 @@ func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
 	} {
 		say("chart: %s per %s, last %s", c.what, step, since)
 		chart := exec.CommandContext(ctx, filepath.Join(d.dir, "bin", "trackchart"), "-dsn", d.dsn, "-metric", c.metric,
-			"-since", since, "-step", step, "-height", "8", "-width", "140", "-title", c.title)
+			"-since", since, "-step", step, "-height", "8", "-title", c.title)
 		chart.Stdout, chart.Stderr = os.Stdout, os.Stderr
 		if err := chart.Run(); err != nil {
 			return fmt.Errorf("trackchart: %w", err)
@@ -554,10 +554,10 @@ func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
 	return nil
 }
 
-// chartStep is the shortest of the usual steps that draws minutes in at most 60 bars.
+// chartStep is the shortest of the usual steps that draws minutes in at most 50 bars.
 func chartStep(minutes int) string {
 	for _, m := range []int{1, 2, 5, 10, 15, 30, 60} {
-		if minutes <= 60*m {
+		if minutes <= 50*m {
 			return fmt.Sprintf("%dm", m)
 		}
 	}

@@ -119,7 +119,7 @@ func TestChartStep(t *testing.T) {
 	cases := []struct {
 		minutes int
 		want    string
-	}{{1, "1m"}, {60, "1m"}, {61, "2m"}, {302, "10m"}, {300, "5m"}, {3600, "60m"}, {3601, "1h"}}
+	}{{1, "1m"}, {50, "1m"}, {51, "2m"}, {250, "5m"}, {302, "10m"}, {3000, "60m"}, {3001, "1h"}}
 	for _, c := range cases {
 		assert.Equal(t, c.want, chartStep(c.minutes), c.minutes)
 	}
