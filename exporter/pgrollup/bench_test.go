@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -369,92 +368,6 @@ ON CONFLICT (series_id, time) DO UPDATE SET value = n.value + excluded.value`, k
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
-}
-
-// BenchmarkSeriesQuery6hPerMinute measures track.series for the last 6 hours per minute of one
-// metric (10 series) on a table of 10k series. Shape (see BENCHMARKS.md): 1,000 metrics x 10 series;
-// every series has its last 6 hours of minutes, and the 10 series of the queried metric have 90 days
-// of minutes, so a plan that does not bound time in the index would read 130k rows per series.
-// It reports p50 and p99 latency and the bytes per rollup row of the minute table. As a baseline
-// measured in the same run, each iteration also calls the function as migration 001 defined it
-// (installed as series_001, order alternating), reported as 001-p50-ms and 001-p99-ms. The queried
-// metric has no filter, so series reads the metric's totals (migration 003); filtered-p50-ms is the
-// same range with a filter on one of its series ({"service": "svc-3"}), which reads the series' rows.
-func BenchmarkSeriesQuery6hPerMinute(b *testing.B) {
-	te := startExporter(b, nil)
-	ctx := context.Background()
-	pool := te.pool
-	now := time.Now().UTC().Truncate(time.Minute)
-	s := te.schema
-	for _, q := range []string{
-		`INSERT INTO ` + s + `.series (id, key, metric, service, attributes)
-SELECT g, gen_random_uuid(), 'bench-' || (g / 10), 'svc-' || (g % 10), jsonb_build_object('route', '/r/' || g)
-  FROM generate_series(0, 9999) g`,
-		`ALTER TABLE ` + s + `.rollup_minute DROP CONSTRAINT rollup_minute_pkey`,
-		`INSERT INTO ` + s + `.rollup_minute (series_id, time, value)
-SELECT g, $1::timestamptz - make_interval(mins => m), 1 FROM generate_series(0, 9999) g, generate_series(1, 360) m`,
-		`INSERT INTO ` + s + `.rollup_minute (series_id, time, value)
-SELECT g, $1::timestamptz - make_interval(mins => m), (m % 7)::float8 FROM generate_series(0, 9) g, generate_series(361, 90*1440) m`,
-		`ALTER TABLE ` + s + `.rollup_minute ADD PRIMARY KEY (series_id, time) INCLUDE (value)`,
-		`VACUUM ANALYZE ` + s + `.rollup_minute`,
-		`ANALYZE ` + s + `.series`,
-	} {
-		var args []any
-		if strings.Contains(q, "$1") {
-			args = []any{now}
-		}
-		_, err := pool.Exec(ctx, q, args...)
-		require.NoError(b, err, q)
-	}
-	recomputeTotals(b, pool, s)
-	_, err := pool.Exec(ctx, `VACUUM ANALYZE `+s+`.total_minute`)
-	require.NoError(b, err)
-	var bytesPerRow float64
-	require.NoError(b, pool.QueryRow(ctx, `SELECT pg_total_relation_size('`+s+`.rollup_minute')::float8 / count(*) FROM `+s+`.rollup_minute`).Scan(&bytesPerRow))
-	_, err = pool.Exec(ctx, series001(b, te.sc.Name))
-	require.NoError(b, err)
-	query := func(fn string, filter ...string) time.Duration {
-		t0 := time.Now()
-		args := ""
-		if len(filter) > 0 {
-			args = ", '" + filter[0] + "'"
-		}
-		rows, err := pool.Query(ctx, "SELECT time, value FROM "+s+"."+fn+"('bench-0', now() - interval '6 hours', now(), interval '1 minute'"+args+")")
-		require.NoError(b, err)
-		n := 0
-		for rows.Next() {
-			n++
-		}
-		require.NoError(b, rows.Err())
-		d := time.Since(t0)
-		if n < 360 {
-			b.Fatalf("%s: got %d rows, want 360 or 361", fn, n)
-		}
-		return d
-	}
-	var durations, baseline, filtered []time.Duration
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			durations = append(durations, query("series"))
-			baseline = append(baseline, query("series_001"))
-		} else {
-			baseline = append(baseline, query("series_001"))
-			durations = append(durations, query("series"))
-		}
-		filtered = append(filtered, query("series", `{"service": "svc-3"}`))
-	}
-	b.StopTimer()
-	for _, m := range []struct {
-		prefix string
-		d      []time.Duration
-	}{{"", durations}, {"001-", baseline}, {"filtered-", filtered}} {
-		slices.Sort(m.d)
-		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.prefix+"p50-ms")
-		b.ReportMetric(float64(m.d[len(m.d)*99/100].Microseconds())/1000, m.prefix+"p99-ms")
-	}
-	b.ReportMetric(bytesPerRow, "bytes/row")
 }
 
 // BenchmarkRequestKey measures the idempotency key of one 1,000-point request against its peer,

@@ -63,6 +63,12 @@ type rollupExporter struct {
 	cumGroups streamGroups
 	// live holds the liveness records waiting for the next write (see liveness.go).
 	live *liveness
+	// flushLiveness is how often, at most, a flush records the collector's liveness: the constant
+	// flushLiveness, or 0 in BenchmarkLivenessPerFlush, which measures the record in every flush.
+	flushLiveness time.Duration
+	// skipLiveness leaves the liveness records out of the flush: for BenchmarkLivenessPerFlush's
+	// peer only.
+	skipLiveness atomic.Bool
 	// partitions holds the Unix days whose events partition is known to exist; used by the
 	// flusher goroutine only.
 	partitions map[int64]bool
@@ -93,19 +99,20 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 		return nil, fmt.Errorf("creating telemetry: %w", err)
 	}
 	e := &rollupExporter{
-		cfg:        cfg,
-		logger:     set.Logger,
-		telemetry:  tb,
-		now:        time.Now,
-		schema:     schema.Quote(cfg.Schema),
-		ids:        newSeriesCache(),
-		live:       newLiveness(cfg.Completeness, set.TelemetrySettings),
-		metricOf:   make(map[int64]string),
-		partitions: make(map[int64]bool),
-		readyCh:    make(chan struct{}),
-		kick:       make(chan struct{}, 1),
-		full:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
+		cfg:           cfg,
+		logger:        set.Logger,
+		telemetry:     tb,
+		now:           time.Now,
+		schema:        schema.Quote(cfg.Schema),
+		ids:           newSeriesCache(),
+		live:          newLiveness(cfg.Completeness, set.TelemetrySettings),
+		flushLiveness: flushLiveness,
+		metricOf:      make(map[int64]string),
+		partitions:    make(map[int64]bool),
+		readyCh:       make(chan struct{}),
+		kick:          make(chan struct{}, 1),
+		full:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
 	}
 	e.parsers.New = func() any {
 		p := newParser(cfg.KeepResourceAttributes)

@@ -370,16 +370,24 @@ func TestRetention(t *testing.T) {
 		require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+"."+table).Scan(&n))
 		return n
 	}
+	// The liveness records go after the longest retention (10 days here): the seeded history's span
+	// (it ended when the schema was migrated) and the source of the push.
+	seeded := func() int {
+		var n int
+		require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+".collector_spans WHERE collector = ''").Scan(&n))
+		return n
+	}
 	steps := []struct {
 		advance                 time.Duration
 		minutes, hours, days, k int
+		liveness                int
 	}{
-		{0, 1, 1, 1, 1},
-		{89 * time.Minute, 1, 1, 1, 0},    // 1h59m later: the key (1h window) is gone, the minute stays
-		{2 * time.Minute, 0, 1, 1, 0},     // the minute bucket ended more than 2h ago
-		{2 * 24 * time.Hour, 0, 0, 1, 0},  // the hour bucket
-		{10 * 24 * time.Hour, 0, 0, 0, 0}, // the day bucket
-		{0, 0, 0, 0, 0},                   // idempotent
+		{0, 1, 1, 1, 1, 1},
+		{89 * time.Minute, 1, 1, 1, 0, 1},    // 1h59m later: the key (1h window) is gone, the minute stays
+		{2 * time.Minute, 0, 1, 1, 0, 1},     // the minute bucket ended more than 2h ago
+		{2 * 24 * time.Hour, 0, 0, 1, 0, 1},  // the hour bucket
+		{10 * 24 * time.Hour, 0, 0, 0, 0, 0}, // the day bucket, and the liveness records
+		{0, 0, 0, 0, 0, 0},                   // idempotent
 	}
 	for i, s := range steps {
 		clock = clock.Add(s.advance)
@@ -389,6 +397,7 @@ func TestRetention(t *testing.T) {
 		assert.Equal(t, s.days, count("rollup_day"), "step %d day", i)
 		assert.Equal(t, [3]int{s.minutes, s.hours, s.days}, [3]int{count("total_minute"), count("total_hour"), count("total_day")}, "step %d totals", i)
 		assert.Equal(t, s.k, count("item_keys"), "step %d keys", i)
+		assert.Equal(t, [2]int{s.liveness, s.liveness}, [2]int{seeded(), count("source_seen")}, "step %d liveness records", i)
 	}
 	// Many expired rows go in several small batches.
 	_, err := te.pool.Exec(ctx, "INSERT INTO "+te.schema+".rollup_minute SELECT 1, $1::timestamptz - make_interval(mins => g), 1 FROM generate_series(1, 12000) g",

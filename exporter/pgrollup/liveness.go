@@ -27,6 +27,10 @@ import (
 //     source's row is written again only when it was seen more than completeness::source_resolution
 //     after its last write, so a source costs one row write per resolution, not one per flush.
 
+// flushLiveness is how often, at most, a flush records the collector's liveness (it always
+// records the sources waiting).
+const flushLiveness = time.Second
+
 // maxSources bounds the sources remembered in memory (those waiting for a write, and those
 // written, with when). Past it, the written ones are forgotten (and written again when next seen)
 // and new sources wait for the next write: a sender inventing instance ids cannot grow memory.
@@ -51,7 +55,7 @@ type liveness struct {
 	seen map[source]time.Time
 	// written holds when each source's row was last written.
 	written map[source]time.Time
-	// last is when the collector's liveness was last committed (read by the flusher only).
+	// last is when the collector's liveness was last committed.
 	last time.Time
 }
 
@@ -136,6 +140,20 @@ func (l *liveness) restore(r sourceRows) {
 	}
 }
 
+// waiting reports whether sources wait for a write.
+func (l *liveness) waiting() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen) > 0
+}
+
+// sinceLast returns how long before now the liveness was last committed.
+func (l *liveness) sinceLast(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return now.Sub(l.last)
+}
+
 // committed records that the liveness and the sources r were committed, the liveness at now (the
 // wall clock).
 func (l *liveness) committed(now time.Time, r sourceRows) {
@@ -158,14 +176,18 @@ func (l *liveness) queue(b *pgx.Batch, sqls *schema.Statements, r sourceRows) {
 	}
 }
 
-// writeLiveness records the collector's liveness, and the sources waiting, in one batch (an
-// implicit transaction) when nothing was flushed for completeness::liveness_interval. It is called
-// by the flusher goroutine only.
+// writeLiveness records the collector's liveness, and the sources waiting, when nothing was
+// flushed for completeness::liveness_interval. It is called by the flusher goroutine.
 func (e *rollupExporter) writeLiveness(ctx context.Context) error {
-	now := time.Now() // the wall clock, as Postgres' now() that the records hold (not e.now, which tests shift)
-	if now.Sub(e.live.last) < e.cfg.Completeness.LivenessInterval || !e.ready.Load() {
+	// The wall clock, as Postgres' now() that the records hold (not e.now, which tests shift).
+	if e.live.sinceLast(time.Now()) < e.cfg.Completeness.LivenessInterval || !e.ready.Load() {
 		return nil
 	}
+	return e.recordLiveness(ctx)
+}
+
+// recordLiveness writes the liveness records in one batch (an implicit transaction).
+func (e *rollupExporter) recordLiveness(ctx context.Context) error {
 	r := e.live.take()
 	b := &pgx.Batch{}
 	e.live.queue(b, &e.sqls, r)
@@ -173,6 +195,6 @@ func (e *rollupExporter) writeLiveness(ctx context.Context) error {
 		e.live.restore(r)
 		return fmt.Errorf("recording liveness: %w", err)
 	}
-	e.live.committed(now, r)
+	e.live.committed(time.Now(), r)
 	return nil
 }

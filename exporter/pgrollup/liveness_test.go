@@ -2,6 +2,7 @@ package pgrollup
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -228,12 +229,12 @@ func TestSourcesRecorded(t *testing.T) {
 	assert.Equal(t, before, read())
 }
 
-// TestSeriesComplete: with a collector that stopped two hours ago and another that took over ten
-// minutes later (their spans written as the exporter writes them), series marks incomplete the
-// buckets that overlap the gap (from the stopped collector's last flush less its lateness to the
-// other's first flush), those past the watermark, and the current one; every other bucket is complete,
-// also where nothing was counted (a stopped service reads 0, complete). Values are what was counted,
-// complete or not.
+// TestSeriesComplete: with collectors that stopped and others that took over later (their spans
+// written as the exporter writes them), series marks incomplete the buckets that overlap a gap (from
+// a stopped collector's last flush less its lateness to the next one's first flush), those past the
+// watermark, and the current one; every other bucket is complete, also where nothing was counted (a
+// stopped service reads 0, complete). Values are what was counted, complete or not. One gap, then
+// three (series tests one gap and several in different ways).
 func TestSeriesComplete(t *testing.T) {
 	te := startExporter(t, nil)
 	ctx := context.Background()
@@ -243,46 +244,68 @@ func TestSeriesComplete(t *testing.T) {
 		points = append(points, pt{metric: "checkout", service: "web", at: now.Add(-time.Duration(m) * time.Minute), value: 1})
 	}
 	te.push(t, points...)
-	var t0 time.Time
-	require.NoError(t, te.pool.QueryRow(ctx, `
-WITH seed AS (UPDATE `+te.schema+`.collector_spans SET until = now() - interval '3 hours' WHERE collector = '')
-INSERT INTO `+te.schema+`.collector_spans (collector, since, until, lateness, gap) VALUES
-    ('a', now() - interval '3 hours', now() - interval '2 hours', interval '10 seconds', interval '1 minute'),
-    ('b', now() - interval '110 minutes', now(), interval '10 seconds', interval '1 minute')
-RETURNING now()`).Scan(&t0))
-	gapFrom, gapTo := t0.Add(-2*time.Hour-10*time.Second), t0.Add(-110*time.Minute)
-
-	for _, step := range []time.Duration{time.Minute, time.Hour} {
-		rows, err := te.pool.Query(ctx, "SELECT s.time, s.value, s.complete, "+te.schema+".watermark(), now() FROM "+
-			te.schema+".series('checkout', now() - interval '4 hours', now(), $1::interval) s", step.String())
+	// Spans before now, in minutes: a collector stops at each span's end, the next starts 10 minutes later.
+	for _, spans := range [][][2]int{
+		{{180, 120}, {110, 0}},
+		{{180, 150}, {140, 100}, {95, 61}, {60, 0}},
+	} {
+		_, err := te.pool.Exec(ctx, `DELETE FROM `+te.schema+`.collector_spans WHERE collector NOT IN ('', $1)`, te.live.collector)
 		require.NoError(t, err)
-		var zeros, counted, inGap int
-		var last tzRow
-		var sum float64
-		var w, until time.Time
-		_, err = pgx.ForEachRow(rows, []any{&last.At, &last.Value, &last.Complete, &w, &until}, func() error {
-			end := last.At.Add(step)
-			want := !end.After(w) && !end.After(until) && !(last.At.Before(gapTo) && end.After(gapFrom))
-			assert.Equal(t, want, last.Complete, "bucket %s (step %s, watermark %s)", last.At, step, w)
-			sum += last.Value
-			switch {
-			case last.Complete && last.Value == 0:
-				zeros++
-			case last.Complete:
-				counted++
-			case last.At.Before(gapTo) && end.After(gapFrom):
-				inGap++
-			}
-			return nil
-		})
+		_, err = te.pool.Exec(ctx, `UPDATE `+te.schema+`.collector_spans SET until = now() - interval '179 minutes' WHERE collector = ''`) // overlaps the first span
 		require.NoError(t, err)
-		assert.Equal(t, float64(len(points)), sum, "every count is there, complete or not")
-		assert.False(t, last.Complete, "the current bucket is never complete")
-		assert.Positive(t, inGap, "a bucket overlaps the gap")
-		assert.Positive(t, counted, "buckets with counts are complete")
-		if step == time.Minute {
-			assert.Positive(t, zeros, "a minute without counts reads 0, complete")
+		var t0 time.Time
+		for i, sp := range spans {
+			require.NoError(t, te.pool.QueryRow(ctx, `INSERT INTO `+te.schema+`.collector_spans (collector, since, until, lateness, gap)
+VALUES ($1, now() - make_interval(mins => $2), now() - make_interval(mins => $3), interval '10 seconds', interval '1 minute') RETURNING now()`,
+				fmt.Sprint("c", i), sp[0], sp[1]).Scan(&t0))
 		}
-		assert.WithinDuration(t, until.Add(-15*time.Second), w, 5*time.Second, "the live exporter (lateness 15s) holds the watermark")
+		type gap struct{ from, to time.Time }
+		var gaps []gap
+		for i := 1; i < len(spans); i++ {
+			if from, to := t0.Add(-time.Duration(spans[i-1][1])*time.Minute-10*time.Second), t0.Add(-time.Duration(spans[i][0])*time.Minute); from.Before(to) {
+				gaps = append(gaps, gap{from, to})
+			}
+		}
+		inGap := func(from, to time.Time) bool {
+			for _, g := range gaps {
+				if from.Before(g.to) && to.After(g.from) {
+					return true
+				}
+			}
+			return false
+		}
+		for _, step := range []time.Duration{time.Minute, time.Hour} {
+			rows, err := te.pool.Query(ctx, "SELECT s.time, s.value, s.complete, "+te.schema+".watermark(), now() FROM "+
+				te.schema+".series('checkout', now() - interval '4 hours', now(), $1::interval) s", step.String())
+			require.NoError(t, err)
+			var zeros, counted, gapped int
+			var last tzRow
+			var sum float64
+			var w, until time.Time
+			_, err = pgx.ForEachRow(rows, []any{&last.At, &last.Value, &last.Complete, &w, &until}, func() error {
+				end := last.At.Add(step)
+				want := !end.After(w) && !end.After(until) && !inGap(last.At, end)
+				assert.Equal(t, want, last.Complete, "bucket %s (step %s, watermark %s, %d gaps)", last.At, step, w, len(gaps))
+				sum += last.Value
+				switch {
+				case last.Complete && last.Value == 0:
+					zeros++
+				case last.Complete:
+					counted++
+				case inGap(last.At, end):
+					gapped++
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, float64(len(points)), sum, "every count is there, complete or not")
+			assert.False(t, last.Complete, "the current bucket is never complete")
+			assert.Positive(t, gapped, "a bucket overlaps a gap")
+			if step == time.Minute {
+				assert.Positive(t, counted, "minutes with counts are complete")
+				assert.Positive(t, zeros, "a minute without counts reads 0, complete")
+			}
+			assert.WithinDuration(t, until.Add(-15*time.Second), w, 5*time.Second, "the live exporter (lateness 15s) holds the watermark")
+		}
 	}
 }

@@ -37,7 +37,8 @@ func (e *rollupExporter) retentionLoop() {
 }
 
 // runRetention removes, in batches of schema.DeleteBatch rows, the rollup rows whose bucket ended before
-// now minus the resolution's retention, and the idempotency keys older than dedup_window, then
+// now minus the resolution's retention, the idempotency keys older than dedup_window, the
+// collectors' spans and the sources older than the longest retention, then
 // drops the expired daily partitions of the events table and creates the next days' (see
 // eventRetention). Only one collector per schema runs it at a time (a try-lock: the others skip
 // this round).
@@ -82,6 +83,12 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	}
 	if err := e.expireStreams(ctx, now); err != nil {
 		return err
+	}
+	// The liveness records of times no rollup holds any more.
+	for _, q := range []string{e.sqls.ExpireSpans, e.sqls.ExpireSources} {
+		if _, err := e.deleteOlder(ctx, q, now.Add(-e.cfg.Retention.longest())); err != nil {
+			return fmt.Errorf("expiring liveness records: %w", err)
+		}
 	}
 	// Last: a partition drop that times out on its lock must not hold back the rest.
 	return e.eventRetention(ctx)

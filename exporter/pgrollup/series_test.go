@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +17,28 @@ import (
 )
 
 // series001 returns migration 001's definition of the function series for schema (unquoted), renamed
-// series_001: the reference that migration 003's faster version must agree with, and the baseline of
+// series_001: the reference that later versions must agree with, and the baseline of
 // BenchmarkSeriesQuery6hPerMinute.
 func series001(tb testing.TB, name string) string {
 	tb.Helper()
+	return seriesOf(tb, name, 1)
+}
+
+// seriesOf returns the definition of the function series by migration version (1 or 3) for schema
+// (unquoted), renamed series_00<version>.
+func seriesOf(tb testing.TB, name string, version int) string {
+	tb.Helper()
 	migs, err := schema.Load(name)
 	require.NoError(tb, err)
-	require.Equal(tb, 1, migs[0].Version)
-	sql := migs[0].SQL
-	start := strings.Index(sql, "CREATE FUNCTION "+schema.Quote(name)+".series(")
-	require.GreaterOrEqual(tb, start, 0, "migration 001 defines series")
+	m := migs[slices.IndexFunc(migs, func(m schema.Migration) bool { return m.Version == version })]
+	sql := m.SQL
+	start := strings.Index(sql, "FUNCTION "+schema.Quote(name)+".series(")
+	require.Positive(tb, start, "migration %d defines series", version)
+	start = strings.LastIndex(sql[:start], "CREATE ")
 	const end = "\n$fn$;"
 	n := strings.Index(sql[start:], end)
 	require.Positive(tb, n)
-	return strings.Replace(sql[start:start+n+len(end)], ".series(", ".series_001(", 1)
+	return strings.Replace(sql[start:start+n+len(end)], ".series(", fmt.Sprintf(".series_%03d(", version), 1)
 }
 
 // TestSeriesMatches001 checks that series (migrations 003 and 006) returns exactly what 001's

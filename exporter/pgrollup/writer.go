@@ -306,8 +306,14 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		}
 	}
 	// The liveness records last: every collector takes its row locks in the same order.
-	src := e.live.take()
-	e.live.queue(b, &e.sqls, src)
+	// A flush records them at most every flushLiveness (unless sources wait): under load, flushes
+	// follow each other closely, and the watermark needs no finer record than that.
+	var src sourceRows
+	record := !e.skipLiveness.Load() && (e.live.sinceLast(time.Now()) >= e.flushLiveness || e.live.waiting())
+	if record {
+		src = e.live.take()
+		e.live.queue(b, &e.sqls, src)
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		e.live.restore(src)
 		return err
@@ -316,7 +322,9 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 		e.live.restore(src)
 		return err
 	}
-	e.live.committed(time.Now(), src)
+	if record {
+		e.live.committed(time.Now(), src)
+	}
 	e.reportCommit(ctx, len(items), len(fresh), w)
 	return nil
 }

@@ -8,5 +8,6 @@
 // Migrations are text/templates too, with {{schema}} and {{list ...}}: a migration that creates
 // something per resolution spells out its own list, so that an applied migration never changes
 // meaning when Resolutions does (TestMigrationsUnchanged pins 001 to 005). The nine copies of the
-// series function's query in 001 and 003 are such applied migrations and stay as they are.
+// series function's query in 001 and 003 are such applied migrations and stay as they are; 006
+// generates its copies from its own list.
 package schema

@@ -38,6 +38,9 @@ type Statements struct {
 	// ExpireKeys one batch of request keys created at or before $1.
 	ExpireRollup, ExpireTotals [len(Resolutions)]string
 	ExpireKeys                 string
+	// ExpireSpans and ExpireSources delete one batch of the collectors' spans that ended, and of
+	// the sources last seen, at or before $1.
+	ExpireSpans, ExpireSources string
 	// RecordRetention stores a resolution's retention ($1 name, $2 interval).
 	RecordRetention string
 	// EnsurePartitions creates the events partitions of the days $1 to $2; DropPartitions drops
@@ -73,6 +76,8 @@ func New(schema string) Statements {
 		InsertStreams:    r("stream_insert", nil),
 		ExpireStreams:    r("stream_expire", nil),
 		ExpireKeys:       r("expire", map[string]any{"Table": "item_keys", "Column": "created_at"}),
+		ExpireSpans:      r("expire", map[string]any{"Table": "collector_spans", "Column": "until"}),
+		ExpireSources:    r("expire", map[string]any{"Table": "source_seen", "Column": "last_seen"}),
 		RecordRetention:  r("record_retention", nil),
 		EnsurePartitions: r("ensure_partitions", nil),
 		DropPartitions:   r("drop_partitions", nil),

@@ -17,7 +17,8 @@ type Status struct {
 	Pending []Migration
 	// Retention is the resolutions table, finest first; empty before migration 001.
 	Retention []RecordedRetention
-	// Rows holds the exact row count of each table, in Tables order; empty before migration 005.
+	// Rows holds the exact row count of each table, in Tables order; empty while a migration is
+	// pending.
 	Rows []TableRows
 }
 
@@ -34,13 +35,14 @@ type TableRows struct {
 }
 
 // Tables lists the tables Status counts: the series, the rollups and totals of each resolution,
-// the events (all partitions), the request keys and the cumulative streams.
+// the events (all partitions), the request keys, the cumulative streams, and the liveness records
+// (the collectors' spans and the sources).
 func Tables() []string {
 	out := []string{"series"}
 	for _, r := range Resolutions {
 		out = append(out, r.Table, r.Totals)
 	}
-	return append(out, "events", "item_keys", "cumulative_streams")
+	return append(out, "events", "item_keys", "cumulative_streams", "collector_spans", "source_seen")
 }
 
 // ReadStatus reads the status of schema through conn. Row counts are exact (count(*)), so they
