@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -43,8 +44,8 @@ func listAnomalies(w io.Writer, as []anomaly, o *options) error {
 	return err
 }
 
-// optional prints an estimate that may be NULL, to three significant digits (whole numbers from
-// 100 on): the expectation and its band are not counts.
+// optional prints an estimate that may be NULL, to three significant digits without trailing
+// zeros (whole numbers from 100 on): the expectation and its band are not counts.
 func optional(v *float64) string {
 	if v == nil {
 		return "?"
@@ -54,5 +55,9 @@ func optional(v *float64) string {
 		return strconv.FormatFloat(math.Round(*v), 'f', 0, 64)
 	}
 	decimals := max(0, 2-int(math.Floor(math.Log10(a))))
-	return strconv.FormatFloat(*v, 'f', decimals, 64)
+	s := strconv.FormatFloat(*v, 'f', decimals, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }

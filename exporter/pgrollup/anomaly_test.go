@@ -49,7 +49,7 @@ func (te *testExporter) refreshBaselines(t testing.TB, at time.Time) int {
 }
 
 // seedAnomalies generates specs over the given history up to the current minute (exclusive) and loads them
-// (minutes for the last 2 days). It returns the series and the start.
+// (minutes too, as the exporter keeps them for 14 days). It returns the series and the start.
 func seedAnomalies(t testing.TB, te *testExporter, history time.Duration, specs ...anomalyeval.Spec) ([]anomalyeval.Series, time.Time) {
 	t.Helper()
 	end := time.Now().UTC().Truncate(time.Minute)
@@ -59,7 +59,7 @@ func seedAnomalies(t testing.TB, te *testExporter, history time.Duration, specs 
 	for i, sp := range specs {
 		all = append(all, anomalyeval.Generate(sp, start, n, uint64(i+1)))
 	}
-	require.NoError(t, anomalyeval.Load(context.Background(), te.pool, te.sc.Name, all, max(0, n-2*1440)))
+	require.NoError(t, anomalyeval.Load(context.Background(), te.pool, te.sc.Name, all, 0))
 	return all, start
 }
 

@@ -25,7 +25,7 @@ INSERT INTO {{schema}}.anomaly_settings (id, time_zone) VALUES (true, 'UTC');
 --   dispersion: the negative binomial's 1/size (variance = mu + dispersion * mu^2): the squared robust
 --               coefficient of variation of the hourly totals around their slot's median beyond Poisson noise,
 --               at least 0.01 (weekly), 0.04 (daily), 0.1 (recent).
---   hours:      the complete hours of history the baseline was computed from (at most 6 weeks).
+--   hours:      the complete hours of history the baseline was computed from (at most 6 weeks), all before through.
 CREATE TABLE {{schema}}.anomaly_baselines (
     metric      text               PRIMARY KEY,
     baseline    text               NOT NULL CHECK (baseline IN ('weekly', 'daily', 'recent')),
@@ -35,6 +35,7 @@ CREATE TABLE {{schema}}.anomaly_baselines (
     hours       integer            NOT NULL,
     first_hour  timestamptz        NOT NULL,
     time_zone   text               NOT NULL,
+    through     timestamptz        NOT NULL,
     as_of       timestamptz        NOT NULL
 );
 
@@ -94,19 +95,22 @@ BEGIN
 END
 $fn$;
 
--- refresh_anomaly_baselines(as_of): recomputes every metric's baseline from the complete hours before as_of
--- (hours overlapping {{schema}}.incomplete_ranges are left out: an ingestion outage is not a quiet hour), in
--- one statement, and returns how many metrics have one. The exporter runs it every anomalies::refresh_interval
+-- refresh_anomaly_baselines(as_of): recomputes every metric's baseline from the hours that ended at least 5 minutes
+-- before as_of (through = the start of the hour holding as_of - 5 minutes; later counts may still arrive), leaving
+-- out those overlapping {{schema}}.incomplete_ranges (an ingestion outage is not a quiet hour), in one statement,
+-- and returns how many metrics have one. The baselines only change when through does (once an hour) or the time
+-- zone does: otherwise it returns at once. The exporter runs it every anomalies::refresh_interval
 -- under an advisory lock; as_of is a parameter so that the evaluation can replay history.
 CREATE FUNCTION {{schema}}.refresh_anomaly_baselines(as_of timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
 DECLARE
     origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
-    hi   timestamptz := date_bin(interval '1 hour', as_of, origin);
+    hi   timestamptz := date_bin(interval '1 hour', as_of - interval '5 minutes', origin);
     lo   timestamptz := hi - interval '6 weeks';
     tz   text;
     gaps tstzrange[];
@@ -115,9 +119,13 @@ BEGIN
     -- One refresh at a time (the exporter also skips a round while another collector refreshes).
     PERFORM pg_advisory_xact_lock(hashtextextended('pgrollup-anomaly-refresh:' || '{{schema}}', 0));
     SELECT s.time_zone INTO tz FROM {{schema}}.anomaly_settings s;
+    IF EXISTS (SELECT 1 FROM {{schema}}.anomaly_baselines b)
+       AND NOT EXISTS (SELECT 1 FROM {{schema}}.anomaly_baselines b WHERE b.through <> hi OR b.time_zone <> tz) THEN
+        RETURN (SELECT count(*) FROM {{schema}}.anomaly_baselines);
+    END IF;
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(lo, hi) r);
     DELETE FROM {{schema}}.anomaly_baselines;
-    WITH hours AS (
+    WITH hours AS MATERIALIZED (
         -- The complete hours of the window with their local slots.
         SELECT h.t,
                ((extract(isodow FROM h.t AT TIME ZONE tz)::int - 1) * 24 + extract(hour FROM h.t AT TIME ZONE tz)::int) AS sw,
@@ -132,12 +140,13 @@ BEGIN
           FROM (SELECT DISTINCT s.metric FROM {{schema}}.series s) m
           CROSS JOIN LATERAL (SELECT min(t.time) AS first_hour FROM {{schema}}.total_hour t WHERE t.metric = m.metric) f
          WHERE EXISTS (SELECT 1 FROM {{schema}}.total_hour t WHERE t.metric = m.metric AND t.time >= lo AND t.time < hi)
+    ), counted AS MATERIALIZED (
+        SELECT m.*, (SELECT count(*) FROM hours h WHERE h.t > m.first_hour) AS n FROM metrics m
     ), grid AS (
-        SELECT m.metric, m.first_hour, h.t, h.sw, h.sd, h.last6, h.last24, coalesce(v.value, 0) AS v,
-               count(*) OVER (PARTITION BY m.metric) AS n
-          FROM metrics m
+        SELECT m.metric, m.first_hour, m.n, h.t, h.sw, h.sd, h.last6, h.last24, coalesce(v.value, 0) AS v
+          FROM counted m
           JOIN hours h ON h.t > m.first_hour
-          LEFT JOIN {{schema}}.total_hour v ON v.metric = m.metric AND v.time = h.t
+          LEFT JOIN {{schema}}.total_hour v ON v.metric = m.metric AND v.time = h.t AND v.time >= lo AND v.time < hi
     ), kinds AS (
         SELECT g.*,
                CASE WHEN g.n >= 336 THEN 'weekly' WHEN g.n >= 48 THEN 'daily' ELSE 'recent' END AS kind
@@ -173,18 +182,22 @@ BEGIN
                percentile_cont(0.5) WITHIN GROUP (ORDER BY r.v) AS overall
           FROM resid r
          GROUP BY 1
+    ), rates AS (
+        -- Every slot of each metric, a slot without any complete hour at the metric's median.
+        SELECT p.metric, array_agg(greatest(coalesce(sl.med, p.overall), 0.1) / 60 ORDER BY i.slot) AS rates
+          FROM per_metric p
+          CROSS JOIN LATERAL generate_series(0, CASE p.kind WHEN 'weekly' THEN 167 WHEN 'daily' THEN 23 ELSE 0 END) AS i(slot)
+          LEFT JOIN slots sl ON sl.metric = p.metric AND sl.slot = i.slot
+         GROUP BY p.metric
     )
-    INSERT INTO {{schema}}.anomaly_baselines (metric, baseline, rates, level, dispersion, hours, first_hour, time_zone, as_of)
-    SELECT p.metric, p.kind,
-           ARRAY(SELECT greatest(coalesce(sl.med, p.overall), 0.1) / 60
-                   FROM generate_series(0, CASE p.kind WHEN 'weekly' THEN 167 WHEN 'daily' THEN 23 ELSE 0 END) AS i(slot)
-                   LEFT JOIN slots sl ON sl.metric = p.metric AND sl.slot = i.slot
-                  ORDER BY i.slot),
+    INSERT INTO {{schema}}.anomaly_baselines (metric, baseline, rates, level, dispersion, hours, first_hour, time_zone, through, as_of)
+    SELECT p.metric, p.kind, r.rates,
            CASE WHEN p.kind = 'recent' OR p.level_hours < 3 THEN 1 ELSE least(greatest(p.level, 0.5), 2) END,
            greatest(coalesce(power(d.cv, 2) - 1 / d.typical, 0),
                     CASE p.kind WHEN 'weekly' THEN 0.01 WHEN 'daily' THEN 0.04 ELSE 0.1 END),
-           p.n, p.first_hour, tz, as_of
+           p.n, p.first_hour, tz, hi, as_of
       FROM per_metric p
+      JOIN rates r USING (metric)
       LEFT JOIN mad d USING (metric);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
@@ -195,7 +208,7 @@ REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FRO
 -- anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
 -- README), of every judged metric or only of metric_name (the parameter cannot be called metric: that is an
 -- output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
--- end of runs of 2, 4, 8 and 16 buckets (summed values against summed expectations): a drop to zero at 5 per
+-- end of runs of 2, 4, 8, 16, 32 and 64 buckets (summed values against summed expectations): a drop to zero at 5 per
 -- bucket is e^-10 over two buckets although a single 0 at 5 is not rare. A bucket is flagged when, for one of
 -- these windows,
 --   * the window's surprise (count_surprise, nats) is at least 4 ln 10 (score >= 4: tail probability <= 1e-4),
@@ -213,6 +226,7 @@ CREATE FUNCTION {{schema}}.anomalies(
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET work_mem = '32MB'
 AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -244,7 +258,7 @@ BEGIN
                     HINT = 'list the counted metrics with SELECT DISTINCT metric FROM ' || '{{schema}}' || '.hourly';
     END IF;
     lo := date_bin($3, $1, origin);
-    ext := lo - 15 * $3;
+    ext := lo - 63 * $3;
     SELECT r.retention INTO kept FROM {{schema}}.resolutions r WHERE r.name = 'minute';
     IF ext < now() - kept THEN
         IF extract(epoch FROM $3)::numeric % 3600 <> 0 THEN
@@ -256,64 +270,98 @@ BEGIN
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(ext, $2) r);
     RETURN QUERY EXECUTE format($q$
     WITH buckets AS (
-        SELECT g.t FROM generate_series($1, $3 - interval '1 microsecond', $4) AS g(t)
-         WHERE g.t + $4 <= $3 AND NOT (tstzrange(g.t, g.t + $4) && ANY ($6))
-    ), pieces AS (
-        -- Each bucket's parts in UTC hours, with their minutes.
-        SELECT b.t, greatest(p.h, b.t) AS at,
-               extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
-          FROM buckets b
-          CROSS JOIN LATERAL generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'), b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)
+        -- Every bucket from the runs' lookback on; only complete ones count (see joined).
+        SELECT g.t, NOT (tstzrange(g.t, g.t + $4) && ANY ($6)) AS complete
+          FROM generate_series($1, $3 - interval '1 microsecond', $4) AS g(t)
+         WHERE g.t + $4 <= $3
     ), models AS (
         SELECT a.* FROM {{schema}}.anomaly_baselines a WHERE $5 IS NULL OR a.metric = $5
-    ), expect AS (
-        SELECT m.metric, p.t, m.dispersion AS d,
-               sum(m.rates[CASE m.baseline
-                     WHEN 'weekly' THEN (extract(isodow FROM p.at AT TIME ZONE m.time_zone)::int - 1) * 24
-                                        + extract(hour FROM p.at AT TIME ZONE m.time_zone)::int
-                     WHEN 'daily' THEN extract(hour FROM p.at AT TIME ZONE m.time_zone)::int
-                     ELSE 0 END + 1] * p.mins) * m.level AS e
-          FROM models m CROSS JOIN pieces p
-         GROUP BY m.metric, p.t, m.dispersion, m.level
+    ), pieces AS (
+        -- Each bucket's parts in UTC hours: their 1-based slots (hour of the week, of the day) in each time zone
+        -- the baselines use, and their minutes. A bucket of at most an hour inside an hour has one part.
+        SELECT z.time_zone, b.t, b.complete,
+               array_agg((extract(isodow FROM x.at AT TIME ZONE z.time_zone)::int - 1) * 24
+                         + extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sw,
+               array_agg(extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sd,
+               array_agg(x.mins) AS mins
+          FROM (SELECT DISTINCT m.time_zone FROM models m) z
+          CROSS JOIN buckets b
+          CROSS JOIN LATERAL (
+                SELECT greatest(p.h, b.t) AS at,
+                       extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
+                  FROM generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'),
+                                       b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)) x
+         GROUP BY z.time_zone, b.t, b.complete
+    ), expect AS MATERIALIZED (
+        -- Materialised: the expectation is computed here, so that the rates arrays (1.3 kB a row) are not carried
+        -- into the sorts below (they spilled to disk).
+        -- A bucket is judged when it is complete and the metric existed (from its first complete hour on).
+        SELECT m.metric, p.t, m.dispersion AS d, p.complete AND p.t >= m.first_hour + interval '1 hour' AS judged,
+               m.level * CASE WHEN cardinality(p.mins) = 1
+                    THEN m.rates[CASE m.baseline WHEN 'weekly' THEN p.sw[1] WHEN 'daily' THEN p.sd[1] ELSE 1 END] * p.mins[1]
+                    ELSE (SELECT sum(m.rates[CASE m.baseline WHEN 'weekly' THEN u.sw WHEN 'daily' THEN u.sd ELSE 1 END] * u.mins)
+                            FROM unnest(p.sw, p.sd, p.mins) AS u(sw, sd, mins)) END AS e
+          FROM models m JOIN pieces p ON p.time_zone = m.time_zone
     ), vals AS (
         SELECT r.metric, date_bin($4, r.time, timestamptz '2001-01-01 00:00:00+00') AS t, sum(r.value) AS v
           FROM {{schema}}.%I r
          WHERE r.time >= $1 AND r.time < $3 AND ($5 IS NULL OR r.metric = $5)
          GROUP BY 1, 2
     ), joined AS (
-        SELECT x.metric, x.t, coalesce(v.v, 0)::double precision AS v, x.e, x.d
+        -- Buckets not judged weigh nothing in the runs: value and expectation 0.
+        SELECT x.metric, x.t, x.judged, x.d,
+               CASE WHEN x.judged THEN coalesce(v.v, 0) ELSE 0 END::double precision AS v,
+               CASE WHEN x.judged THEN x.e ELSE 0 END AS e
           FROM expect x LEFT JOIN vals v ON v.metric = x.metric AND v.t = x.t
-    ), windows AS (
-        SELECT j.*,
-               sum(j.v) OVER w2 AS v2, sum(j.e) OVER w2 AS e2,
-               sum(j.v) OVER w4 AS v4, sum(j.e) OVER w4 AS e4,
-               sum(j.v) OVER w8 AS v8, sum(j.e) OVER w8 AS e8,
-               sum(j.v) OVER w16 AS v16, sum(j.e) OVER w16 AS e16
+    ), cumulated AS (
+        SELECT j.*, sum(j.v) OVER m AS cv, sum(j.e) OVER m AS ce
           FROM joined j
-        WINDOW w2 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN $4 PRECEDING AND CURRENT ROW),
-               w4 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 3 * $4 PRECEDING AND CURRENT ROW),
-               w8 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 7 * $4 PRECEDING AND CURRENT ROW),
-               w16 AS (PARTITION BY j.metric ORDER BY j.t RANGE BETWEEN 15 * $4 PRECEDING AND CURRENT ROW)
-    ), judged AS (
-        SELECT w.metric, w.t, w.v, w.e, w.d, c.n, c.vw, c.ew,
-               CASE WHEN c.vw < c.ew AND w.v < w.e AND w.v * c.n <= c.vw THEN 'drop'
-                    WHEN c.vw > c.ew AND w.v > w.e AND w.v * c.n >= c.vw AND c.vw - c.ew >= 10 THEN 'spike' END AS kind,
-               {{schema}}.count_surprise(c.vw, c.ew, w.d) AS s
+        WINDOW m AS (PARTITION BY j.metric ORDER BY j.t ROWS UNBOUNDED PRECEDING)
+    ), windows AS (
+        -- The runs of n buckets ending at each bucket: differences of the running sums (one bucket per row).
+        SELECT c.*,
+               c.cv - lag(c.cv, 2, 0::double precision) OVER m AS v2, c.ce - lag(c.ce, 2, 0::double precision) OVER m AS e2,
+               c.cv - lag(c.cv, 4, 0::double precision) OVER m AS v4, c.ce - lag(c.ce, 4, 0::double precision) OVER m AS e4,
+               c.cv - lag(c.cv, 8, 0::double precision) OVER m AS v8, c.ce - lag(c.ce, 8, 0::double precision) OVER m AS e8,
+               c.cv - lag(c.cv, 16, 0::double precision) OVER m AS v16, c.ce - lag(c.ce, 16, 0::double precision) OVER m AS e16,
+               c.cv - lag(c.cv, 32, 0::double precision) OVER m AS v32, c.ce - lag(c.ce, 32, 0::double precision) OVER m AS e32,
+               c.cv - lag(c.cv, 64, 0::double precision) OVER m AS v64, c.ce - lag(c.ce, 64, 0::double precision) OVER m AS e64
+          FROM cumulated c
+        WINDOW m AS (PARTITION BY c.metric ORDER BY c.t)
+    ), scored AS (
+        -- A run qualifies when it deviates the same way as its last bucket, and that bucket at least as much as
+        -- the run's mean bucket; a spike's run also holds at least 10 counts more than expected.
+        SELECT w.*,
+               greatest(
+                   CASE WHEN w.v < w.e OR w.v > w.e AND w.v - w.e >= 10
+                        THEN {{schema}}.count_surprise(w.v, w.e, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v2 < w.e2 AND w.v * 2 <= w.v2 OR w.v > w.e AND w.v2 > w.e2 AND w.v * 2 >= w.v2 AND w.v2 - w.e2 >= 10
+                        THEN {{schema}}.count_surprise(w.v2, w.e2, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v4 < w.e4 AND w.v * 4 <= w.v4 OR w.v > w.e AND w.v4 > w.e4 AND w.v * 4 >= w.v4 AND w.v4 - w.e4 >= 10
+                        THEN {{schema}}.count_surprise(w.v4, w.e4, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v8 < w.e8 AND w.v * 8 <= w.v8 OR w.v > w.e AND w.v8 > w.e8 AND w.v * 8 >= w.v8 AND w.v8 - w.e8 >= 10
+                        THEN {{schema}}.count_surprise(w.v8, w.e8, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v16 < w.e16 AND w.v * 16 <= w.v16 OR w.v > w.e AND w.v16 > w.e16 AND w.v * 16 >= w.v16 AND w.v16 - w.e16 >= 10
+                        THEN {{schema}}.count_surprise(w.v16, w.e16, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v32 < w.e32 AND w.v * 32 <= w.v32 OR w.v > w.e AND w.v32 > w.e32 AND w.v * 32 >= w.v32 AND w.v32 - w.e32 >= 10
+                        THEN {{schema}}.count_surprise(w.v32, w.e32, w.d) ELSE 0 END,
+                   CASE WHEN w.v < w.e AND w.v64 < w.e64 AND w.v * 64 <= w.v64 OR w.v > w.e AND w.v64 > w.e64 AND w.v * 64 >= w.v64 AND w.v64 - w.e64 >= 10
+                        THEN {{schema}}.count_surprise(w.v64, w.e64, w.d) ELSE 0 END) AS s
           FROM windows w
-          CROSS JOIN LATERAL (VALUES (1, w.v, w.e), (2, w.v2, w.e2), (4, w.v4, w.e4), (8, w.v8, w.e8), (16, w.v16, w.e16)) AS c(n, vw, ew)
-         WHERE w.t >= $2
-    ), best AS (
-        SELECT DISTINCT ON (j.metric, j.t) j.*
-          FROM judged j
-         WHERE j.kind IS NOT NULL AND j.s >= %s
-         ORDER BY j.metric, j.t, j.s DESC
+         WHERE w.t >= $2 AND w.judged
     )
-    SELECT b.t, b.metric, b.v, b.e,
-           b.e * {{schema}}.count_bound(b.ew, b.d, %s, false) / b.ew,
-           b.e * {{schema}}.count_bound(b.ew, b.d, %s, true) / b.ew,
-           b.s / ln(10), b.kind
-      FROM best b
-     ORDER BY b.t, b.metric
+    SELECT f.t, f.metric, f.v, f.e,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %s, false) / b.ew,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %s, true) / b.ew,
+           f.s / ln(10), CASE WHEN f.v < f.e THEN 'drop' ELSE 'spike' END
+      FROM scored f
+      -- The run that gave the score, for the band.
+      CROSS JOIN LATERAL (
+            SELECT c.ew FROM (VALUES (1, f.v, f.e), (2, f.v2, f.e2), (4, f.v4, f.e4), (8, f.v8, f.e8), (16, f.v16, f.e16), (32, f.v32, f.e32), (64, f.v64, f.e64)) AS c(n, vw, ew)
+             ORDER BY abs({{schema}}.count_surprise(c.vw, c.ew, f.d) - f.s), c.n
+             LIMIT 1) b
+     WHERE f.s >= %s
+     ORDER BY f.t, f.metric
     $q$, tbl, threshold, threshold, threshold)
     USING ext, lo, $2, $3, $4, gaps;
 END
