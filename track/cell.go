@@ -32,9 +32,11 @@ var stripes = func() int {
 }()
 
 // retiredBit marks the cells of a forgotten series. An add returns the
-// cell's new value: below the amount added means the bit was set before the
-// add, so the collector's final read did not include it and the caller must
-// count it again on a live series. Live cells never reach the bit (2^63).
+// cell's new value: below the amount added (equivalently, a negative value
+// before the add, which is how the constant-1 adds test it) means the bit
+// was set before the add, so the collector's final read did not include it
+// and the caller must count it again on a live series. Live cells never
+// reach the bit (2^63).
 const retiredBit = math.MinInt64
 
 // series is one (name, attribute set) stream. Its total is the sum of its

@@ -6,10 +6,13 @@ import "sync/atomic"
 // fields count from the tracker's creation (for the package-level tracker,
 // from process start).
 type Statistics struct {
-	// PointsExported is the number of data points the collector accepted.
+	// PointsExported is the number of data points the collector accepted,
+	// heartbeats not included.
 	PointsExported uint64
-	// ExportFailures is the number of export attempts, of counts or events,
-	// that failed; each failed export is kept in the backlog and tried again.
+	// ExportFailures is the number of export attempts, of counts, events or
+	// heartbeats, that failed. A failed export of counts or events is kept
+	// in the backlog and tried again; a failed heartbeat is not (the next
+	// interval sends another).
 	ExportFailures uint64
 	// PointsInBacklog is the number of data points waiting in the backlog now.
 	PointsInBacklog int64
