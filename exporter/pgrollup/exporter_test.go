@@ -370,8 +370,8 @@ func TestRetention(t *testing.T) {
 		require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+"."+table).Scan(&n))
 		return n
 	}
-	// The liveness records go after the longest retention (10 days here): the seeded history's span
-	// (it ended when the schema was migrated) and the source of the push.
+	// The seeded history's span (it ended when the schema was migrated) goes after the longest
+	// retention (10 days here), the source of the push when it was not seen for retention::minute.
 	seeded := func() int {
 		var n int
 		require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+".collector_spans WHERE collector = ''").Scan(&n))
@@ -380,14 +380,14 @@ func TestRetention(t *testing.T) {
 	steps := []struct {
 		advance                 time.Duration
 		minutes, hours, days, k int
-		liveness                int
+		spans, sources          int
 	}{
-		{0, 1, 1, 1, 1, 1},
-		{89 * time.Minute, 1, 1, 1, 0, 1},    // 1h59m later: the key (1h window) is gone, the minute stays
-		{2 * time.Minute, 0, 1, 1, 0, 1},     // the minute bucket ended more than 2h ago
-		{2 * 24 * time.Hour, 0, 0, 1, 0, 1},  // the hour bucket
-		{10 * 24 * time.Hour, 0, 0, 0, 0, 0}, // the day bucket, and the liveness records
-		{0, 0, 0, 0, 0, 0},                   // idempotent
+		{0, 1, 1, 1, 1, 1, 1},
+		{89 * time.Minute, 1, 1, 1, 0, 1, 1},    // 1h59m later: the key (1h window) is gone, the minute stays
+		{2 * time.Minute, 0, 1, 1, 0, 1, 1},     // the minute bucket ended more than 2h ago
+		{2 * 24 * time.Hour, 0, 0, 1, 0, 1, 0},  // the hour bucket; the source was not seen for 2h
+		{10 * 24 * time.Hour, 0, 0, 0, 0, 0, 0}, // the day bucket, and the spans
+		{0, 0, 0, 0, 0, 0, 0},                   // idempotent
 	}
 	for i, s := range steps {
 		clock = clock.Add(s.advance)
@@ -397,7 +397,7 @@ func TestRetention(t *testing.T) {
 		assert.Equal(t, s.days, count("rollup_day"), "step %d day", i)
 		assert.Equal(t, [3]int{s.minutes, s.hours, s.days}, [3]int{count("total_minute"), count("total_hour"), count("total_day")}, "step %d totals", i)
 		assert.Equal(t, s.k, count("item_keys"), "step %d keys", i)
-		assert.Equal(t, [2]int{s.liveness, s.liveness}, [2]int{seeded(), count("source_seen")}, "step %d liveness records", i)
+		assert.Equal(t, [2]int{s.spans, s.sources}, [2]int{seeded(), count("source_seen")}, "step %d liveness records", i)
 	}
 	// Many expired rows go in several small batches.
 	_, err := te.pool.Exec(ctx, "INSERT INTO "+te.schema+".rollup_minute SELECT 1, $1::timestamptz - make_interval(mins => g), 1 FROM generate_series(1, 12000) g",

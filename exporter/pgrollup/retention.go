@@ -38,7 +38,8 @@ func (e *rollupExporter) retentionLoop() {
 
 // runRetention removes, in batches of schema.DeleteBatch rows, the rollup rows whose bucket ended before
 // now minus the resolution's retention, the idempotency keys older than dedup_window, the
-// collectors' spans and the sources older than the longest retention, then
+// collectors' spans older than the longest retention and the sources not seen for retention::minute,
+// then
 // drops the expired daily partitions of the events table and creates the next days' (see
 // eventRetention). Only one collector per schema runs it at a time (a try-lock: the others skip
 // this round).
@@ -84,11 +85,13 @@ func (e *rollupExporter) runRetention(ctx context.Context) error {
 	if err := e.expireStreams(ctx, now); err != nil {
 		return err
 	}
-	// The liveness records of times no rollup holds any more.
-	for _, q := range []string{e.sqls.ExpireSpans, e.sqls.ExpireSources} {
-		if _, err := e.deleteOlder(ctx, q, now.Add(-e.cfg.Retention.longest())); err != nil {
-			return fmt.Errorf("expiring liveness records: %w", err)
-		}
+	// The collectors' spans of times no rollup holds any more, and the sources not seen for as long
+	// as minutes are kept (a sender inventing instance ids adds rows; this bounds how long they stay).
+	if _, err := e.deleteOlder(ctx, e.sqls.ExpireSpans, now.Add(-e.cfg.Retention.longest())); err != nil {
+		return fmt.Errorf("expiring the collectors' spans: %w", err)
+	}
+	if _, err := e.deleteOlder(ctx, e.sqls.ExpireSources, now.Add(-e.cfg.Retention.of(resolutions[0]))); err != nil {
+		return fmt.Errorf("expiring sources: %w", err)
 	}
 	// Last: a partition drop that times out on its lock must not hold back the rest.
 	return e.eventRetention(ctx)
