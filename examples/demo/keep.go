@@ -32,7 +32,8 @@ func (d *demo) keepPostgres() error {
 	say("Postgres keeps running with the demo's data; make demo-stop stops it and removes it")
 	fmt.Printf("    export TRACK_PG_DSN='%s'\n", d.dsn)
 	fmt.Printf("    %s -metric new-signup -since %dm -step %s\n", chart, d.history+15, chartStep(d.history+15))
-	fmt.Printf("    %s -metric card-checked -since %dm -step %s -filter '{\"result\":\"fraudulent\"}'\n", chart, d.history+15, chartStep(d.history+15))
+	fmt.Printf("    %s -metric fraudulent-card -since %dm -step %s\n", chart, d.history+15, chartStep(d.history+15))
+	fmt.Printf("    %s -metric new-login -since 1h -step 5m -filter '{\"method\":\"passkey\"}'\n", chart)
 	fmt.Printf("    %s anomalies -since 24h\n", chart)
 	fmt.Println(`    psql "$TRACK_PG_DSN"    # then the queries of the README's "Queries for analysts"`)
 	return nil

@@ -14,9 +14,9 @@
 //  4. waits until Postgres holds exactly what each program reported (the JSON line of
 //     simservice.Report) for every counter, and every event, then prints two charts
 //     (cmd/trackchart), an analyst's SQL query with its result, the sign-up funnel (track.funnel)
-//     and the most frequent errors (track.event_errors), then refreshes the anomaly baselines (as
-//     the collector does on its schedule) and prints the README's incidents query: the backfilled
-//     drop of signups and the card-testing attack, as track.anomalies sees them;
+//     and the most frequent errors (track.event_errors), and the README's incidents query: the
+//     backfilled drop of signups and the card-testing attack, as track.anomalies sees them (it
+//     refreshes the anomaly baselines first, as the collector does every hour);
 //  5. runs every SQL statement of the README's "Queries for analysts" section against this data
 //     (Grafana's time macros expanded for the last hour) and fails when one fails or names a
 //     metric or an event the demo did not store: the README's queries are checked on each run.
@@ -508,6 +508,14 @@ func (d *demo) checkExact(ctx context.Context, base totals, reports []simservice
 
 // show prints what ops and analysts see: the charts, the analyst's query, the funnel and the errors.
 func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
+	// The collector refreshes the anomaly baselines once an hour; the history arrived moments ago.
+	say("refreshing the anomaly baselines (the collector does it every hour), so the charts mark the anomalies")
+	var judged int
+	if err := d.pool.QueryRow(ctx, "SELECT track.refresh_anomaly_baselines()").Scan(&judged); err != nil {
+		fmt.Printf("    (not now: %v; the collector refreshes them on its schedule)\n", err)
+	} else {
+		fmt.Printf("    %d metrics have a baseline (a metric needs 3 hours of history)\n", judged)
+	}
 	since := fmt.Sprintf("%dm", d.history+2)
 	step := chartStep(d.history)
 	for _, c := range []struct{ metric, title, what string }{
@@ -567,8 +575,7 @@ func chartStep(minutes int) string {
 // incidentsTitle starts the title of the README query the demo shows after refreshing the baselines.
 const incidentsTitle = "Incidents over the last day"
 
-// showAnomalies refreshes the anomaly baselines, as the collector does on its schedule (the
-// history was sent moments ago), and prints the README's incidents query with its result.
+// showAnomalies prints the README's incidents query with its result.
 func (d *demo) showAnomalies(ctx context.Context) error {
 	b, err := os.ReadFile(filepath.Join(d.root, "README.md"))
 	if err != nil {
@@ -584,12 +591,6 @@ func (d *demo) showAnomalies(ctx context.Context) error {
 		return fmt.Errorf("README.md has no query titled %q", incidentsTitle)
 	}
 	say("anomalies: the history as track.anomalies judges it (README, %s)", readmeSection)
-	var judged int
-	if err := d.pool.QueryRow(ctx, "SELECT track.refresh_anomaly_baselines()").Scan(&judged); err != nil {
-		fmt.Printf("    (the baselines could not be refreshed now: %v; the collector refreshes them on its schedule)\n", err)
-	} else {
-		fmt.Printf("    %d metrics have a baseline (a metric needs 3 hours of history)\n\n", judged)
-	}
 	return d.query(ctx, os.Stdout, incidents)
 }
 
