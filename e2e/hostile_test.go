@@ -151,6 +151,15 @@ func hostileCases() []hostileCase {
 			res, _ := badSum(md, at, hostileBad, "nul-service")
 			res.PutStr("service.name", "svc\x00\xff")
 		}},
+		// The source (service.name, service.instance.id) pgrollup records: repaired and cut like every string.
+		{name: "nul-instance", metric: func(md pmetric.Metrics, at pcommon.Timestamp) {
+			res, _ := badSum(md, at, hostileBad, "nul-instance")
+			res.PutStr("service.instance.id", "i\x00\xff")
+		}},
+		{name: "huge-instance", metric: func(md pmetric.Metrics, at pcommon.Timestamp) {
+			res, _ := badSum(md, at, hostileBad, "huge-instance")
+			res.PutStr("service.instance.id", strings.Repeat("i", 1<<20))
+		}},
 		{name: "nul-resource-attr", metric: func(md pmetric.Metrics, at pcommon.Timestamp) {
 			res, _ := badSum(md, at, hostileBad, "nul-resource-attr")
 			res.PutStr("deployment\x00", "x\x00")

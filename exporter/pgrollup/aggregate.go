@@ -184,6 +184,11 @@ func (p *parser) parse(md pmetric.Metrics, now time.Time, longest time.Duration)
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
+				if m.Name() == conventions.Heartbeat {
+					// A track process's heartbeat: its resource is a source (see liveness.go); it
+					// counts nothing.
+					continue
+				}
 				switch m.Type() {
 				case pmetric.MetricTypeSum:
 					sum := m.Sum()

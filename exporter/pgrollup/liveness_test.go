@@ -3,14 +3,20 @@ package pgrollup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/trackhq/track/exporter/pgrollup/internal/metadatatest"
+	"github.com/trackhq/track/internal/conventions"
 	"github.com/trackhq/track/internal/pgtest"
 )
 
@@ -199,6 +205,11 @@ func TestSourcesRecorded(t *testing.T) {
 	noInstance := pmetric.NewMetrics()
 	noInstance.ResourceMetrics().AppendEmpty().Resource().Attributes().PutStr("service.name", "bare")
 	require.NoError(t, te.pushMetrics(ctx, noInstance))
+	huge := pmetric.NewMetrics()
+	res = huge.ResourceMetrics().AppendEmpty().Resource().Attributes()
+	res.PutStr("service.name", strings.Repeat("s", 1<<20)) // cut: the pair is a btree key
+	res.PutStr("service.instance.id", strings.Repeat("i", 1<<20))
+	require.NoError(t, te.pushMetrics(ctx, huge))
 
 	type src struct{ Service, Instance string }
 	read := func() map[src][2]time.Time {
@@ -215,13 +226,29 @@ func TestSourcesRecorded(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return out
 	}
-	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}}
+	// A track heartbeat: the resource and one point of 0 of track.heartbeat (the collector's OTLP
+	// receiver drops a request without points). The source is recorded; nothing is counted.
+	beat := pmetric.NewMetrics()
+	rm := beat.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "quiet")
+	rm.Resource().Attributes().PutStr("service.instance.id", "q-1")
+	sum := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	sum.SetName(conventions.Heartbeat)
+	sum.SetEmptySum().SetIsMonotonic(true)
+	sum.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	sum.Sum().DataPoints().AppendEmpty().SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	require.NoError(t, te.pushMetrics(ctx, beat))
+	want := []src{{"busy", "b-1"}, {"idle", "i-\uFFFD-1"}, {"bare", ""}, {strings.Repeat("s", 1024), strings.Repeat("i", 1024)}, {"quiet", "q-1"}}
 	require.Eventually(t, func() bool { return len(read()) == len(want) }, 10*time.Second, 20*time.Millisecond)
 	before := read()
 	for _, s := range want {
 		require.Contains(t, before, s)
 		assert.False(t, before[s][1].Before(before[s][0]))
 	}
+	var heartbeats int
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+".series WHERE metric = $1", conventions.Heartbeat).Scan(&heartbeats))
+	assert.Zero(t, heartbeats, "a heartbeat is no series")
+	metadatatest.AssertEqualExporterPgrollupPointsAccepted(t, te.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	// Seen again within source_resolution: no write.
 	te.push(t, pt{metric: "m", service: "busy", instance: "b-1", at: at, value: 1})
 	require.NoError(t, te.pushMetrics(ctx, heartbeat))
