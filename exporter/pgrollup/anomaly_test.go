@@ -2,10 +2,13 @@ package pgrollup
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"github.com/stretchr/testify/require"
 
 	"github.com/trackhq/track/exporter/pgrollup/internal/anomalyeval"
@@ -201,6 +204,18 @@ VALUES ('before-now', $1, now() - interval '1 second', interval '0', interval '1
 	}
 	assert.True(t, flagged[start.Add(minute(n-40))] || flagged[start.Add(minute(n-39))], "the drop is flagged within 2 minutes")
 	assert.True(t, flagged[outTo.Add(2*time.Minute)], "the complete minutes after the outage are judged again")
+
+	// anomalies_now: the drop goes on; its run restarts after the outage (whose minutes were not judged).
+	var metric, kind, baseline string
+	var at, started time.Time
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT time, metric, kind, started, baseline FROM "+te.schema+".anomalies_now").
+		Scan(&at, &metric, &kind, &started, &baseline))
+	assert.Equal(t, "steady", metric)
+	assert.Equal(t, "drop", kind)
+	assert.Equal(t, "weekly", baseline)
+	assert.False(t, started.Before(outTo), "started %s, after the outage", started)
+	assert.False(t, at.Add(time.Minute).After(watermark), "the latest complete minute")
+	assert.True(t, flagged[at.UTC()])
 }
 
 // TestAnomalyRefreshLoop: the exporter refreshes the baselines on its own, in its configured time zone.
@@ -218,4 +233,52 @@ func TestAnomalyRefreshLoop(t *testing.T) {
 		err := te.pool.QueryRow(context.Background(), "SELECT time_zone FROM "+te.schema+".anomaly_baselines WHERE metric = 'looped'").Scan(&tz)
 		return err == nil && tz == "Asia/Kolkata"
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// TestAnomalyGrants: with the grants trackctl prints, a writer collector (migrate_on_start: false) refreshes the
+// baselines, and the analyst calls anomalies() and reads anomalies_now but not the baselines table.
+func TestAnomalyGrants(t *testing.T) {
+	sc := pgtest.NewSchema(t)
+	owner := startExporter(t, sc)
+	ctx := context.Background()
+	suffix := strings.TrimPrefix(sc.Name, "t_")
+	writer, analyst := "aw_"+suffix, "aa_"+suffix
+	for _, g := range append([]string{"CREATE ROLE " + writer + " LOGIN", "CREATE ROLE " + analyst + " LOGIN"},
+		schema.Grants(sc.Name, writer, analyst)...) {
+		_, err := owner.pool.Exec(ctx, g)
+		require.NoError(t, err, g)
+	}
+	t.Cleanup(func() {
+		for _, r := range []string{writer, analyst} {
+			_, _ = owner.pool.Exec(context.Background(), "DROP OWNED BY "+r)
+			_, _ = owner.pool.Exec(context.Background(), "DROP ROLE "+r)
+		}
+	})
+	roleDSN := func(role string) string {
+		return strings.Replace(sc.ServerDSN, "postgres://postgres@", "postgres://"+role+"@", 1)
+	}
+	seedAnomalies(t, owner, 6*time.Hour, anomalyeval.Spec{Name: "granted", Peak: 10, Night: 1, Weekend: 1})
+	w := startExporter(t, sc, func(c *Config) {
+		c.DSN = configopaque.String(roleDSN(writer))
+		c.MigrateOnStart = false
+		c.Anomalies.TimeZone = "Europe/Berlin"
+	})
+	// The writer refreshes (in Europe/Berlin) once no other refresh holds the lock (the owner's loop may).
+	require.Eventually(t, func() bool {
+		_, err := w.refreshAnomalies(ctx)
+		require.NoError(t, err)
+		var tz string
+		err = owner.pool.QueryRow(ctx, "SELECT time_zone FROM "+owner.schema+".anomaly_baselines WHERE metric = 'granted'").Scan(&tz)
+		return err == nil && tz == "Europe/Berlin"
+	}, 10*time.Second, 50*time.Millisecond, "the writer refreshed the baselines")
+	conn, err := pgx.Connect(ctx, roleDSN(analyst))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var c int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM "+sc.Name+".anomalies(now() - interval '1 hour', now())").Scan(&c))
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM "+sc.Name+".anomalies_now").Scan(&c))
+	_, err = conn.Exec(ctx, "SELECT 1 FROM "+sc.Name+".anomaly_baselines LIMIT 1")
+	require.ErrorContains(t, err, "permission denied")
+	_, err = conn.Exec(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines(now())")
+	require.ErrorContains(t, err, "permission denied")
 }

@@ -304,7 +304,7 @@ BEGIN
           FROM models m JOIN pieces p ON p.time_zone = m.time_zone
     ), vals AS (
         SELECT r.metric, date_bin($4, r.time, timestamptz '2001-01-01 00:00:00+00') AS t, sum(r.value) AS v
-          FROM {{schema}}.%I r
+          FROM {{schema}}.%1$I r
          WHERE r.time >= $1 AND r.time < $3 AND ($5 IS NULL OR r.metric = $5)
          GROUP BY 1, 2
     ), joined AS (
@@ -330,29 +330,38 @@ BEGIN
         WINDOW m AS (PARTITION BY c.metric ORDER BY c.t)
     ), scored AS (
         -- A run qualifies when it deviates the same way as its last bucket, and that bucket at least as much as
-        -- the run's mean bucket; a spike's run also holds at least 10 counts more than expected.
+        -- the run's mean bucket; a spike's run also holds at least 10 counts more than expected. The surprise
+        -- (two logarithms) is only computed where it can reach the threshold: it is at most (k - mu)^2 / mu (the
+        -- Poisson's Chernoff exponent is, and the negative binomial's is smaller), which rules out most buckets.
         SELECT w.*,
                greatest(
-                   CASE WHEN w.v < w.e OR w.v > w.e AND w.v - w.e >= 10
+                   CASE WHEN (w.v < w.e OR w.v > w.e AND w.v - w.e >= 10)
+                             AND (w.v - w.e) * (w.v - w.e) >= %2$s * w.e
                         THEN {{schema}}.count_surprise(w.v, w.e, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v2 < w.e2 AND w.v * 2 <= w.v2 OR w.v > w.e AND w.v2 > w.e2 AND w.v * 2 >= w.v2 AND w.v2 - w.e2 >= 10
+                   CASE WHEN (w.v < w.e AND w.v2 < w.e2 AND w.v * 2 <= w.v2 OR w.v > w.e AND w.v2 > w.e2 AND w.v * 2 >= w.v2 AND w.v2 - w.e2 >= 10)
+                             AND (w.v2 - w.e2) * (w.v2 - w.e2) >= %2$s * w.e2
                         THEN {{schema}}.count_surprise(w.v2, w.e2, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v4 < w.e4 AND w.v * 4 <= w.v4 OR w.v > w.e AND w.v4 > w.e4 AND w.v * 4 >= w.v4 AND w.v4 - w.e4 >= 10
+                   CASE WHEN (w.v < w.e AND w.v4 < w.e4 AND w.v * 4 <= w.v4 OR w.v > w.e AND w.v4 > w.e4 AND w.v * 4 >= w.v4 AND w.v4 - w.e4 >= 10)
+                             AND (w.v4 - w.e4) * (w.v4 - w.e4) >= %2$s * w.e4
                         THEN {{schema}}.count_surprise(w.v4, w.e4, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v8 < w.e8 AND w.v * 8 <= w.v8 OR w.v > w.e AND w.v8 > w.e8 AND w.v * 8 >= w.v8 AND w.v8 - w.e8 >= 10
+                   CASE WHEN (w.v < w.e AND w.v8 < w.e8 AND w.v * 8 <= w.v8 OR w.v > w.e AND w.v8 > w.e8 AND w.v * 8 >= w.v8 AND w.v8 - w.e8 >= 10)
+                             AND (w.v8 - w.e8) * (w.v8 - w.e8) >= %2$s * w.e8
                         THEN {{schema}}.count_surprise(w.v8, w.e8, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v16 < w.e16 AND w.v * 16 <= w.v16 OR w.v > w.e AND w.v16 > w.e16 AND w.v * 16 >= w.v16 AND w.v16 - w.e16 >= 10
+                   CASE WHEN (w.v < w.e AND w.v16 < w.e16 AND w.v * 16 <= w.v16 OR w.v > w.e AND w.v16 > w.e16 AND w.v * 16 >= w.v16 AND w.v16 - w.e16 >= 10)
+                             AND (w.v16 - w.e16) * (w.v16 - w.e16) >= %2$s * w.e16
                         THEN {{schema}}.count_surprise(w.v16, w.e16, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v32 < w.e32 AND w.v * 32 <= w.v32 OR w.v > w.e AND w.v32 > w.e32 AND w.v * 32 >= w.v32 AND w.v32 - w.e32 >= 10
+                   CASE WHEN (w.v < w.e AND w.v32 < w.e32 AND w.v * 32 <= w.v32 OR w.v > w.e AND w.v32 > w.e32 AND w.v * 32 >= w.v32 AND w.v32 - w.e32 >= 10)
+                             AND (w.v32 - w.e32) * (w.v32 - w.e32) >= %2$s * w.e32
                         THEN {{schema}}.count_surprise(w.v32, w.e32, w.d) ELSE 0 END,
-                   CASE WHEN w.v < w.e AND w.v64 < w.e64 AND w.v * 64 <= w.v64 OR w.v > w.e AND w.v64 > w.e64 AND w.v * 64 >= w.v64 AND w.v64 - w.e64 >= 10
+                   CASE WHEN (w.v < w.e AND w.v64 < w.e64 AND w.v * 64 <= w.v64 OR w.v > w.e AND w.v64 > w.e64 AND w.v * 64 >= w.v64 AND w.v64 - w.e64 >= 10)
+                             AND (w.v64 - w.e64) * (w.v64 - w.e64) >= %2$s * w.e64
                         THEN {{schema}}.count_surprise(w.v64, w.e64, w.d) ELSE 0 END) AS s
           FROM windows w
          WHERE w.t >= $2 AND w.judged
     )
     SELECT f.t, f.metric, f.v, f.e,
-           f.e * {{schema}}.count_bound(b.ew, f.d, %s, false) / b.ew,
-           f.e * {{schema}}.count_bound(b.ew, f.d, %s, true) / b.ew,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %2$s, false) / b.ew,
+           f.e * {{schema}}.count_bound(b.ew, f.d, %2$s, true) / b.ew,
            f.s / ln(10), CASE WHEN f.v < f.e THEN 'drop' ELSE 'spike' END
       FROM scored f
       -- The run that gave the score, for the band.
@@ -360,9 +369,9 @@ BEGIN
             SELECT c.ew FROM (VALUES (1, f.v, f.e), (2, f.v2, f.e2), (4, f.v4, f.e4), (8, f.v8, f.e8), (16, f.v16, f.e16), (32, f.v32, f.e32), (64, f.v64, f.e64)) AS c(n, vw, ew)
              ORDER BY abs({{schema}}.count_surprise(c.vw, c.ew, f.d) - f.s), c.n
              LIMIT 1) b
-     WHERE f.s >= %s
+     WHERE f.s >= %2$s
      ORDER BY f.t, f.metric
-    $q$, tbl, threshold, threshold, threshold)
+    $q$, tbl, threshold)
     USING ext, lo, $2, $3, $4, gaps;
 END
 $fn$;
