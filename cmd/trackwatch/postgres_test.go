@@ -39,23 +39,36 @@ ON CONFLICT (metric, time) DO UPDATE SET value = `+table.name+`.value + excluded
 	}
 }
 
+// migratedSchema is a new schema on the shared test server with the pgrollup exporter's migrations.
+func migratedSchema(t *testing.T) (*pgtest.Schema, *pgxpool.Pool) {
+	t.Helper()
+	sc := pgtest.NewSchema(t)
+	pool := sc.Pool(t)
+	_, err := pgrollup.Migrate(context.Background(), pool, sc.Name)
+	require.NoError(t, err)
+	return sc, pool
+}
+
+// refreshBaselines does what the collector does every hour and returns how many metrics are judged.
+func refreshBaselines(t *testing.T, pool *pgxpool.Pool, schema string) int {
+	t.Helper()
+	var judged int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT "+schema+".refresh_anomaly_baselines()").Scan(&judged))
+	return judged
+}
+
 // TestWatcherAgainstPostgres runs the command, one poll at a time (-once, with -state), against
 // real Postgres: a metric counted 30 a minute for 5 hours drops to zero, and the watcher posts its
 // start once; the next poll posts nothing; once the metric counts again the watcher posts its end.
 func TestWatcherAgainstPostgres(t *testing.T) {
-	sc := pgtest.NewSchema(t)
-	pool := sc.Pool(t)
+	sc, pool := migratedSchema(t)
 	ctx := context.Background()
-	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
-	require.NoError(t, err)
 
 	now := time.Now().UTC().Truncate(time.Minute)
 	dropAt := now.Add(-6 * time.Minute)
 	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-5*time.Hour), dropAt, perMinute)
 	countMinutes(t, pool, sc.Name, "new-login", now.Add(-5*time.Hour), now.Add(3*time.Minute), 4*perMinute)
-	var judged int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines()").Scan(&judged))
-	require.Equal(t, 2, judged, "both metrics have a baseline")
+	require.Equal(t, 2, refreshBaselines(t, pool, sc.Name), "both metrics have a baseline")
 
 	h := newHookServer(t)
 	state := filepath.Join(t.TempDir(), "state.json")
@@ -102,17 +115,12 @@ func TestWatcherAgainstPostgres(t *testing.T) {
 // TestRunPollsUntilStopped runs the command as a service: it polls every -interval, posts the drop
 // once however many polls see it, and returns nil when its context ends (SIGINT, SIGTERM).
 func TestRunPollsUntilStopped(t *testing.T) {
-	sc := pgtest.NewSchema(t)
-	pool := sc.Pool(t)
+	sc, pool := migratedSchema(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
-	require.NoError(t, err)
 	now := time.Now().UTC().Truncate(time.Minute)
 	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-5*time.Hour), now.Add(-6*time.Minute), perMinute)
-	var judged int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines()").Scan(&judged))
-	require.Equal(t, 1, judged)
+	require.Equal(t, 1, refreshBaselines(t, pool, sc.Name))
 
 	h := newHookServer(t)
 	done := make(chan error, 1)
@@ -136,18 +144,15 @@ func TestRunPollsUntilStopped(t *testing.T) {
 // TestUnknownMetric: a typo in -metric is a usage error with the database's hint, not a watcher that
 // never posts; a metric that was counted is watched.
 func TestUnknownMetric(t *testing.T) {
-	sc := pgtest.NewSchema(t)
-	pool := sc.Pool(t)
+	sc, pool := migratedSchema(t)
 	ctx := context.Background()
-	_, err := pgrollup.Migrate(ctx, pool, sc.Name)
-	require.NoError(t, err)
 	now := time.Now().UTC().Truncate(time.Minute)
 	countMinutes(t, pool, sc.Name, "new-signup", now.Add(-time.Hour), now, perMinute)
 	h := newHookServer(t)
 	args := []string{"-once", "-dsn", sc.ServerDSN, "-schema", sc.Name, "-webhook", h.URL}
 
 	var log bytes.Buffer
-	err = run(ctx, append(args, "-metric", "new-sigup"), &log)
+	err := run(ctx, append(args, "-metric", "new-sigup"), &log)
 	require.ErrorAs(t, err, new(*usageError))
 	assert.Contains(t, err.Error(), "-metric")
 	assert.Contains(t, err.Error(), `"new-sigup"`)
