@@ -69,6 +69,7 @@
 // an argument: an unknown metric (-metric, with the database's suggestions of close names), a
 // step finer than what is stored or that does not divide into stored buckets (-step, with the
 // step to use instead), a zone Postgres does not know (-tz), a bad range (-since, -from or -to).
+// An error after -timeout (default 30s, for connecting and querying together) says so.
 //
 // Exit status: 0 when the chart or the list was printed (also with nothing counted) and for -h;
 // 1 when connecting or querying failed, or the schema lacks the functions (run trackctl migrate);

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/trackhq/track/internal/pgtest"
@@ -132,4 +135,38 @@ func TestConnectionErrorsHideThePassword(t *testing.T) {
 			assert.NotContains(t, r.stderr, "s3cret")
 		})
 	}
+}
+
+// TestTimeout: a server that accepts and never answers is an error naming -timeout, exit 1.
+func TestTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		_ = l.Close()
+		wg.Wait()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	dsn := "postgres://analyst:s3cret-Pw@" + l.Addr().String() + "/track?sslmode=disable"
+	r := runChart(t, env{envDSN: dsn}, "-metric", "new-signup", "-timeout", "300ms")
+	assert.Equal(t, exitFailure, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "(no answer within -timeout 300ms)")
+	assert.NotContains(t, r.stderr, "s3cret")
 }

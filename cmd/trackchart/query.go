@@ -14,10 +14,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// run connects, queries and prints what o asks for.
+// run connects, queries and prints what o asks for. An error after -timeout says so.
 func (o *options) run(ctx context.Context, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	err := o.query(ctx, w)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (no answer within -timeout %s)", err, o.timeout)
+	}
+	return err
+}
+
+// query connects, queries and prints what o asks for.
+func (o *options) query(ctx context.Context, w io.Writer) error {
 	conn, err := pgx.Connect(ctx, o.dsn)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)

@@ -8,15 +8,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// anomalyLoop refreshes the anomaly baselines (migration 007, the README's "Anomalies") at once and then
-// every anomalies::refresh_interval until shutdown.
+// anomalyLoop refreshes the anomaly baselines and judges the newly complete minutes (migration 007, the
+// README's "Anomalies") at once and then every anomalies::refresh_interval until shutdown.
 func (e *rollupExporter) anomalyLoop() {
 	t := time.NewTicker(e.cfg.Anomalies.RefreshInterval)
 	defer t.Stop()
 	for {
 		ctx, cancel := e.stopContext(e.cfg.Anomalies.RefreshInterval)
 		if _, err := e.refreshAnomalies(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Warn("refreshing the anomaly baselines failed; anomalies() keeps the previous ones until the next refresh",
+			e.logger.Warn("refreshing the anomaly baselines or judging the latest minutes failed; anomalies() judges "+
+				"what is not judged yet itself, and the next round tries again",
 				zap.Error(err))
 		}
 		cancel()
@@ -29,8 +30,9 @@ func (e *rollupExporter) anomalyLoop() {
 }
 
 // refreshAnomalies records anomalies::time_zone and recomputes every metric's baseline
-// (refresh_anomaly_baselines) in one transaction. Only one collector per schema runs it at a time (a
-// try-lock: the others skip this round and return 0). It returns the number of metrics with a
+// (refresh_anomaly_baselines, a no-op until a new hour has completed) in one transaction, then judges
+// the newly complete minutes (judge_anomalies) in another. Only one collector per schema runs it at a
+// time (a try-lock: the others skip this round and return 0). It returns the number of metrics with a
 // baseline.
 func (e *rollupExporter) refreshAnomalies(ctx context.Context) (metrics int, err error) {
 	conn, err := e.pool.Acquire(ctx)
@@ -64,7 +66,12 @@ func (e *rollupExporter) refreshAnomalies(ctx context.Context) (metrics int, err
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("anomaly baselines: %w", err)
 	}
-	e.logger.Debug("refreshed the anomaly baselines", zap.Int("metrics", metrics), zap.Duration("took", time.Since(start)))
+	var kept int
+	if err := conn.QueryRow(ctx, e.sqls.JudgeAnomalies).Scan(&kept); err != nil {
+		return metrics, fmt.Errorf("judging the latest minutes: %w", err)
+	}
+	e.logger.Debug("refreshed the anomaly baselines and judged the latest minutes", zap.Int("metrics", metrics),
+		zap.Int("anomalous_minutes", kept), zap.Duration("took", time.Since(start)))
 	return metrics, nil
 }
 

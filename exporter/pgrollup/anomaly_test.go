@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/trackhq/track/exporter/pgrollup/internal/anomalyeval"
 	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
@@ -68,11 +69,17 @@ func seedAnomalies(t testing.TB, te *testExporter, history time.Duration, specs 
 
 func minute(i int) time.Duration { return time.Duration(i) * time.Minute }
 
+// startAnomalyExporter starts an exporter whose anomaly loop runs once, at start (before the test writes
+// anything), so that the test decides when the baselines are refreshed and minutes judged.
+func startAnomalyExporter(t testing.TB) *testExporter {
+	return startExporter(t, nil, func(c *Config) { c.Anomalies.RefreshInterval = time.Hour })
+}
+
 // TestAnomaliesEachKind injects each kind into a metric with three weeks of seasonal history at about 60 per
 // minute and checks that anomalies() flags it with the right kind, a drop to zero within two minutes of its
 // start, and nothing on the clean copy.
 func TestAnomaliesEachKind(t *testing.T) {
-	te := startExporter(t, nil)
+	te := startAnomalyExporter(t)
 	_, err := schema.Migrate(context.Background(), te.pool, te.sc.Name)
 	require.NoError(t, err)
 	const weeks = 3
@@ -124,7 +131,7 @@ func TestAnomaliesEachKind(t *testing.T) {
 // TestAnomaliesLowCountsQuiet: metrics counting a few per hour stay quiet, through their own Poisson noise, a
 // burst of 3 in one minute where 2 an hour are expected, and an hour without any count.
 func TestAnomaliesLowCountsQuiet(t *testing.T) {
-	te := startExporter(t, nil)
+	te := startAnomalyExporter(t)
 	n := 3 * 7 * 1440
 	specs := []anomalyeval.Spec{
 		{Name: "cards-fraudulent", Peak: 2.0 / 60, Night: 0.5, Weekend: 0.8},
@@ -146,7 +153,7 @@ ON CONFLICT (metric, time) DO UPDATE SET value = 3`, burst)
 // in anomalies_now's baseline column and the baselines table), raises nothing on clean data, and still flags a
 // drop to zero; a metric 2 hours old has no baseline and is not judged.
 func TestAnomaliesYoungMetric(t *testing.T) {
-	te := startExporter(t, nil)
+	te := startAnomalyExporter(t)
 	n := 5 * 60
 	specs := []anomalyeval.Spec{
 		{Name: "young", Peak: 40, Night: 1, Weekend: 1},
@@ -175,7 +182,7 @@ func TestAnomaliesYoungMetric(t *testing.T) {
 // still-filling minute (past the watermark) and the minutes of an ingestion outage (no collector flushed) are
 // never flagged, although they read 0 too.
 func TestAnomaliesOnlyCompleteBuckets(t *testing.T) {
-	te := startExporter(t, nil)
+	te := startAnomalyExporter(t)
 	ctx := context.Background()
 	n := 3 * 7 * 1440
 	specs := []anomalyeval.Spec{{Name: "steady", Peak: 120, Night: 0.5, Weekend: 0.8,
@@ -281,4 +288,117 @@ func TestAnomalyGrants(t *testing.T) {
 	require.ErrorContains(t, err, "permission denied")
 	_, err = conn.Exec(ctx, "SELECT "+sc.Name+".refresh_anomaly_baselines(now())")
 	require.ErrorContains(t, err, "permission denied")
+}
+
+// TestAnomaliesErrors: each bad argument raises its SQLSTATE with a hint.
+func TestAnomaliesErrors(t *testing.T) {
+	te := startAnomalyExporter(t)
+	seedAnomalies(t, te, 3*time.Hour, anomalyeval.Spec{Name: "new-signup", Peak: 5, Night: 1, Weekend: 1})
+	tests := []struct {
+		args, code, message, hint string
+	}{
+		{"now() - interval '1 hour', now(), interval '1 minute', 'new-signups'", "42704", `no metric named "new-signups"`, `"new-signup"`},
+		{"now() - interval '1 hour', now(), interval '90 seconds'", "22023", "step must be whole minutes", "interval"},
+		{"now() - interval '1 hour', now(), interval '1 month'", "22023", "step must be whole minutes", "interval"},
+		{"now(), now() - interval '1 hour'", "22023", "must be after since", "since < until"},
+		{"now() - interval '40 days', now()", "22023", "longer than 31 days", "31 days"},
+		{"now() - interval '20 days', now() - interval '19 days'", "22023", "minutes are kept", "1 hour"},
+	}
+	for _, tt := range tests {
+		_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".anomalies("+tt.args+")")
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr, tt.args)
+		assert.Equal(t, tt.code, pgErr.Code, tt.args)
+		assert.Contains(t, pgErr.Message, tt.message, tt.args)
+		assert.Contains(t, pgErr.Hint, tt.hint, tt.args)
+	}
+	_, err := te.pool.Exec(context.Background(), "SELECT * FROM "+te.schema+".anomalies(now() - interval '20 days', now() - interval '19 days', interval '1 hour')")
+	assert.NoError(t, err, "an older range with hourly steps reads the hour totals")
+}
+
+// TestAnomalySlotsAreLocal: a metric whose day follows Asia/Kolkata (UTC+05:30, peak at 16:00 local = 10:30 UTC)
+// gets its seasonal rates by local hour when anomalies::time_zone is that zone. Slots are the local hour in which a
+// UTC hour starts: the peak hour, 10:00-11:00 UTC, is slot 10 in UTC and slot 15 (it starts at 15:30) in Kolkata.
+// Its clean last day raises nothing when judged in its own zone.
+func TestAnomalySlotsAreLocal(t *testing.T) {
+	te := startAnomalyExporter(t)
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	require.NoError(t, err)
+	_, start := seedAnomalies(t, te, 3*7*24*time.Hour,
+		anomalyeval.Spec{Name: "local", Peak: 100, Night: 0.1, Weekend: 1, Location: kolkata})
+	n := 3 * 7 * 1440
+	peakSlot := func(tz string) int {
+		_, err := te.pool.Exec(context.Background(), "UPDATE "+te.schema+".anomaly_settings SET time_zone = $1", tz)
+		require.NoError(t, err)
+		require.Equal(t, 1, te.refreshBaselines(t, start.Add(minute(n))))
+		var rates []float64
+		require.NoError(t, te.pool.QueryRow(context.Background(), "SELECT rates FROM "+te.schema+".anomaly_baselines").Scan(&rates))
+		require.Len(t, rates, 168)
+		best := 0
+		for i, r := range rates[:24] { // Monday
+			if r > rates[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	assert.Equal(t, 10, peakSlot("UTC"))
+	assert.Equal(t, 15, peakSlot("Asia/Kolkata"))
+	assert.Empty(t, te.anomalies(t, start.Add(minute(n-24*60)), start.Add(minute(n)), "1 minute", nil))
+}
+
+// TestAnomaliesJudgedMatchLive: once the exporter has judged the latest minutes (judge_anomalies), anomalies()
+// reads them and returns exactly what judging the range again returns; a refresh that changes the baselines
+// forgets them.
+func TestAnomaliesJudgedMatchLive(t *testing.T) {
+	te := startAnomalyExporter(t)
+	ctx := context.Background()
+	n := 3 * 7 * 1440
+	_, start := seedAnomalies(t, te, 3*7*24*time.Hour,
+		anomalyeval.Spec{Name: "dead", Peak: 100, Night: 0.4, Weekend: 0.8,
+			Anomalies: []anomalyeval.Label{{Kind: anomalyeval.DropToZero, Start: n - 50, End: n}}},
+		anomalyeval.Spec{Name: "spiked", Peak: 100, Night: 0.4, Weekend: 0.8,
+			Anomalies: []anomalyeval.Label{{Kind: anomalyeval.Spike, Start: n - 30, End: n - 20}}},
+		anomalyeval.Spec{Name: "clean", Peak: 100, Night: 0.4, Weekend: 0.8})
+	require.Equal(t, 3, te.refreshBaselines(t, start.Add(minute(n-60))))
+	_, err := te.pool.Exec(ctx, "UPDATE "+te.schema+".anomaly_baselines SET through = date_bin('1 hour', now() - interval '5 minutes', timestamptz '2001-01-01')")
+	require.NoError(t, err, "as if refreshed now: the next refresh keeps them")
+	var kept int
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT "+te.schema+".judge_anomalies(now())").Scan(&kept))
+	require.Positive(t, kept)
+	var since, until time.Time
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT since, until FROM "+te.schema+".anomaly_judged_range").Scan(&since, &until))
+	from, to := start.Add(minute(n-60)), time.Now()
+	require.False(t, from.Before(since), "the range is judged")
+	judged := te.anomalies(t, from, to, "1 minute", nil)
+	rows, err := te.pool.Query(ctx, "SELECT time, metric, value, expected, lower, upper, score, kind FROM "+te.schema+".anomalies_live($1, $2)", from, to)
+	require.NoError(t, err)
+	live, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (anomalyRow, error) {
+		var a anomalyRow
+		err := r.Scan(&a.At, &a.Metric, &a.Value, &a.Expected, &a.Lower, &a.Upper, &a.Score, &a.Kind)
+		a.At = a.At.UTC()
+		return a, err
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, judged)
+	require.Len(t, judged, len(live))
+	for i, j := range judged {
+		l := live[i]
+		assert.Equal(t, []any{l.At, l.Metric, l.Value, l.Kind}, []any{j.At, j.Metric, j.Value, j.Kind})
+		// The runs' sums start at another bucket: equal up to rounding.
+		for _, pair := range [][2]float64{{l.Expected, j.Expected}, {l.Lower, j.Lower}, {l.Upper, j.Upper}, {l.Score, j.Score}} {
+			assert.InEpsilon(t, pair[0]+1e-12, pair[1]+1e-12, 1e-9)
+		}
+	}
+	one := "spiked"
+	for _, r := range te.anomalies(t, from, to, "1 minute", &one) {
+		assert.Equal(t, "spiked", r.Metric)
+	}
+	// A refresh that recomputes (another time zone) forgets the judged minutes.
+	_, err = te.pool.Exec(ctx, "UPDATE "+te.schema+".anomaly_settings SET time_zone = 'Europe/Berlin'")
+	require.NoError(t, err)
+	te.refreshBaselines(t, time.Now())
+	var left int
+	require.NoError(t, te.pool.QueryRow(ctx, "SELECT count(*) FROM "+te.schema+".anomaly_judged").Scan(&left))
+	assert.Zero(t, left)
 }

@@ -72,8 +72,9 @@ type AnomaliesConfig struct {
 	// 09:00 local is compared with 09:00 local across DST changes. Default "UTC". Every collector of a schema
 	// should set the same; Postgres must know the zone too.
 	TimeZone string `mapstructure:"time_zone"`
-	// RefreshInterval is how often the baselines are recomputed (one collector per schema at a time). The level
-	// of each metric is as old as the last refresh. Default 5m.
+	// RefreshInterval is how often the collector checks the baselines (they are recomputed once an hour has
+	// completed) and judges the newly complete minutes, which anomalies() then reads instead of judging them
+	// again (one collector per schema at a time). Default 10s.
 	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
 }
 

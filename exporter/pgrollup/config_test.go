@@ -43,6 +43,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, CumulativeConfig{InitialValue: "auto", InitialValueWindow: time.Hour, MaxStaleness: 24 * time.Hour}, cfg.Cumulative)
 	assert.Equal(t, CompletenessConfig{Lateness: 15 * time.Second, LivenessInterval: 10 * time.Second,
 		StaleAfter: time.Minute, SourceResolution: 30 * time.Second}, cfg.Completeness)
+	assert.Equal(t, AnomaliesConfig{TimeZone: "UTC", RefreshInterval: 10 * time.Second}, cfg.Anomalies)
 	require.True(t, cfg.QueueConfig.HasValue())
 	assert.False(t, cfg.QueueConfig.Get().Batch.HasValue(), "the default queue must not merge requests")
 	assert.True(t, cfg.BackOffConfig.Enabled)
@@ -71,6 +72,7 @@ func TestConfigFull(t *testing.T) {
 	assert.Equal(t, CumulativeConfig{InitialValue: "drop", InitialValueWindow: 10 * time.Minute, MaxStaleness: 48 * time.Hour}, cfg.Cumulative)
 	assert.Equal(t, CompletenessConfig{Lateness: 20 * time.Second, LivenessInterval: 5 * time.Second,
 		StaleAfter: 2 * time.Minute, SourceResolution: time.Minute}, cfg.Completeness)
+	assert.Equal(t, AnomaliesConfig{TimeZone: "America/New_York", RefreshInterval: time.Minute}, cfg.Anomalies)
 	assert.Equal(t, 10*time.Second, cfg.TimeoutConfig.Timeout)
 	q := cfg.QueueConfig.Get()
 	assert.Equal(t, 20, q.NumConsumers)
@@ -101,6 +103,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"zero_liveness", "completeness::liveness_interval: must be positive"},
 		{"zero_stale_after", "completeness::stale_after: must be positive"},
 		{"short_source_resolution", "completeness::source_resolution: must be at least 1s"},
+		{"bad_time_zone", `anomalies::time_zone: "Mars/Olympus_Mons" is not an IANA time zone name`},
+		{"fast_anomaly_refresh", "anomalies::refresh_interval: must be at least 1s, got 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

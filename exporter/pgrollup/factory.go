@@ -60,7 +60,7 @@ func createDefaultConfig() component.Config {
 			StaleAfter:       time.Minute,
 			SourceResolution: 30 * time.Second,
 		},
-		Anomalies: AnomaliesConfig{TimeZone: "UTC", RefreshInterval: 5 * time.Minute},
+		Anomalies: AnomaliesConfig{TimeZone: "UTC", RefreshInterval: 10 * time.Second},
 	}
 }
 

@@ -132,7 +132,7 @@ func TestLivenessCollectorStopped(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "the first collector's span grows past its lateness")
 	first.push(t, pt{metric: "before-stop", service: "web", at: time.Now().Add(-time.Second), value: 1})
 	require.NoError(t, first.shutdown(context.Background()))
-	stopped := first.spans(t, first.live.collector)[0].Until
+	stopped, installed := first.spans(t, first.live.collector)[0].Until, first.spans(t, first.live.collector)[0].Since
 	time.Sleep(time.Second) // longer than stale_after: the pipeline was down
 
 	second := startExporter(t, sc, fastLiveness)
@@ -165,8 +165,9 @@ func TestLivenessCollectorStopped(t *testing.T) {
 		".series('before-stop', now() - interval '10 minutes', now(), interval '1 minute')").Scan(&v))
 	assert.Equal(t, 1.0, v, "what the stopped collector wrote is there")
 
-	// The ingestion view shows both collectors (one live), the gap and the watermark.
-	var live, stoppedN, gaps, marks int
+	// The ingestion view shows both collectors (one live), the gaps (since the migration, and while
+	// no collector ran) and the watermark.
+	var live, stoppedN, gaps, installGaps, marks int
 	rows, err := second.pool.Query(context.Background(), "SELECT kind, live, since, until FROM "+second.schema+".ingestion")
 	require.NoError(t, err)
 	for rows.Next() {
@@ -181,13 +182,15 @@ func TestLivenessCollectorStopped(t *testing.T) {
 			stoppedN++
 		case kind == "gap" && u.Equal(restarted):
 			gaps++
+		case kind == "gap" && u.Equal(installed):
+			installGaps++
 		case kind == "watermark":
 			marks++
 			assert.True(t, isLive)
 		}
 	}
 	require.NoError(t, rows.Err())
-	assert.Equal(t, []int{1, 1, 1, 1}, []int{live, stoppedN, gaps, marks})
+	assert.Equal(t, []int{1, 1, 1, 1, 1}, []int{live, stoppedN, gaps, installGaps, marks})
 }
 
 // TestSourcesRecorded: every resource pushed is a source, also one without data points (a

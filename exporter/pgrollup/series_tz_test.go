@@ -248,6 +248,8 @@ func TestSeriesErrors(t *testing.T) {
 		{`'new-signup', now() - interval '1 hour', now(), NULL`, invalid, `step must be a positive interval, got <NULL>`, `'1 month'`},
 		{`'new-signup', now() - interval '1 hour', now(), interval '1 month 2 days'`, invalid, `mixes months with days or time`, `whole months`},
 		{`'new-signup', now() - interval '3 days', now(), interval '36 hours'`, invalid, `not a whole number of days`, `'1 day'`},
+		{`'new-signup', now() - interval '1 hour', now(), interval '30 seconds'`, invalid,
+			`step 00:00:30 is finer than the finest data kept, 1 minute`, `use a step of 1 minute or a multiple of it`},
 		{`'new-signup', now() - interval '1 hour', now(), interval '90 seconds'`, invalid,
 			`step 00:01:30 is not a whole number of minutes`, `use a multiple of 1 minute, for example 1 minute or 2 minutes`},
 		{`'new-signup', now() - interval '30 days', now(), interval '1 minute'`, invalid,

@@ -43,6 +43,8 @@ type Spec struct {
 	Weekend float64
 	// TrendPerWeek is the relative growth per week (0.05: +5% a week).
 	TrendPerWeek float64
+	// Location is the time zone of the seasonality (its hours and weekdays); nil is UTC.
+	Location *time.Location
 	// Holidays are the days (minute index of their midnight) whose rate is multiplied by HolidayFactor.
 	Holidays      []int
 	HolidayFactor float64
@@ -110,6 +112,9 @@ func Generate(spec Spec, start time.Time, minutes int, seed uint64) Series {
 
 // rate is the clean expected count per minute at t, weeks after the series' start.
 func (sp Spec) rate(t time.Time, weeks float64) float64 {
+	if sp.Location != nil {
+		t = t.In(sp.Location)
+	}
 	h := float64(t.Hour()) + float64(t.Minute())/60
 	// A smooth day: trough at 04:00, peak at 16:00.
 	day := sp.Night + (1-sp.Night)*math.Pow(0.5-0.5*math.Cos(2*math.Pi*(h-4)/24), 1.5)

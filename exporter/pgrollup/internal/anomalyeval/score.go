@@ -1,6 +1,7 @@
 package anomalyeval
 
 import (
+	"fmt"
 	"math"
 	"sort"
 )
@@ -21,6 +22,8 @@ type Result struct {
 	Found, Total map[Kind]int
 	// Delays holds, per kind, the delay in minutes from Start to the first flagged minute of each found label.
 	Delays map[Kind][]int
+	// FalseAt describes each false alarm: the series, its first minute and length, and the series' labels.
+	FalseAt []string
 	// DropsAt5 counts the drops to zero expected to hold at least 5 per minute at their start, and DropsAt5Found
 	// those found within 2 minutes (delay <= 1).
 	DropsAt5, DropsAt5Found int
@@ -61,6 +64,8 @@ func (r *Result) Add(s Series, from int, flags []bool) {
 		}
 		if !hit {
 			r.FalseAlarms++
+			r.FalseAt = append(r.FalseAt, fmt.Sprintf("%s minute %d (day %d %02d:%02d) for %d min; labels %v",
+				s.Spec.Name, x.a, x.a/1440, x.a%1440/60, x.a%60, x.b-x.a, s.Labels))
 		}
 	}
 	for _, l := range s.Labels {

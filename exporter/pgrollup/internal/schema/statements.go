@@ -50,8 +50,9 @@ type Statements struct {
 	// UpsertSources records sources seen ($1 services, $2 instances, $3 times).
 	RecordLiveness, UpsertSources string
 	// AnomalyTimeZone records anomalies::time_zone ($1); RefreshAnomalies recomputes the anomaly
-	// baselines and returns how many metrics have one.
-	AnomalyTimeZone, RefreshAnomalies string
+	// baselines and returns how many metrics have one; JudgeAnomalies judges the newly complete
+	// minutes and returns how many anomalous ones it kept.
+	AnomalyTimeZone, RefreshAnomalies, JudgeAnomalies string
 	// Lock, TryLock and Unlock take and release the session advisory lock named $1.
 	Lock, TryLock, Unlock string
 	// MigrationsTable creates the schema and its schema_migrations table; RecordMigration records
@@ -85,6 +86,7 @@ func New(schema string) Statements {
 		UpsertSources:    r("upsert_sources", nil),
 		AnomalyTimeZone:  r("anomaly_time_zone", nil),
 		RefreshAnomalies: r("refresh_anomalies", nil),
+		JudgeAnomalies:   r("judge_anomalies", nil),
 		Lock:             r("lock", nil),
 		TryLock:          r("try_lock", nil),
 		Unlock:           r("unlock", nil),

@@ -21,13 +21,16 @@ CREATE TABLE {{schema}}.collector_spans (
 ) WITH (fillfactor = 50);
 CREATE INDEX collector_spans_until_idx ON {{schema}}.collector_spans (until);
 
--- History before liveness was recorded is assumed complete: one span, of no collector, up to this migration.
+-- History before liveness was recorded is assumed complete: one span, of no collector, up to this migration. It
+-- starts at -infinity rather than at the oldest stored rollup: nothing is stored before now minus the longest
+-- retention, series() refuses ranges that start there, and finding the oldest row would scan the rollup tables.
 INSERT INTO {{schema}}.collector_spans (collector, since, until, lateness, gap)
 VALUES ('', '-infinity', now(), interval '0', interval '0');
 
 -- One row per source: the resource (service.name, service.instance.id; '' where the attribute is missing) of
--- pushed requests, also those without data points (a track process that counts nothing sends its resource
--- alone every interval). The exporter writes last_seen when it moved by more than completeness::source_resolution.
+-- pushed requests, also those without data points and those of a track heartbeat (a track process that counts
+-- nothing sends its resource with one track.heartbeat point of 0 every interval). The exporter writes last_seen
+-- again when it moved by more than completeness::source_resolution.
 CREATE TABLE {{schema}}.source_seen (
     service    text        NOT NULL,
     instance   text        NOT NULL,
@@ -110,7 +113,8 @@ $fn$;
 -- {{schema}}.ingestion: the pipeline's health in one view, one row per
 --   kind 'collector': each collector's latest span (since: it started flushing, until: its last flush),
 --                     live when it flushed within its gap;
---   kind 'gap':       each time range no collector covered (from the stored history up to the watermark);
+--   kind 'gap':       each time range no collector covered (from the end of the seeded history, or the first
+--                     stored span, up to the watermark);
 --   kind 'watermark': since = watermark(), until = now(); live when some collector is live.
 CREATE VIEW {{schema}}.ingestion AS
 SELECT 'collector'::text AS kind, c.collector, c.since, c.until, c.lateness, c.until >= now() - c.gap AS live
@@ -121,7 +125,7 @@ SELECT 'collector'::text AS kind, c.collector, c.since, c.until, c.lateness, c.u
 UNION ALL
 SELECT 'gap', NULL, g.since, g.until, NULL, false
   FROM {{schema}}.incomplete_ranges(
-           least((SELECT min(s.since) FROM {{schema}}.collector_spans s WHERE s.since > '-infinity'),
+           least((SELECT min(CASE WHEN s.since = '-infinity' THEN s.until ELSE s.since END) FROM {{schema}}.collector_spans s),
                  now() - interval '1 microsecond'),
            now()) g
  WHERE g.reason = 'gap'
@@ -350,6 +354,11 @@ BEGIN
         IF secs < width_s THEN
             -- The finer resolution: what a shorter range could read.
             SELECT r.name, r.retention INTO fname, fkeep FROM {{schema}}.resolutions r WHERE r.width < rwidth ORDER BY r.width DESC LIMIT 1;
+            IF fname IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = format('series: step %s is finer than the finest data kept, 1 %s', $4, res),
+                    HINT = format('use a step of 1 %s or a multiple of it', res);
+            END IF;
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('series: step %s is finer than the data kept for this range: %ss are kept %s; for a range from %s days ago use a step of 1 %s or more',
                                  $4, fname, fkeep, round(extract(epoch FROM now() - lo) / 86400), res),

@@ -54,6 +54,23 @@ SELECT CASE WHEN k > 0 THEN k * ln(k / mu) ELSE 0 END
      - CASE WHEN d > 0 THEN (k + 1 / d) * ln((k + 1 / d) / (mu + 1 / d)) ELSE k - mu END
 $fn$;
 
+-- run_surprise(v, e, vw, ew, n, d, nats): the surprise (nats) of a run of n buckets ending at a bucket of value v
+-- and expectation e, the run summing vw against ew, when it qualifies to flag the bucket, else 0. A run qualifies
+-- when it deviates the same way as its last bucket, and that bucket at least as much as the run's mean bucket
+-- (so a bucket that recovered is not flagged for its predecessors); a spike's run also holds at least 10 counts
+-- more than expected (low counts stay quiet). The surprise (two logarithms) is only computed where it can reach
+-- nats: it is at most (vw - ew)^2 / ew (the Poisson's Chernoff exponent is, and the negative binomial's is
+-- smaller), which rules out most buckets at once. Inlined into anomalies().
+CREATE FUNCTION {{schema}}.run_surprise(v double precision, e double precision, vw double precision, ew double precision,
+                                        n integer, d double precision, nats double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$
+SELECT CASE WHEN (v < e AND vw < ew AND v * n <= vw OR v > e AND vw > ew AND v * n >= vw AND vw - ew >= 10)
+                 AND (vw - ew) * (vw - ew) >= nats * ew
+            THEN {{schema}}.count_surprise(vw, ew, d) ELSE 0 END
+$fn$;
+
 -- count_bound(mu, d, nats, upper): the count at which count_surprise reaches nats, below mu (upper false; 0 when
 -- even 0 is less surprising) or above it (upper true). Bisection to a relative 1e-9.
 CREATE FUNCTION {{schema}}.count_bound(mu double precision, d double precision, nats double precision, upper boolean)
@@ -125,6 +142,9 @@ BEGIN
     END IF;
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(lo, hi) r);
     DELETE FROM {{schema}}.anomaly_baselines;
+    -- The minutes judged against the previous baselines are judged again against the new ones.
+    DELETE FROM {{schema}}.anomaly_judged;
+    UPDATE {{schema}}.anomaly_judged_range SET since = NULL, until = NULL;
     WITH hours AS MATERIALIZED (
         -- The complete hours of the window with their local slots.
         SELECT h.t,
@@ -205,9 +225,10 @@ END
 $fn$;
 REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FROM PUBLIC;
 
--- anomalies(since, until, step, metric_name): one row per anomalous complete bucket of each metric's total (see the
--- README), of every judged metric or only of metric_name (the parameter cannot be called metric: that is an
--- output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
+-- anomalies_live(since, until, step, metric_name) judges the range now; anomalies() below validates the arguments
+-- and reads what the exporter judged already. Both return one row per anomalous complete bucket of each metric's
+-- total (see the README), of every judged metric or only of metric_name (the parameter cannot be called metric:
+-- that is an output column). Buckets are aligned to 2001-01-01 00:00 UTC like series(). A bucket is judged on its own and as the
 -- end of runs of 2, 4, 8, 16, 32 and 64 buckets (summed values against summed expectations): a drop to zero at 5 per
 -- bucket is e^-10 over two buckets although a single 0 at 5 is not rare. A bucket is flagged when, for one of
 -- these windows,
@@ -216,7 +237,7 @@ REVOKE EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) FRO
 --   * for a spike, the window holds at least 10 counts more than expected (low counts stay quiet).
 -- score = the largest such surprise / ln 10 (-log10 of the bound on the tail probability); lower and upper are
 -- the band of that window at the threshold, scaled to the bucket (expected * bound / window's expected).
-CREATE FUNCTION {{schema}}.anomalies(
+CREATE FUNCTION {{schema}}.anomalies_live(
     since  timestamptz,
     until  timestamptz,
     step   interval DEFAULT interval '1 minute',
@@ -238,25 +259,6 @@ DECLARE
     tbl   text := 'total_minute';
     kept  interval;
 BEGIN
-    IF $3 IS NULL OR $3 < interval '1 minute' OR $3 > interval '1 day'
-       OR extract(epoch FROM $3)::numeric % 60 <> 0 THEN
-        RAISE EXCEPTION 'anomalies: step must be whole minutes from 1 minute to 1 day, got %', $3
-              USING ERRCODE = 'invalid_parameter_value',
-                    HINT = 'use a step such as interval ''1 minute'', ''5 minutes'' or ''1 hour''';
-    END IF;
-    IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
-        RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
-    END IF;
-    IF $2 - $1 > interval '31 days' THEN
-        RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
-    END IF;
-    IF $4 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {{schema}}.series s WHERE s.metric = $4) THEN
-        RAISE EXCEPTION 'anomalies: no metric named "%" has been counted', $4
-              USING ERRCODE = 'undefined_object',
-                    HINT = 'list the counted metrics with SELECT DISTINCT metric FROM ' || '{{schema}}' || '.hourly';
-    END IF;
     lo := date_bin($3, $1, origin);
     ext := lo - 63 * $3;
     SELECT r.retention INTO kept FROM {{schema}}.resolutions r WHERE r.name = 'minute';
@@ -278,16 +280,17 @@ BEGIN
         SELECT a.* FROM {{schema}}.anomaly_baselines a WHERE $5 IS NULL OR a.metric = $5
     ), pieces AS (
         -- Each bucket's parts in UTC hours: their 1-based slots (hour of the week, of the day) in each time zone
-        -- the baselines use, and their minutes. A bucket of at most an hour inside an hour has one part.
+        -- the baselines use, and their minutes. A part's slot is that of its UTC hour, as in the refresh (the local
+        -- hour in which the UTC hour starts): in zones whose offset is not whole hours the two agree. A bucket of at most an hour inside an hour has one part.
         SELECT z.time_zone, b.t, b.complete,
-               array_agg((extract(isodow FROM x.at AT TIME ZONE z.time_zone)::int - 1) * 24
-                         + extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sw,
-               array_agg(extract(hour FROM x.at AT TIME ZONE z.time_zone)::int + 1) AS sd,
+               array_agg((extract(isodow FROM x.h AT TIME ZONE z.time_zone)::int - 1) * 24
+                         + extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sw,
+               array_agg(extract(hour FROM x.h AT TIME ZONE z.time_zone)::int + 1) AS sd,
                array_agg(x.mins) AS mins
           FROM (SELECT DISTINCT m.time_zone FROM models m) z
           CROSS JOIN buckets b
           CROSS JOIN LATERAL (
-                SELECT greatest(p.h, b.t) AS at,
+                SELECT p.h,
                        extract(epoch FROM least(p.h + interval '1 hour', b.t + $4) - greatest(p.h, b.t)) / 60 AS mins
                   FROM generate_series(date_bin(interval '1 hour', b.t, timestamptz '2001-01-01 00:00:00+00'),
                                        b.t + $4 - interval '1 microsecond', interval '1 hour') AS p(h)) x
@@ -329,33 +332,16 @@ BEGIN
           FROM cumulated c
         WINDOW m AS (PARTITION BY c.metric ORDER BY c.t)
     ), scored AS (
-        -- A run qualifies when it deviates the same way as its last bucket, and that bucket at least as much as
-        -- the run's mean bucket; a spike's run also holds at least 10 counts more than expected. The surprise
-        -- (two logarithms) is only computed where it can reach the threshold: it is at most (k - mu)^2 / mu (the
-        -- Poisson's Chernoff exponent is, and the negative binomial's is smaller), which rules out most buckets.
+        -- The largest surprise of the runs ending at the bucket that qualify (run_surprise).
         SELECT w.*,
                greatest(
-                   CASE WHEN (w.v < w.e OR w.v > w.e AND w.v - w.e >= 10)
-                             AND (w.v - w.e) * (w.v - w.e) >= %2$s * w.e
-                        THEN {{schema}}.count_surprise(w.v, w.e, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v2 < w.e2 AND w.v * 2 <= w.v2 OR w.v > w.e AND w.v2 > w.e2 AND w.v * 2 >= w.v2 AND w.v2 - w.e2 >= 10)
-                             AND (w.v2 - w.e2) * (w.v2 - w.e2) >= %2$s * w.e2
-                        THEN {{schema}}.count_surprise(w.v2, w.e2, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v4 < w.e4 AND w.v * 4 <= w.v4 OR w.v > w.e AND w.v4 > w.e4 AND w.v * 4 >= w.v4 AND w.v4 - w.e4 >= 10)
-                             AND (w.v4 - w.e4) * (w.v4 - w.e4) >= %2$s * w.e4
-                        THEN {{schema}}.count_surprise(w.v4, w.e4, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v8 < w.e8 AND w.v * 8 <= w.v8 OR w.v > w.e AND w.v8 > w.e8 AND w.v * 8 >= w.v8 AND w.v8 - w.e8 >= 10)
-                             AND (w.v8 - w.e8) * (w.v8 - w.e8) >= %2$s * w.e8
-                        THEN {{schema}}.count_surprise(w.v8, w.e8, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v16 < w.e16 AND w.v * 16 <= w.v16 OR w.v > w.e AND w.v16 > w.e16 AND w.v * 16 >= w.v16 AND w.v16 - w.e16 >= 10)
-                             AND (w.v16 - w.e16) * (w.v16 - w.e16) >= %2$s * w.e16
-                        THEN {{schema}}.count_surprise(w.v16, w.e16, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v32 < w.e32 AND w.v * 32 <= w.v32 OR w.v > w.e AND w.v32 > w.e32 AND w.v * 32 >= w.v32 AND w.v32 - w.e32 >= 10)
-                             AND (w.v32 - w.e32) * (w.v32 - w.e32) >= %2$s * w.e32
-                        THEN {{schema}}.count_surprise(w.v32, w.e32, w.d) ELSE 0 END,
-                   CASE WHEN (w.v < w.e AND w.v64 < w.e64 AND w.v * 64 <= w.v64 OR w.v > w.e AND w.v64 > w.e64 AND w.v * 64 >= w.v64 AND w.v64 - w.e64 >= 10)
-                             AND (w.v64 - w.e64) * (w.v64 - w.e64) >= %2$s * w.e64
-                        THEN {{schema}}.count_surprise(w.v64, w.e64, w.d) ELSE 0 END) AS s
+                   {{schema}}.run_surprise(w.v, w.e, w.v, w.e, 1, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v2, w.e2, 2, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v4, w.e4, 4, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v8, w.e8, 8, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v16, w.e16, 16, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v32, w.e32, 32, w.d, %2$s),
+                   {{schema}}.run_surprise(w.v, w.e, w.v64, w.e64, 64, w.d, %2$s)) AS s
           FROM windows w
          WHERE w.t >= $2 AND w.judged
     )
@@ -373,6 +359,126 @@ BEGIN
      ORDER BY f.t, f.metric
     $q$, tbl, threshold)
     USING ext, lo, $2, $3, $4, gaps;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.anomalies_live(timestamptz, timestamptz, interval, text) FROM PUBLIC;
+
+-- The judged minutes: the exporter judges each newly complete minute of every metric once (judge_anomalies, every
+-- anomalies::refresh_interval) and keeps the anomalous ones here, for a day; anomalies() per minute reads them
+-- instead of judging again (the runs need the 63 minutes before each judged one: judging an hour of 1,000 metrics
+-- takes about a second, reading it a few milliseconds). judged_range is what they cover: [since, until), all
+-- metrics; a refresh that changes the baselines empties both.
+CREATE TABLE {{schema}}.anomaly_judged (
+    "time"   timestamptz      NOT NULL,
+    metric   text             NOT NULL,
+    value    double precision NOT NULL,
+    expected double precision NOT NULL,
+    lower    double precision NOT NULL,
+    upper    double precision NOT NULL,
+    score    double precision NOT NULL,
+    kind     text             NOT NULL,
+    PRIMARY KEY ("time", metric)
+);
+CREATE TABLE {{schema}}.anomaly_judged_range (
+    id    boolean PRIMARY KEY DEFAULT true CHECK (id),
+    since timestamptz,
+    until timestamptz
+);
+INSERT INTO {{schema}}.anomaly_judged_range (id) VALUES (true);
+
+-- judge_anomalies(as_of): judges the complete minutes (before the watermark) not judged yet, at most the 2 hours
+-- before as_of, stores the anomalous ones, forgets those older than a day, and returns how many it stored.
+CREATE FUNCTION {{schema}}.judge_anomalies(as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '32MB'
+AS $fn$
+DECLARE
+    origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    r  record;
+    lo timestamptz := date_bin(interval '1 minute', as_of - interval '2 hours', origin);
+    hi timestamptz := date_bin(interval '1 minute', least({{schema}}.watermark(), as_of), origin);
+    n  integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('pgrollup-anomaly-refresh:' || '{{schema}}', 0));
+    SELECT j.since, j.until INTO r FROM {{schema}}.anomaly_judged_range j;
+    IF r.until IS NOT NULL AND r.until >= lo AND r.until <= hi THEN
+        lo := r.until;
+    ELSE
+        DELETE FROM {{schema}}.anomaly_judged;
+        r.since := NULL;
+    END IF;
+    IF hi <= lo THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO {{schema}}.anomaly_judged ("time", metric, value, expected, lower, upper, score, kind)
+    SELECT a.* FROM {{schema}}.anomalies_live(lo, hi, interval '1 minute', NULL) a;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM {{schema}}.anomaly_judged j WHERE j."time" < as_of - interval '1 day';
+    UPDATE {{schema}}.anomaly_judged_range
+       SET since = greatest(coalesce(r.since, lo), date_bin(interval '1 minute', as_of - interval '1 day', origin)), until = hi;
+    RETURN n;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.judge_anomalies(timestamptz) FROM PUBLIC;
+
+-- anomalies(since, until, step, metric_name): see anomalies_live. Per minute, from a since inside the judged range,
+-- it reads the judged minutes and judges only those after it (none when the exporter is keeping up); otherwise it
+-- judges the whole range.
+CREATE FUNCTION {{schema}}.anomalies(
+    since  timestamptz,
+    until  timestamptz,
+    step   interval DEFAULT interval '1 minute',
+    metric_name text DEFAULT NULL
+) RETURNS TABLE ("time" timestamptz, metric text, value double precision, expected double precision,
+                 lower double precision, upper double precision, score double precision, kind text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '32MB'
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    origin constant timestamptz := timestamptz '2001-01-01 00:00:00+00';
+    r  record;
+    lo timestamptz;
+BEGIN
+    IF $3 IS NULL OR $3 < interval '1 minute' OR $3 > interval '1 day'
+       OR extract(epoch FROM $3)::numeric % 60 <> 0 THEN
+        RAISE EXCEPTION 'anomalies: step must be whole minutes from 1 minute to 1 day, got %', $3
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'use a step such as interval ''1 minute'', ''5 minutes'' or ''1 hour''';
+    END IF;
+    IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
+        RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
+    END IF;
+    IF $2 - $1 > interval '31 days' THEN
+        RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'judge at most 31 days per call';
+    END IF;
+    IF $4 IS NOT NULL THEN
+        -- undefined_object with the closest counted names (migration 006), as series() raises it.
+        PERFORM {{schema}}.require_metric('anomalies', $4);
+    END IF;
+    lo := date_bin($3, $1, origin);
+    SELECT j.since, j.until INTO r FROM {{schema}}.anomaly_judged_range j;
+    IF $3 = interval '1 minute' AND r.until IS NOT NULL AND lo >= r.since AND lo < r.until THEN
+        RETURN QUERY
+        SELECT j."time", j.metric, j.value, j.expected, j.lower, j.upper, j.score, j.kind
+          FROM {{schema}}.anomaly_judged j
+         WHERE j."time" >= lo AND j."time" < r.until AND j."time" + interval '1 minute' <= $2
+           AND ($4 IS NULL OR j.metric = $4)
+         ORDER BY j."time", j.metric;
+        -- The complete minutes after the judged ones (the exporter judges them within its interval).
+        IF $2 - r.until >= interval '1 minute' AND {{schema}}.watermark() - r.until >= interval '1 minute' THEN
+            RETURN QUERY SELECT * FROM {{schema}}.anomalies_live(r.until, $2, $3, $4);
+        END IF;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM {{schema}}.anomalies_live($1, $2, $3, $4);
 END
 $fn$;
 REVOKE EXECUTE ON FUNCTION {{schema}}.anomalies(timestamptz, timestamptz, interval, text) FROM PUBLIC;
@@ -412,7 +518,7 @@ BEGIN
                 AND a.grantee <> 0 AND a.grantee <> c.relowner
     LOOP
         EXECUTE format('GRANT SELECT, UPDATE ON {{schema}}.anomaly_settings TO %s', g.role);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz) TO %s', g.role);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION {{schema}}.refresh_anomaly_baselines(timestamptz), {{schema}}.judge_anomalies(timestamptz) TO %s', g.role);
     END LOOP;
     FOR g IN SELECT DISTINCT a.grantee::regrole::text AS role
                FROM pg_proc p, aclexplode(p.proacl) a

@@ -16,6 +16,6 @@ GRANT EXECUTE ON FUNCTION {{.Schema}}.funnel(text[], timestamptz, timestamptz, i
 GRANT SELECT ON {{.Schema}}.sources, {{.Schema}}.ingestion, {{.Schema}}.metrics TO {{.Analyst}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.watermark(), {{.Schema}}.incomplete_ranges(timestamptz, timestamptz) TO {{.Analyst}}
 GRANT SELECT, UPDATE ON {{.Schema}}.anomaly_settings TO {{.Writer}}
-GRANT EXECUTE ON FUNCTION {{.Schema}}.refresh_anomaly_baselines(timestamptz) TO {{.Writer}}
+GRANT EXECUTE ON FUNCTION {{.Schema}}.refresh_anomaly_baselines(timestamptz), {{.Schema}}.judge_anomalies(timestamptz) TO {{.Writer}}
 GRANT EXECUTE ON FUNCTION {{.Schema}}.anomalies(timestamptz, timestamptz, interval, text) TO {{.Analyst}}
 GRANT SELECT ON {{.Schema}}.anomalies_now TO {{.Analyst}}
