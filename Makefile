@@ -14,7 +14,7 @@ BENCHTIME ?= 1s
 
 TOOLS := $(BIN)/mdatagen $(BIN)/builder $(BIN)/staticcheck
 
-.PHONY: test bench fuzz lint build tools generate clean collector demo web chromium
+.PHONY: test bench fuzz lint build commands tools generate clean collector demo demo-stop web chromium
 
 $(BIN)/mdatagen: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/mdatagen go.opentelemetry.io/collector/cmd/mdatagen
@@ -27,9 +27,14 @@ $(BIN)/benchstat: tools/go.mod tools/go.sum
 
 tools: $(TOOLS)
 
-## build: compile every package and example.
-build:
+## build: compile every package and example, and build the commands into bin/.
+build: commands
 	$(GO) build $(PKGS)
+
+## commands: bin/trackchart (terminal charts), bin/trackctl (the schema owner's tool) and
+## bin/trackwatch (posts anomalies to a webhook).
+commands:
+	$(GO) build -o $(BIN)/ ./cmd/trackchart ./cmd/trackctl ./cmd/trackwatch
 
 ## collector: bin/otelcol-track, the collector distribution. ocb (bin/builder, pinned in
 ## tools/go.mod) generates otelcol-track/ from builder-config.yaml (not committed: it is
@@ -45,11 +50,19 @@ collector: otelcol-track/go.mod
 	cd otelcol-track && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(COLLECTOR) .
 
 ## demo: a throwaway Postgres (or TRACK_PG_DSN), the collector, the example services (login, payment and
-## the web-signup funnel) for about a minute, then two charts, an analyst's query and the funnel; stops everything it started, also on Ctrl-C.
+## the web-signup funnel) for about a minute, then two charts, an analyst's query and the funnel, and a run
+## of every SQL statement of the README's "Queries for analysts"; stops everything it started, also on Ctrl-C.
 ## The driver is examples/demo (DEMO_SECONDS, DEMO_HISTORY_MINUTES, DEMO_VISITORS, DEMO_SPEED, TRACK_PG_DSN).
-demo: collector
+## make demo KEEP=1 keeps the throwaway Postgres running with the demo's data and prints its DSN and
+## commands to try; make demo-stop stops and removes it (a new make demo does too).
+demo: collector commands
 	$(GO) build -o $(BIN)/trackdemo ./examples/demo
-	$(BIN)/trackdemo
+	$(if $(KEEP),DEMO_KEEP=$(KEEP)) $(BIN)/trackdemo
+
+## demo-stop: stops and removes the Postgres that make demo KEEP=1 left running.
+demo-stop:
+	$(GO) build -o $(BIN)/trackdemo ./examples/demo
+	$(BIN)/trackdemo -stop
 
 ## web: the browser client (web/): npm ci at the versions pinned in web/package-lock.json, then
 ## web/build.mjs type-checks it (tsc), bundles web/dist/track.js (plain script) and track.mjs (ES

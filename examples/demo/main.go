@@ -4,8 +4,9 @@
 //     (internal/pgtest, removed on exit);
 //  2. the collector (bin/otelcol-track --config examples/collector.yaml) on free loopback ports
 //     (internal/harness), once its health check reports the pipeline running;
-//  3. -history (DEMO_HISTORY_MINUTES, 30) minutes of per-minute history from examples/backfill, so
-//     the per-minute charts have something to show, then the login and payment services live for
+//  3. -history (DEMO_HISTORY_MINUTES, 300) minutes of per-minute history from examples/backfill, so
+//     that the charts have something to show and the anomaly detector has the 3 hours of history it
+//     needs before it judges a metric, then the login and payment services live for
 //     -seconds (DEMO_SECONDS, 60), one traffic cycle each (a burst and a dip to zero), beside
 //     examples/web-signup (-visitors (DEMO_VISITORS, 10) new visitors a second through a four-step
 //     sign-up form, its waits compressed -speed (DEMO_SPEED, 4) times), which sends product events
@@ -13,15 +14,24 @@
 //  4. waits until Postgres holds exactly what each program reported (the JSON line of
 //     simservice.Report) for every counter, and every event, then prints two charts
 //     (cmd/trackchart), an analyst's SQL query with its result, the sign-up funnel (track.funnel)
-//     and the most frequent errors (track.event_errors).
+//     and the most frequent errors (track.event_errors), and the README's incidents query: the
+//     backfilled drop of signups and the card-testing attack, as track.anomalies sees them (it
+//     refreshes the anomaly baselines first, as the collector does every hour);
+//  5. runs every SQL statement of the README's "Queries for analysts" section against this data
+//     (Grafana's time macros expanded for the last hour) and fails when one fails or names a
+//     metric or an event the demo did not store: the README's queries are checked on each run.
 //
 // Everything it started is stopped on exit, on error and on Ctrl-C (SIGINT or SIGTERM): the
 // services newest first, then the collector, then the throwaway cluster; nothing is left behind.
+// With -keep (DEMO_KEEP=1, make demo KEEP=1) the throwaway cluster keeps running with the demo's
+// data, unless the demo was interrupted; the demo prints its DSN and commands to try, and
+// -stop (make demo-stop) stops and removes it. A new run stops the cluster a previous one kept.
 // Its logs and the programs it built stay in .demo/ under the repository root.
 //
 // Usage (from anywhere in the repository):
 //
-//	go run ./examples/demo [-seconds 60] [-history 30] [-visitors 10] [-speed 4]
+//	go run ./examples/demo [-seconds 60] [-history 300] [-visitors 10] [-speed 4] [-keep]
+//	go run ./examples/demo -stop
 package main
 
 import (
@@ -31,6 +41,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -68,20 +79,39 @@ type settings struct {
 	history  int
 	visitors float64
 	speed    float64
+	keep     bool
 }
 
 func main() {
 	s := settings{
 		seconds:  envInt("DEMO_SECONDS", 60),
-		history:  envInt("DEMO_HISTORY_MINUTES", 30),
+		history:  envInt("DEMO_HISTORY_MINUTES", 300),
 		visitors: envFloat("DEMO_VISITORS", 10),
 		speed:    envFloat("DEMO_SPEED", 4),
+		keep:     os.Getenv("DEMO_KEEP") == "1",
 	}
 	flag.IntVar(&s.seconds, "seconds", s.seconds, "how long the services run live (DEMO_SECONDS)")
 	flag.IntVar(&s.history, "history", s.history, "minutes of history sent first (DEMO_HISTORY_MINUTES)")
 	flag.Float64Var(&s.visitors, "visitors", s.visitors, "web-signup's new visitors per second (DEMO_VISITORS)")
 	flag.Float64Var(&s.speed, "speed", s.speed, "web-signup's time compression (DEMO_SPEED)")
+	flag.BoolVar(&s.keep, "keep", s.keep, "keep the throwaway Postgres running at the end (DEMO_KEEP=1)")
+	stopKept := flag.Bool("stop", false, "stop and remove the Postgres a -keep run kept, and exit")
 	flag.Parse()
+	if *stopKept {
+		root, err := repoRoot()
+		if err != nil {
+			fail(err)
+		}
+		if _, err := os.Stat(filepath.Join(root, keptRecord)); errors.Is(err, fs.ErrNotExist) {
+			fmt.Println("demo: no Postgres kept by make demo KEEP=1; nothing to stop")
+			return
+		}
+		if err := stopKeptPostgres(root); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if s.seconds < 1 || s.history < 1 || s.visitors <= 0 || s.speed <= 0 {
 		fail(errors.New("-seconds, -history, -visitors and -speed must be positive"))
 	}
@@ -96,7 +126,7 @@ func main() {
 	} else if err != nil {
 		fmt.Fprintf(os.Stderr, "\ndemo: %v\n", err)
 	}
-	if cerr := d.cleanup(); cerr != nil {
+	if cerr := d.cleanup(d.keep && !interrupted); cerr != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", cerr)
 		if err == nil {
 			err = cerr
@@ -169,6 +199,9 @@ func (d *demo) run(ctx context.Context) error {
 	bin := filepath.Join(d.root, "bin", "otelcol-track")
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s is missing: run make demo (it builds the collector first)", bin)
+	}
+	if err := stopKeptPostgres(d.root); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(d.dir); err != nil {
 		return err
@@ -475,14 +508,23 @@ func (d *demo) checkExact(ctx context.Context, base totals, reports []simservice
 
 // show prints what ops and analysts see: the charts, the analyst's query, the funnel and the errors.
 func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
+	// The collector refreshes the anomaly baselines once an hour; the history arrived moments ago.
+	say("refreshing the anomaly baselines (the collector does it every hour), so the charts mark the anomalies")
+	var judged int
+	if err := d.pool.QueryRow(ctx, "SELECT track.refresh_anomaly_baselines()").Scan(&judged); err != nil {
+		fmt.Printf("    (not now: %v; the collector refreshes them on its schedule)\n", err)
+	} else {
+		fmt.Printf("    %d metrics have a baseline (a metric needs 3 hours of history)\n", judged)
+	}
 	since := fmt.Sprintf("%dm", d.history+2)
+	step := chartStep(d.history)
 	for _, c := range []struct{ metric, title, what string }{
 		{"new-signup", "number of signups", "signups"},
 		{"fraudulent-card", "number of fraudulent cards", "fraudulent cards"},
 	} {
-		say("chart: %s per minute, last %s", c.what, since)
+		say("chart: %s per %s, last %s", c.what, step, since)
 		chart := exec.CommandContext(ctx, filepath.Join(d.dir, "bin", "trackchart"), "-dsn", d.dsn, "-metric", c.metric,
-			"-since", since, "-step", "1m", "-height", "8", "-title", c.title)
+			"-since", since, "-step", step, "-height", "8", "-title", c.title)
 		chart.Stdout, chart.Stderr = os.Stdout, os.Stderr
 		if err := chart.Run(); err != nil {
 			return fmt.Errorf("trackchart: %w", err)
@@ -510,8 +552,124 @@ func (d *demo) show(ctx context.Context, reports []simservice.Report) error {
 	if err := d.query(ctx, os.Stdout, errorsQuery); err != nil {
 		return err
 	}
+	if err := d.showAnomalies(ctx); err != nil {
+		return err
+	}
+	if err := d.checkReadme(ctx); err != nil {
+		return err
+	}
 	say("done; the collector log is in .demo/collector.log")
 	return nil
+}
+
+// chartStep is the shortest of the usual steps that draws minutes in at most 50 bars.
+func chartStep(minutes int) string {
+	for _, m := range []int{1, 2, 5, 10, 15, 30, 60} {
+		if minutes <= 50*m {
+			return fmt.Sprintf("%dm", m)
+		}
+	}
+	return "1h"
+}
+
+// incidentsTitle starts the title of the README query the demo shows after refreshing the baselines.
+const incidentsTitle = "Incidents over the last day"
+
+// showAnomalies prints the README's incidents query with its result.
+func (d *demo) showAnomalies(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(d.root, "README.md"))
+	if err != nil {
+		return err
+	}
+	var incidents string
+	for _, q := range readmeQueries(string(b)) {
+		if strings.HasPrefix(q.title, incidentsTitle) {
+			incidents = q.sql + ";"
+		}
+	}
+	if incidents == "" {
+		return fmt.Errorf("README.md has no query titled %q", incidentsTitle)
+	}
+	say("anomalies: the history as track.anomalies judges it (README, %s)", readmeSection)
+	return d.query(ctx, os.Stdout, incidents)
+}
+
+// checkReadme runs the SQL of the README's analysts' section against the demo's data: each
+// statement must run, and name only metrics and events that Postgres holds.
+func (d *demo) checkReadme(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(d.root, "README.md"))
+	if err != nil {
+		return err
+	}
+	queries := readmeQueries(string(b))
+	if len(queries) == 0 {
+		return fmt.Errorf("README.md has no SQL under %q", readmeSection)
+	}
+	say("the README's %d analyst queries (%s), run against this data", len(queries), readmeSection)
+	st, err := d.stored(ctx)
+	if err != nil {
+		return err
+	}
+	stored := map[string]bool{}
+	rows, err := d.pool.Query(ctx, "SELECT DISTINCT name FROM track.events")
+	if err != nil {
+		return fmt.Errorf("reading the stored event names: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("reading the stored event names: %w", err)
+	}
+	for _, e := range events {
+		stored["event "+e] = true
+	}
+	for m := range st.metrics {
+		stored["metric "+m] = true
+	}
+	now := time.Now()
+	var failed []string
+	for i, q := range queries {
+		metrics, events := names(q.sql)
+		var unknown []string
+		for _, m := range metrics {
+			if !stored["metric "+m] {
+				unknown = append(unknown, "metric "+m)
+			}
+		}
+		for _, e := range events {
+			if !stored["event "+e] {
+				unknown = append(unknown, "event "+e)
+			}
+		}
+		n, err := d.count(ctx, expandGrafana(q.sql, now.Add(-time.Hour), now))
+		switch {
+		case err != nil:
+			fmt.Printf("    FAILED  %-9s %s\n            %v\n", "", q.title, err)
+			failed = append(failed, fmt.Sprintf("query %d (%s)", i+1, q.title))
+		case len(unknown) > 0:
+			fmt.Printf("    FAILED  %-9s %s\n            names what the demo did not store: %s\n", "", q.title, strings.Join(unknown, ", "))
+			failed = append(failed, fmt.Sprintf("query %d (%s)", i+1, q.title))
+		default:
+			fmt.Printf("    ok %6d %-4s  %s\n", n, map[bool]string{true: "row", false: "rows"}[n == 1], q.title)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("README.md's analyst queries do not run against the demo's data: %s", strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// count runs sql and returns how many rows it gave.
+func (d *demo) count(ctx context.Context, sql string) (int, error) {
+	rows, err := d.pool.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }
 
 // query prints sql, then its result as a table.
@@ -537,8 +695,9 @@ func (d *demo) query(ctx context.Context, w io.Writer, sql string) error {
 
 // cleanup stops what the demo started, newest first: the services (a Ctrl-C reaches them all at
 // once, so each gets serviceStop to flush before it is killed), the collector (collectorStop to
-// drain), then the throwaway cluster.
-func (d *demo) cleanup() error {
+// drain), then the throwaway cluster, or with keep, leaves the cluster running and says how to use
+// and stop it.
+func (d *demo) cleanup(keep bool) error {
 	if len(d.services) == 0 && d.collector == nil && d.pg == nil {
 		return nil
 	}
@@ -565,8 +724,13 @@ func (d *demo) cleanup() error {
 	if d.collector != nil {
 		errs = append(errs, d.collector.Stop(collectorStop))
 	}
-	if d.pg != nil {
+	switch {
+	case d.pg != nil && keep:
+		errs = append(errs, d.keepPostgres())
+	case d.pg != nil:
 		errs = append(errs, d.pg.Close())
+	case keep && d.dsn != "":
+		fmt.Println("    the demo's data stays in the database of TRACK_PG_DSN")
 	}
 	return errors.Join(errs...)
 }

@@ -196,19 +196,17 @@ func freePort() (int, error) {
 
 // init runs initdb, as the postgres user when the process is root.
 func (s *Server) init() error {
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return fmt.Errorf("pgtest: running as root needs a postgres user for initdb: %w", err)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	cred, err := postgresCredential()
+	if err != nil {
+		return err
+	}
+	s.cred = cred
+	if cred != nil {
 		for _, d := range []string{s.dir, filepath.Join(s.dir, "sock")} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return fmt.Errorf("pgtest: %w", err)
 			}
-			if err := os.Chown(d, int(uid), int(gid)); err != nil {
+			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
 				return fmt.Errorf("pgtest: handing the cluster directory to postgres: %w", err)
 			}
 		}
@@ -223,13 +221,78 @@ func (s *Server) init() error {
 	return nil
 }
 
+// postgresCredential is the postgres user's when the process is root (Postgres refuses to run as
+// root), else nil: the binaries run as the process's own user.
+func postgresCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: running as root needs a postgres user for initdb: %w", err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 
 // watchdogScript stops the cluster and removes its directory once the test process ($1) is gone,
 // however it ended (a panic, a timeout, os.Exit from a TestMain without M, a SIGKILL).
-// It exits on its own when Close has already removed the directory ($3).
-const watchdogScript = `while [ -d "/proc/$1" ] && [ -d "$3" ]; do sleep 1; done
-if [ -d "$3" ]; then "$2" -D "$3/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$3"; fi`
+// It exits on its own when Close has already removed the directory ($3), and leaves the cluster
+// running when Keep has marked it ($3/keep).
+const watchdogScript = `while [ -d "/proc/$1" ] && [ -d "$3" ] && [ ! -e "$3/keep" ]; do sleep 1; done
+if [ -d "$3" ] && [ ! -e "$3/keep" ]; then "$2" -D "$3/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$3"; fi`
+
+// keepFile marks a cluster that Keep lets outlive the process.
+const keepFile = "keep"
+
+// Keep lets a managed cluster outlive the process that started it: the watchdog exits and leaves
+// it running. Close still stops and removes it; once the process is gone, StopKept(s.Dir()) does.
+// The demo driver uses it for make demo KEEP=1. It returns ErrExternal for a TRACK_TEST_DSN server
+// and is safe for concurrent use.
+func (s *Server) Keep() error {
+	if !s.managed {
+		return ErrExternal
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return errors.New("pgtest: the cluster was closed")
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, keepFile), nil, 0o644); err != nil {
+		return fmt.Errorf("pgtest: marking the cluster kept: %w", err)
+	}
+	return nil
+}
+
+// StopKept stops the cluster in dir (fast shutdown) that Keep let outlive its process, and removes
+// dir. It refuses a directory that Keep did not mark, so it never removes anything else. A cluster
+// that is no longer running (the machine restarted) is only removed.
+func StopKept(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, keepFile)); err != nil {
+		return fmt.Errorf("pgtest: %s is not a kept cluster: %w", dir, err)
+	}
+	binDir, err := findBinDir()
+	if err != nil {
+		return err
+	}
+	cred, err := postgresCredential()
+	if err != nil {
+		return err
+	}
+	s := &Server{managed: true, binDir: binDir, dir: dir, cred: cred}
+	if _, err := os.Stat(filepath.Join(s.dataDir(), "postmaster.pid")); err == nil {
+		if out, err := s.run("pg_ctl", "-D", s.dataDir(), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+			return fmt.Errorf("pgtest: stopping the kept cluster: %w\n%s", err, out)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("pgtest: removing the kept cluster: %w", err)
+	}
+	return nil
+}
 
 // watch starts the watchdog process that cleans the cluster up after the process that started it exits.
 func (s *Server) watch() error {

@@ -114,3 +114,38 @@ func TestWatchdogCleansUpAfterTheProcess(t *testing.T) {
 		return os.IsNotExist(err)
 	}, 30*time.Second, 100*time.Millisecond, "the watchdog removes %s", m[1])
 }
+
+func TestKeptClusterOutlivesTheProcessUntilStopKept(t *testing.T) {
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		s, err := pgtest.NewServer()
+		require.NoError(t, err)
+		require.NoError(t, s.Keep())
+		fmt.Println("DIR=" + s.Dir() + " DSN=" + s.DSN())
+		os.Exit(0) // no Close: the watchdog must leave it running
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKeptClusterOutlivesTheProcessUntilStopKept$")
+	cmd.Env = append(os.Environ(), "PGTEST_CHILD=1")
+	out, err := cmd.Output()
+	require.NoError(t, err, string(out))
+	m := regexp.MustCompile(`DIR=(\S+) DSN=(\S+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, string(out))
+	dir, dsn := m[1], m[2]
+	ctx := context.Background()
+	ping := func() error {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	}
+	time.Sleep(3 * time.Second) // the watchdog looks once a second
+	require.NoError(t, ping(), "the kept cluster still runs after its process exited")
+
+	notKept := t.TempDir()
+	require.Error(t, pgtest.StopKept(notKept), "a directory Keep did not mark is refused")
+	assert.DirExists(t, notKept)
+
+	require.NoError(t, pgtest.StopKept(dir))
+	assert.NoDirExists(t, dir)
+	assert.Error(t, ping(), "stopped")
+}
