@@ -70,3 +70,21 @@ func TestHostileQueryArgs(t *testing.T) {
 		assert.NoError(t, err, call)
 	}
 }
+
+// TestSeriesCurrentMinuteOnly: a metric whose only count is in the current minute is known to series()
+// (no undefined_object), reads its value there, and that minute is not complete.
+func TestSeriesCurrentMinuteOnly(t *testing.T) {
+	te := startExporter(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	te.push(t, pt{metric: "brand-new", service: "web", at: now, value: 3})
+	var value float64
+	var complete bool
+	require.Eventually(t, func() bool {
+		err := te.pool.QueryRow(ctx, "SELECT value, complete FROM "+te.schema+
+			".series('brand-new', $1, $2, interval '1 minute') WHERE time = $1", now.Truncate(time.Minute), now.Truncate(time.Minute).Add(time.Minute)).
+			Scan(&value, &complete)
+		return err == nil && value == 3
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.False(t, complete, "the current minute is still filling")
+}
