@@ -180,7 +180,7 @@ BEGIN
     IF $2 IS NOT NULL AND EXISTS (SELECT FROM {{schema}}.series s WHERE s.metric = $2) THEN
         RETURN;
     END IF;
-    IF $2 IS NOT NULL THEN
+    IF $2 IS NOT NULL AND $2 <> '' THEN
         SELECT array_agg(format('"%s"', c.metric) ORDER BY c.d, c.metric) INTO near
           FROM (SELECT m.metric, {{schema}}.edit_distance(lower(m.metric), lower($2)) AS d
                   FROM (SELECT DISTINCT s.metric FROM {{schema}}.series s
@@ -277,6 +277,11 @@ BEGIN
             MESSAGE = format('series: until (%s) must be after since (%s)', coalesce($3::text, '<NULL>'), coalesce($2::text, '<NULL>')),
             HINT = 'pass a non-empty range, for example since now() - interval ''6 hours'' and until now()';
     END IF;
+    IF NOT isfinite($2) OR NOT isfinite($3) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: since (%s) and until (%s) must be finite times', $2, $3),
+            HINT = 'pass times, for example since now() - interval ''6 hours'' and until now()';
+    END IF;
     IF $4 IS NULL OR $4 <= interval '0' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('series: step must be a positive interval, got %s', coalesce($4::text, '<NULL>')),
@@ -291,6 +296,12 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'series: tz must be a time zone name, got NULL',
             HINT = 'use an IANA name such as ''Europe/Berlin'' (SELECT name FROM pg_timezone_names lists them), or ''UTC''';
+    END IF;
+    IF $6 ~ '^\s*[+-]?[0-9]' THEN
+        -- Postgres reads a bare offset as POSIX, west of UTC: '+05:30' would be 05:30 behind UTC, not India.
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: tz: "%s" is a bare UTC offset, which Postgres reads as POSIX (hours west of UTC, the opposite of ISO 8601)', $6),
+            HINT = 'use an IANA name such as ''Asia/Kolkata'' (+05:30) or ''America/New_York'' (SELECT name, utc_offset FROM pg_timezone_names lists them), or ''UTC''';
     END IF;
     IF $6 <> 'UTC' THEN
         BEGIN

@@ -268,6 +268,13 @@ BEGIN
                   USING ERRCODE = 'invalid_parameter_value', HINT = 'use step interval ''1 hour'' (or a multiple) for older ranges';
         END IF;
         tbl := 'total_hour';
+        SELECT r.retention INTO kept FROM {{schema}}.resolutions r WHERE r.name = 'hour';
+        IF lo < now() - kept THEN
+            -- Nothing is kept there to judge: no anomaly would be a silent, wrong all clear.
+            RAISE EXCEPTION 'anomalies: since (%) is older than the data kept: hours are kept %', $1, kept
+                  USING ERRCODE = 'invalid_parameter_value',
+                        HINT = format('use a since after %s', date_trunc('day', now() - kept) + interval '1 day');
+        END IF;
     END IF;
     gaps := ARRAY(SELECT tstzrange(r.since, r.until) FROM {{schema}}.incomplete_ranges(ext, $2) r);
     RETURN QUERY EXECUTE format($q$
@@ -454,6 +461,10 @@ BEGIN
     IF $1 IS NULL OR $2 IS NULL OR $2 <= $1 THEN
         RAISE EXCEPTION 'anomalies: until (%) must be after since (%)', $2, $1
               USING ERRCODE = 'invalid_parameter_value', HINT = 'pass since < until, for example now() - interval ''1 hour'', now()';
+    END IF;
+    IF NOT isfinite($1) OR NOT isfinite($2) THEN
+        RAISE EXCEPTION 'anomalies: since (%) and until (%) must be finite times', $1, $2
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'pass times, for example now() - interval ''1 hour'', now()';
     END IF;
     IF $2 - $1 > interval '31 days' THEN
         RAISE EXCEPTION 'anomalies: the range from since to until is longer than 31 days'
