@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -125,6 +127,22 @@ SELECT g, date_trunc('day', $1::timestamptz) - make_interval(days => d), (g + d)
 					name = fmt.Sprintf("%s/%v-%v/%s/%s", metric, c.since, c.until, c.step, *f)
 				}
 				want := read("series_001", metric, c, f)
+				if f != nil && *f != "{}" {
+					var matches bool
+					require.NoError(t, te.pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM "+s+".series WHERE metric = $1 AND (attributes || jsonb_build_object('service', service)) @> $2::jsonb)",
+						metric, *f).Scan(&matches))
+					if !matches {
+						// 001 read zeros for a filter no series matches (a mistyped key or value); 006 refuses it.
+						_, err := te.pool.Exec(ctx, "SELECT * FROM "+s+".series($1, $2, $3, $4::interval, $5::jsonb)",
+							metric, now.Add(-c.since), now.Add(-c.until), c.step, *f)
+						var pgErr *pgconn.PgError
+						require.ErrorAs(t, err, &pgErr, name)
+						assert.Equal(t, pgerrcode.InvalidParameterValue, pgErr.Code, name)
+						assert.Contains(t, pgErr.Message, "matches no series", name)
+						assert.Contains(t, pgErr.Hint, "route", name)
+						continue
+					}
+				}
 				// Several calls, so that PL/pgSQL's cached plans of both functions are used too.
 				for range 3 {
 					got := read("series", metric, c, f)

@@ -408,6 +408,16 @@ BEGIN
         ids := ARRAY(SELECT s.id FROM {{schema}}.series s
                       WHERE s.metric = $1
                         AND (s.attributes || jsonb_build_object('service', s.service)) @> $5);
+        -- A filter no series ever matched (a typo in a key or value) must not read as zeros: a dead service
+        -- has series that stopped counting, a mistyped filter has none.
+        IF cardinality(ids) = 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('series: filter %s matches no series of metric %s', $5::text, quote_literal($1)),
+                HINT = format('its series have the keys %s (service is the service.name); a filter matches when every key it names has exactly that value',
+                              (SELECT string_agg(k, ', ' ORDER BY k)
+                                 FROM (SELECT DISTINCT jsonb_object_keys(s.attributes || jsonb_build_object('service', s.service)) AS k
+                                         FROM {{schema}}.series s WHERE s.metric = $1) keys));
+        END IF;
     END IF;
 
     -- Completeness: the incomplete ranges once (sorted, disjoint); a bucket must end by until and by the start of
