@@ -13,7 +13,7 @@ import (
 // TestHostileQueryArgs: odd arguments to series() and anomalies() get an error with its SQLSTATE and a
 // HINT saying what to do instead, never a raw internal error nor a silent wrong answer: infinite
 // times, bare UTC offsets (which Postgres reads west of UTC, the opposite of ISO 8601), an empty
-// metric name, and anomalies over a range older than the data kept.
+// metric name, anomalies over a range older than the data kept, and more than a million steps.
 func TestHostileQueryArgs(t *testing.T) {
 	te := startExporter(t, nil)
 	ctx := context.Background()
@@ -36,6 +36,10 @@ func TestHostileQueryArgs(t *testing.T) {
 			`bare UTC offset`, `IANA name`, ``},
 		{`series('', now() - interval '1 hour', now(), interval '1 minute')`, undefined,
 			`no metric named "" has been counted`, `SELECT metric FROM`, `did you mean`},
+		{`series('new-signup', now() - interval '1 hour', now() + interval '100 years', interval '1 minute')`, invalid,
+			`makes more than 1,000,000 steps`, `use a step of at least`, ``},
+		{`series('new-signup', now() - interval '1 hour', now() + interval '10000 years', interval '1 day')`, invalid,
+			`makes more than 1,000,000 steps`, `or a shorter range`, ``},
 		{`anomalies('-infinity', now(), interval '1 minute')`, invalid,
 			`must be finite times`, `now() - interval '1 hour'`, ``},
 		{`anomalies(now() - interval '1 hour', 'infinity', interval '1 minute')`, invalid,

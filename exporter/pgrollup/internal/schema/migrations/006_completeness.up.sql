@@ -320,6 +320,14 @@ BEGIN
             MESSAGE = format('series: step %s mixes months with days or time, or has a negative part', $4),
             HINT = 'use whole months (interval ''1 month'', ''3 months'', ''1 year''), whole days (''1 day'', ''1 week''), or a step shorter than a day (''1 minute'', ''1 hour'')';
     END IF;
+    -- At most 1,000,000 steps (a fixed step over a far-future until would otherwise build millions of rows, all
+    -- incomplete). The shortest length each part can have (28-day months, 23-hour days) bounds the count from above.
+    IF extract(epoch FROM $3 - $2) / (months * 28 * 86400 + days * 23 * 3600 + secs) > 1000000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('series: step %s over the range from %s to %s makes more than 1,000,000 steps', $4, $2, $3),
+            HINT = format('use a step of at least %s, or a shorter range',
+                          justify_interval(make_interval(secs => ceil(extract(epoch FROM $3 - $2) / 1000000)))::text);
+    END IF;
     IF months > 0 THEN
         cal := true;
         stp := make_interval(months => months);
