@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/trackhq/track/internal/conventions"
 )
 
 // Every string the exporter writes to Postgres passes through this file first, so that a pipeline
@@ -44,8 +46,8 @@ const (
 	// country, region, bodies and stack traces. Longer ones are cut.
 	maxStringBytes = 64 << 10
 	// maxDepth bounds the nesting of list and map attribute values; a value nested deeper is replaced
-	// by tooDeepValue.
-	maxDepth = 16
+	// by tooDeepValue. The sampler empties values at the same bound.
+	maxDepth = conventions.MaxNesting
 	// maxDelta bounds a data point's value and an event's adjusted count: beyond 2^53 a double no
 	// longer counts in units, and the bound keeps every sum far from the float8 overflow that
 	// Postgres refuses in an upsert (SQLSTATE 22003).

@@ -59,6 +59,13 @@ const (
 // MaxNameLen is the longest instrument name, in bytes, by the OpenTelemetry API specification.
 const MaxNameLen = 255
 
+// MaxNesting is how many levels of maps and lists an attribute value may hold (a map of maps is 2): the
+// sampler empties deeper values and pgrollup, safe on its own behind any other collector, replaces them,
+// both counted. Postgres parses nested jsonb recursively within max_stack_depth, far deeper than this; the
+// bound keeps one point's cost small and is the same in both components, so what the sampler passes
+// pgrollup stores as it is.
+const MaxNesting = 16
+
 // MaxFuture is how far ahead of the receiving collector's clock a point or event may be. Senders'
 // clocks drift; a time further ahead is a bug or hostile, and would sit in a bucket that is not
 // complete for hours.

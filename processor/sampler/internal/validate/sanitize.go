@@ -37,8 +37,9 @@ const (
 	// names are at most 255 characters).
 	MaxEventNameLen = conventions.MaxNameLen
 	// MaxDepth bounds the nesting of maps and slices: a map or slice value found at this depth
-	// (an attribute value or a body is at depth 1 or 0) is replaced by an empty value.
-	MaxDepth = 32
+	// (an attribute value or a body is at depth 1 or 0) is replaced by an empty value, so an
+	// attribute value holds at most conventions.MaxNesting levels, as pgrollup stores them.
+	MaxDepth = conventions.MaxNesting + 1
 	// maxRenamedKeys bounds the keys of one map whose repair changes them; further keys that need
 	// repair are removed. Renaming a key costs a scan of the map.
 	maxRenamedKeys = 64
