@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/trackhq/track/internal/pgerr"
 )
 
 // run connects, queries and prints what o asks for. An error after -timeout says so.
@@ -103,7 +104,7 @@ func (o *options) markAnomalies(ctx context.Context, conn *pgx.Conn, points []Po
 	as, err := readAnomalies(ctx, conn, o.schema, &o.metric, o.from, o.to, o.step)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		o.notes = append(o.notes, "anomalies not marked: "+dbText(pgErr))
+		o.notes = append(o.notes, "anomalies not marked: "+pgerr.Text(pgErr))
 		return
 	} else if err != nil {
 		o.notes = append(o.notes, "anomalies not marked: "+err.Error())
@@ -130,14 +131,6 @@ func (o *options) markAnomalies(ctx context.Context, conn *pgx.Conn, points []Po
 	}
 }
 
-// dbText is the database's message and its hint.
-func dbText(e *pgconn.PgError) string {
-	if e.Hint == "" {
-		return e.Message
-	}
-	return e.Message + "; " + e.Hint
-}
-
 // argumentWords map the words of an invalid_parameter_value message to the flag at fault.
 var argumentWords = regexp.MustCompile(`\b(step|since|until|range|tz|time zone|zone|filter|metric)\b`)
 
@@ -149,7 +142,7 @@ func (o *options) explain(err error, fn string) error {
 	if !errors.As(err, &pgErr) {
 		return fmt.Errorf("querying %s.%s: %w", o.schema, fn, err)
 	}
-	text := dbText(pgErr)
+	text := pgerr.Text(pgErr)
 	switch pgErr.Code {
 	case pgerrcode.UndefinedObject:
 		return flagError("metric", "%s", text)

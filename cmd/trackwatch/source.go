@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/trackhq/track/internal/pgerr"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,11 +52,7 @@ func checkMetric(ctx context.Context, pool *pgxpool.Pool, schema, metric string)
 	err := pool.QueryRow(ctx, "SELECT count(*) FROM "+schema+".anomalies(now() - interval '2 minutes', now(), interval '1 minute', $1)", metric).Scan(&n)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UndefinedObject {
-		msg := pgErr.Message
-		if pgErr.Hint != "" {
-			msg += "; " + pgErr.Hint
-		}
-		return fmt.Errorf("%w: %s", errUnknownMetric, msg)
+		return fmt.Errorf("%w: %s", errUnknownMetric, pgerr.Text(pgErr))
 	}
 	if err != nil {
 		return fmt.Errorf("checking -metric %q: %w", metric, err)
