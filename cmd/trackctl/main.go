@@ -37,7 +37,8 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	}
 	fs := flag.NewFlagSet("trackctl "+args[0], flag.ContinueOnError)
 	fs.SetOutput(w)
-	dsn := fs.String("dsn", os.Getenv("TRACK_PG_DSN"), "Postgres connection string of the schema owner (default $TRACK_PG_DSN)")
+	// No flag default from the environment: -h prints defaults, and the DSN may hold a password.
+	dsn := fs.String("dsn", "", "Postgres connection string of the schema owner (default $TRACK_PG_DSN)")
 	schemaName := fs.String("schema", "track", "schema the exporter writes into (its schema key)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole command")
 	var writer, analyst *string
@@ -56,6 +57,9 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *dsn == "" {
+		*dsn = os.Getenv("TRACK_PG_DSN")
 	}
 	if !conventions.ValidIdentifier(*schemaName) {
 		return fmt.Errorf("-schema %q is not a lowercase SQL identifier", *schemaName)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"strings"
@@ -113,4 +114,14 @@ func TestUsage(t *testing.T) {
 		_, err := runOut(t, tt.args...)
 		assert.ErrorContains(t, err, tt.want, tt.args)
 	}
+}
+
+// TestHelpHidesTheEnvironmentsDSN: -h prints the flags' defaults; the DSN from $TRACK_PG_DSN, which may hold a
+// password, is not among them.
+func TestHelpHidesTheEnvironmentsDSN(t *testing.T) {
+	t.Setenv("TRACK_PG_DSN", "postgres://owner:s3cret-pw@db.invalid/track")
+	out, err := runOut(t, "migrate", "-h")
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, out, "$TRACK_PG_DSN")
+	assert.NotContains(t, out, "s3cret-pw")
 }
