@@ -140,11 +140,12 @@ func (l *liveness) restore(r sourceRows) {
 	}
 }
 
-// waiting reports whether sources wait for a write.
-func (l *liveness) waiting() bool {
+// due reports whether a flush at now should record the liveness: sources wait for a write, or the
+// liveness was last committed at least every before now. One lock for both (it runs every flush).
+func (l *liveness) due(now time.Time, every time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.seen) > 0
+	return len(l.seen) > 0 || now.Sub(l.last) >= every
 }
 
 // sinceLast returns how long before now the liveness was last committed.
