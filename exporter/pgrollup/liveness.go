@@ -118,7 +118,11 @@ type sourceRows struct {
 func (l *liveness) take() sourceRows {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var r sourceRows
+	n := len(l.seen)
+	if n == 0 {
+		return sourceRows{}
+	}
+	r := sourceRows{make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n)}
 	for src, t := range l.seen {
 		r.services = append(r.services, src.service)
 		r.instances = append(r.instances, src.instance)
