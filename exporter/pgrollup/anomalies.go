@@ -8,24 +8,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// anomalyLoop refreshes the anomaly baselines and judges the newly complete minutes (migration 007, the
-// README's "Anomalies") at once and then every anomalies::refresh_interval until shutdown.
-func (e *rollupExporter) anomalyLoop() {
-	t := time.NewTicker(e.cfg.Anomalies.RefreshInterval)
-	defer t.Stop()
-	for {
-		ctx, cancel := e.stopContext(e.cfg.Anomalies.RefreshInterval)
-		if _, err := e.refreshAnomalies(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Warn("refreshing the anomaly baselines or judging the latest minutes failed; anomalies() judges "+
-				"what is not judged yet itself, and the next round tries again",
-				zap.Error(err))
-		}
-		cancel()
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-		}
+// anomalyRound refreshes the anomaly baselines and judges the newly complete minutes (migration 007,
+// the README's "Anomalies"); startLoops runs it at once and then every anomalies::refresh_interval
+// until shutdown.
+func (e *rollupExporter) anomalyRound() {
+	ctx, cancel := e.stopContext(e.cfg.Anomalies.RefreshInterval)
+	defer cancel()
+	if _, err := e.refreshAnomalies(ctx); err != nil && ctx.Err() == nil {
+		e.logger.Warn("refreshing the anomaly baselines or judging the latest minutes failed; anomalies() judges "+
+			"what is not judged yet itself, and the next round tries again",
+			zap.Error(err))
 	}
 }
 
@@ -73,13 +65,4 @@ func (e *rollupExporter) refreshAnomalies(ctx context.Context) (metrics int, err
 	e.logger.Debug("refreshed the anomaly baselines and judged the latest minutes", zap.Int("metrics", metrics),
 		zap.Int("anomalous_minutes", kept), zap.Duration("took", time.Since(start)))
 	return metrics, nil
-}
-
-// startAnomalyLoop runs anomalyLoop in its own goroutine, counted in e.wg.
-func (e *rollupExporter) startAnomalyLoop() {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.anomalyLoop()
-	}()
 }

@@ -97,8 +97,8 @@ func (e *rollupExporter) prepare(ctx context.Context) error {
 }
 
 // connectLoop tries prepare with backoff until it succeeds or the exporter stops; then it marks
-// the exporter ready, reports OK and runs the retention loop. first is the error of the attempt
-// Start made.
+// the exporter ready, reports OK and starts the anomaly and retention loops (startLoops). first is
+// the error of the attempt Start made.
 func (e *rollupExporter) connectLoop(first error) {
 	defer e.wg.Done()
 	err := first
@@ -118,13 +118,19 @@ func (e *rollupExporter) connectLoop(first error) {
 		}
 	}
 	e.connected()
-	e.startAnomalyLoop()
-	e.retentionLoop()
+	e.startLoops()
 }
 
-// stopContext returns a context that ends after timeout or when the exporter stops.
+// stopContext returns a context that ends after timeout (none when timeout is 0) or when the
+// exporter stops.
 func (e *rollupExporter) stopContext(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
 	go func() {
 		select {
 		case <-e.stop:

@@ -127,8 +127,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollupExporter, error) {
 }
 
 // start parses the DSN, makes one bounded attempt to connect and migrate, and starts the flusher;
-// then the retention loop, at once if the attempt succeeded, else once the background connection
-// loop succeeds (see connect.go). Only a DSN that does not parse fails it.
+// then the anomaly and retention loops (startLoops), at once if the attempt succeeded, else once
+// the background connection loop succeeds (see connect.go). Only a DSN that does not parse fails it.
 func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
 	pool, err := e.newPool()
 	if err != nil {
@@ -138,18 +138,15 @@ func (e *rollupExporter) start(ctx context.Context, host component.Host) error {
 	first, cancel := context.WithTimeout(ctx, firstConnectTimeout)
 	err = e.prepare(first)
 	cancel()
-	e.wg.Add(2)
+	e.wg.Add(1)
 	go e.flusher()
 	if err == nil {
 		e.connected()
-		e.startAnomalyLoop()
-		go func() {
-			defer e.wg.Done()
-			e.retentionLoop()
-		}()
+		e.startLoops()
 		return nil
 	}
 	e.notConnected(err, 1)
+	e.wg.Add(1)
 	go e.connectLoop(err)
 	return nil
 }

@@ -118,7 +118,11 @@ type sourceRows struct {
 func (l *liveness) take() sourceRows {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var r sourceRows
+	n := len(l.seen)
+	if n == 0 {
+		return sourceRows{}
+	}
+	r := sourceRows{make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n)}
 	for src, t := range l.seen {
 		r.services = append(r.services, src.service)
 		r.instances = append(r.instances, src.instance)
@@ -140,11 +144,12 @@ func (l *liveness) restore(r sourceRows) {
 	}
 }
 
-// waiting reports whether sources wait for a write.
-func (l *liveness) waiting() bool {
+// due reports whether a flush at now should record the liveness: sources wait for a write, or the
+// liveness was last committed at least every before now. One lock for both (it runs every flush).
+func (l *liveness) due(now time.Time, every time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.seen) > 0
+	return len(l.seen) > 0 || now.Sub(l.last) >= every
 }
 
 // sinceLast returns how long before now the liveness was last committed.

@@ -3,36 +3,49 @@ package pgrollup
 import (
 	"context"
 	"fmt"
-	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/trackhq/track/exporter/pgrollup/internal/schema"
 )
 
-// retentionLoop removes expired rows every retention::interval until shutdown.
-func (e *rollupExporter) retentionLoop() {
-	t := time.NewTicker(e.cfg.Retention.Interval)
+// retentionRound removes expired rows; startLoops runs it every retention::interval (first one
+// interval after the start) until shutdown.
+func (e *rollupExporter) retentionRound() {
+	ctx, cancel := e.stopContext(0)
+	defer cancel()
+	if err := e.runRetention(ctx); err != nil && ctx.Err() == nil {
+		e.logger.Warn("removing expired rollup rows failed; will try again", zap.Error(err))
+	}
+}
+
+// startLoops starts, each in its own goroutine counted in e.wg, the anomaly loop (a round at once)
+// and the retention loop (a first round one interval later). It is called once the exporter is
+// ready.
+func (e *rollupExporter) startLoops() {
+	e.wg.Add(2)
+	go e.every(e.cfg.Anomalies.RefreshInterval, true, e.anomalyRound)
+	go e.every(e.cfg.Retention.Interval, false, e.retentionRound)
+}
+
+// every runs round every interval until the exporter stops (a round under way finishes, its
+// context cancelled), the first one at once when atOnce is true; then it marks e.wg done.
+func (e *rollupExporter) every(interval time.Duration, atOnce bool, round func()) {
+	defer e.wg.Done()
+	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for run := atOnce; ; run = true {
+		if run {
+			round()
+		}
 		select {
 		case <-e.stop:
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-e.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		if err := e.runRetention(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Warn("removing expired rollup rows failed; will try again", zap.Error(err))
-		}
-		cancel()
 	}
 }
 

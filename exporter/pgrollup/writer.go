@@ -309,7 +309,7 @@ func (e *rollupExporter) writeTx(ctx context.Context, items []*item, merged map[
 	// A flush records them at most every flushLiveness (unless sources wait): under load, flushes
 	// follow each other closely, and the watermark needs no finer record than that.
 	var src sourceRows
-	record := !e.skipLiveness.Load() && (e.live.sinceLast(time.Now()) >= e.flushLiveness || e.live.waiting())
+	record := !e.skipLiveness.Load() && e.live.due(time.Now(), e.flushLiveness)
 	if record {
 		src = e.live.take()
 		e.live.queue(b, &e.sqls, src)
