@@ -105,29 +105,37 @@ func (p *otlpProxy) takeHeld() []byte {
 	return held
 }
 
+// releaseHeld sends the held export, if any, in the background. It counts the delivery in p.bg under
+// p.mu, so that close (which takes p.mu before it waits) never waits while a timer adds to p.bg.
 func (p *otlpProxy) releaseHeld() {
 	p.mu.Lock()
 	held := p.takeHeld()
+	if held != nil {
+		p.bg.Add(1)
+	}
 	p.mu.Unlock()
 	if held != nil {
-		p.later(held)
+		go p.deliver(held)
 	}
 }
 
 // later sends body in the background until the collector takes it.
 func (p *otlpProxy) later(body []byte) {
 	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		deadline := time.Now().Add(2 * time.Minute)
-		for p.forward(p.targets[0], body) != http.StatusOK {
-			if time.Now().After(deadline) {
-				p.t.Errorf("the proxy could not deliver an export it had acknowledged")
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
+	go p.deliver(body)
+}
+
+// deliver sends body until the collector takes it, then marks it done in p.bg.
+func (p *otlpProxy) deliver(body []byte) {
+	defer p.bg.Done()
+	deadline := time.Now().Add(2 * time.Minute)
+	for p.forward(p.targets[0], body) != http.StatusOK {
+		if time.Now().After(deadline) {
+			p.t.Errorf("the proxy could not deliver an export it had acknowledged")
+			return
 		}
-	}()
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // forward sends one export and returns the collector's status (503 when it cannot be reached).
@@ -141,8 +149,10 @@ func (p *otlpProxy) forward(target string, body []byte) int {
 	return resp.StatusCode
 }
 
-// close sends what is still held back and waits until everything acknowledged was delivered.
+// close stops taking exports (waiting for the handlers in flight, which may still add to p.bg), sends
+// what is still held back and waits until everything acknowledged was delivered.
 func (p *otlpProxy) close() {
+	p.srv.Close()
 	p.releaseHeld()
 	p.bg.Wait()
 }
